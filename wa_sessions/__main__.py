@@ -1,0 +1,5 @@
+"""`python -m wa_sessions`."""
+
+from wa_sessions.cli import main
+
+main()

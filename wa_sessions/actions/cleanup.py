@@ -1,0 +1,179 @@
+"""`wa-sessions cleanup`: plan, then (unless a dry run) apply, one tenant at a time under its lock."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from wa_sessions import layout
+from wa_sessions.actions.common import (
+    TenantState,
+    iso,
+    opened_root,
+    select_tenants,
+    tenant_state,
+    utc_now,
+    validate_companies,
+)
+from wa_sessions.apply import apply_plan
+from wa_sessions.config import Rule, Settings
+from wa_sessions.locks import LockBusy, tenant_lock
+from wa_sessions.rules import Deletion, plan_tenant
+from wa_sessions.scan import Tenant, TenantUnavailable, open_tenant, scan_tenant
+from wa_sessions.state import History, StateError
+
+LOCK_BUSY = "locked by another process"
+
+
+@dataclass(slots=True)
+class TenantCleanup:
+    """One tenant's cleanup (SPEC §6): the scan before, what was (or would be) deleted, and why."""
+
+    before: TenantState
+    action: str
+    dry_run: bool
+    skipped_reason: str | None = None
+    deleted: list[Deletion] = field(default_factory=list)
+    files_after: int = 0
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def bytes_freed(self) -> int:
+        return sum(deletion.entry.size for deletion in self.deleted)
+
+    @property
+    def lock_busy(self) -> bool:
+        return self.skipped_reason == LOCK_BUSY
+
+
+@dataclass(slots=True)
+class CleanupResult:
+    command: str
+    root: str
+    generated_at: str
+    dry_run: bool
+    tenants: list[TenantCleanup]
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        """1 when a tenant or file failed, else 3 when a lock was busy, else 0 (SPEC §7)."""
+        if self.errors or any(tenant.errors for tenant in self.tenants):
+            return 1
+        if any(tenant.lock_busy for tenant in self.tenants):
+            return 3
+        return 0
+
+
+class _LazyHistory:
+    """Opens history.jsonl only when the first file is about to be deleted."""
+
+    def __init__(self, settings: Settings):
+        self._settings = settings
+        self._history: History | None = None
+
+    def get(self) -> History:
+        if self._history is None:
+            self._history = History(self._settings.effective_state_dir)
+        return self._history
+
+    def close(self) -> None:
+        if self._history is not None:
+            self._history.close()
+
+
+@contextlib.contextmanager
+def lazy_history(settings: Settings) -> Iterator[_LazyHistory]:
+    history = _LazyHistory(settings)
+    try:
+        yield history
+    finally:
+        history.close()
+
+
+def clean_tenant(
+    settings: Settings,
+    root_fd: int,
+    tenant: Tenant,
+    rules: Mapping[str, Rule],
+    *,
+    action: str,
+    dry_run: bool,
+    history: _LazyHistory,
+) -> TenantCleanup:
+    """Given an open root and one tenant, plan with `rules` and apply unless `dry_run`."""
+    company = layout.display_name(tenant.company)
+    try:
+        with open_tenant(root_fd, tenant) as tenant_fd:
+            if dry_run:
+                return _clean_open_tenant(settings, tenant, tenant_fd, rules, action, True, history)
+            with tenant_lock(tenant_fd, tenant.path, settings.locks.wait):
+                return _clean_open_tenant(settings, tenant, tenant_fd, rules, action, False, history)
+    except LockBusy:
+        before = TenantState(company, layout.display_name(str(tenant.path)))
+        return TenantCleanup(before, "skipped", dry_run, skipped_reason=LOCK_BUSY)
+    except TenantUnavailable as error:
+        before = TenantState(company, layout.display_name(str(tenant.path)), problems=[str(error)])
+        outcome = TenantCleanup(before, "skipped", dry_run, skipped_reason=str(error))
+        if not tenant.is_symlink:
+            outcome.errors.append((layout.display_name(tenant.name), str(error)))
+        return outcome
+
+
+def _clean_open_tenant(
+    settings: Settings,
+    tenant: Tenant,
+    tenant_fd: int,
+    rules: Mapping[str, Rule],
+    action: str,
+    dry_run: bool,
+    history: _LazyHistory,
+) -> TenantCleanup:
+    now = time.time()
+    scanned = scan_tenant(tenant_fd, now)
+    before = tenant_state(tenant, scanned, settings)
+    plan = plan_tenant(scanned.entries, rules, scanned.creds, now)
+    outcome = TenantCleanup(before, action, dry_run, notes=list(plan.notes))
+    if dry_run or not plan.deletions:
+        outcome.deleted = list(plan.deletions)
+        outcome.files_after = before.files - len(plan.deletions)
+        return outcome
+    try:
+        opened = history.get()
+    except StateError as error:
+        outcome.errors.append(("history.jsonl", f"nothing deleted: {error}"))
+        outcome.files_after = before.files
+        return outcome
+    applied = apply_plan(tenant_fd, before.company, plan, opened)
+    outcome.deleted = applied.deleted
+    outcome.errors.extend(applied.errors)
+    outcome.notes.extend(applied.kept)
+    outcome.files_after = before.files - len(applied.deleted) - applied.vanished
+    return outcome
+
+
+def run_cleanup(
+    settings: Settings,
+    companies: Sequence[str],
+    *,
+    dry_run: bool,
+    command: str = "cleanup",
+    action: str = "cleanup",
+    rules: Mapping[str, Rule] | None = None,
+) -> CleanupResult:
+    """Apply `rules` (default: the regular rules) to the named tenants, or every tenant."""
+    validate_companies(companies)
+    generated_at = utc_now()
+    profile = settings.rules if rules is None else rules
+    outcomes = []
+    with opened_root(settings) as root_fd, lazy_history(settings) as history:
+        for tenant in select_tenants(settings, root_fd, companies):
+            outcomes.append(
+                clean_tenant(
+                    settings, root_fd, tenant, profile, action=action, dry_run=dry_run, history=history
+                )
+            )
+    return CleanupResult(command, str(settings.root), iso(generated_at), dry_run, outcomes)

@@ -1,0 +1,115 @@
+"""What every action shares: tenant selection, the scan of one tenant, the result types."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from wa_sessions import layout
+from wa_sessions.config import Settings
+from wa_sessions.scan import Tenant, TenantScan, TenantUnavailable, list_tenants, open_root
+
+
+class UsageError(Exception):
+    """Bad input found before anything was changed (exit 2)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DiskUsage:
+    """Free space and free inodes of the filesystem holding root."""
+
+    bytes_total: int
+    bytes_free: int
+    inodes_total: int
+    inodes_free: int
+
+
+@dataclass(slots=True)
+class TenantState:
+    """A tenant as one scan saw it (the scan fields of SPEC §6)."""
+
+    company: str
+    path: str
+    files: int = 0
+    bytes: int = 0
+    status: str = "healthy"
+    categories: dict[str, int] = field(default_factory=lambda: dict.fromkeys(layout.CATEGORIES, 0))
+    problems: list[str] = field(default_factory=list)
+
+
+def tenant_state(tenant: Tenant, scan: TenantScan, settings: Settings) -> TenantState:
+    return TenantState(
+        company=layout.display_name(tenant.company),
+        path=layout.display_name(str(tenant.path)),
+        files=scan.files,
+        bytes=scan.bytes,
+        status=layout.status_for(scan.files, settings.thresholds.as_mapping()),
+        categories=scan.categories(),
+        problems=list(scan.problems),
+    )
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def validate_companies(companies: Sequence[str]) -> None:
+    """Reject malformed `--company` values before anything is read (exit 2)."""
+    for company in companies:
+        if not layout.is_valid_company_argument(company):
+            raise UsageError(
+                f"invalid --company {company!r}: expected an id like 962302 or a folder name like company_962302"
+            )
+
+
+@contextlib.contextmanager
+def opened_root(settings: Settings) -> Iterator[int]:
+    """The sessions root as a directory descriptor. Raise UsageError if it is not a readable folder."""
+    try:
+        root_fd = open_root(settings.root)
+    except TenantUnavailable as error:
+        raise UsageError(str(error)) from None
+    try:
+        yield root_fd
+    finally:
+        os.close(root_fd)
+
+
+def select_tenants(settings: Settings, root_fd: int, companies: Sequence[str]) -> list[Tenant]:
+    """The tenants named (by id or folder name), or every tenant when none is named.
+    Raise UsageError naming a company with no folder."""
+    try:
+        tenants = list_tenants(settings.root, root_fd, settings.tenant_pattern)
+    except OSError as error:
+        raise UsageError(f"cannot list root {settings.root}: {error.strerror}") from None
+    if not companies:
+        return tenants
+    chosen: dict[str, Tenant] = {}
+    for company in companies:
+        matches = [tenant for tenant in tenants if company in (tenant.company, tenant.name)]
+        if not matches:
+            raise UsageError(f"no tenant folder for company {company!r} under {settings.root}")
+        for tenant in matches:
+            chosen[tenant.name] = tenant
+    return sorted(chosen.values(), key=lambda tenant: (tenant.company, tenant.name))
+
+
+def disk_usage(root: Path) -> DiskUsage | None:
+    try:
+        info = os.statvfs(root)
+    except OSError:
+        return None
+    return DiskUsage(
+        bytes_total=info.f_blocks * info.f_frsize,
+        bytes_free=info.f_bavail * info.f_frsize,
+        inodes_total=info.f_files,
+        inodes_free=info.f_favail,
+    )

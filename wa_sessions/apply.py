@@ -1,0 +1,103 @@
+"""Execute a Plan: re-check each file just before unlinking it relative to the tenant's descriptor.
+
+The apply step never re-decides policy: a file is deleted only if it is still the very file the
+plan judged (same inode, still a regular file, same mtime); anything else is kept and reported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from wa_sessions import layout
+from wa_sessions.rules import Deletion, Plan
+from wa_sessions.state import History, StateError
+
+
+@dataclass(slots=True)
+class Applied:
+    """What applying a plan did."""
+
+    deleted: list[Deletion] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    vanished: int = 0
+
+
+def _changed(deletion: Deletion, tenant_fd: int) -> str | None:
+    """Why the file is no longer the one the plan judged, or None if it still is.
+    Raise FileNotFoundError if it is gone."""
+    entry = deletion.entry
+    info = os.stat(entry.name, dir_fd=tenant_fd, follow_symlinks=False)
+    if not stat.S_ISREG(info.st_mode):
+        return "no longer a regular file"
+    if info.st_ino != entry.inode:
+        return "replaced since the plan"
+    if info.st_mtime_ns != entry.mtime_ns:
+        return "modified since the plan"
+    return None
+
+
+def history_record(company: str, deletion: Deletion, time: datetime) -> dict[str, object]:
+    entry = deletion.entry
+    return {
+        "event": "deleted",
+        "time": time.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "company": company,
+        "file": layout.display_name(entry.name),
+        "category": entry.category,
+        "reason": deletion.reason,
+        "bytes": entry.size,
+        "mtime": datetime.fromtimestamp(entry.mtime_ns / 1e9, UTC)
+        .isoformat(timespec="seconds")
+        .replace("+00:00", "Z"),
+    }
+
+
+def apply_plan(tenant_fd: int, company: str, plan: Plan, history: History) -> Applied:
+    """Given an open tenant folder and its plan, delete what is still as planned.
+
+    Each deletion is recorded in the history before the unlink; a history write that fails stops
+    the tenant (nothing more is deleted) and is reported as an error.
+    """
+    applied = Applied()
+    for deletion in plan.deletions:
+        name = deletion.entry.name
+        shown = layout.display_name(name)
+        try:
+            changed = _changed(deletion, tenant_fd)
+        except FileNotFoundError:
+            applied.vanished += 1
+            continue
+        except OSError as error:
+            applied.errors.append((shown, f"cannot stat: {error.strerror}"))
+            continue
+        if changed is not None:
+            applied.kept.append(f"{shown}: {changed}; kept")
+            continue
+        record = history_record(company, deletion, datetime.now(UTC))
+        try:
+            history.write(record)
+        except StateError as error:
+            applied.errors.append((shown, f"not deleted: {error}"))
+            break
+        try:
+            os.unlink(name, dir_fd=tenant_fd)
+        except FileNotFoundError:
+            applied.vanished += 1
+            _record_failure(history, record, "already gone")
+            continue
+        except OSError as error:
+            applied.errors.append((shown, f"cannot delete: {error.strerror}"))
+            _record_failure(history, record, error.strerror or str(error))
+            continue
+        applied.deleted.append(deletion)
+    return applied
+
+
+def _record_failure(history: History, record: dict[str, object], error: str) -> None:
+    with contextlib.suppress(StateError):
+        history.write({**record, "event": "failed", "error": error})

@@ -1,0 +1,207 @@
+"""Typer app: parse options, load config, call an action, render. Nothing else."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import click
+import typer
+
+from wa_sessions import __version__, output
+from wa_sessions.actions.cleanup import run_cleanup
+from wa_sessions.actions.common import UsageError
+from wa_sessions.actions.scan import run_scan
+from wa_sessions.config import ConfigError, Settings, load_settings
+from wa_sessions.state import StateError
+
+app = typer.Typer(
+    name="wa-sessions",
+    help="Keep Baileys auth-state folders healthy: scan, classify, and clean without losing a session.",
+    add_completion=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    no_args_is_help=True,
+)
+
+
+class Level(StrEnum):
+    warning = "warning"
+    critical = "critical"
+    trigger = "trigger"
+    emergency = "emergency"
+    danger = "danger"
+
+
+RootOption = Annotated[
+    Path | None,
+    typer.Option("--root", help="Sessions root (config `root`, env WA_SESSIONS_ROOT).", show_default=False),
+]
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", help="YAML config file (env WA_SESSIONS_CONFIG).", show_default=False),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="One JSON document on stdout, nothing else.")]
+QuietOption = Annotated[
+    bool, typer.Option("--quiet", "-q", help="Errors only (silent cron mail on success).")
+]
+VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="List every file with its reason.")]
+CompanyOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--company",
+        help="Company id (962302) or folder name (company_962302); repeatable.",
+        show_default=False,
+    ),
+]
+DryRunOption = Annotated[
+    bool, typer.Option("--dry-run", help="Touch nothing; show what a real run would delete.")
+]
+
+
+def fail(message: str, code: int) -> NoReturn:
+    """Print one line on stderr and exit with `code`."""
+    sys.stderr.write(f"wa-sessions: {message}\n")
+    raise typer.Exit(code)
+
+
+def settings_from(root: Path | None, config: Path | None) -> Settings:
+    """Load the effective configuration; exit 2 naming every bad key."""
+    overrides: dict[str, Any] = {}
+    if root is not None:
+        overrides["root"] = root
+    try:
+        return load_settings(config, overrides)
+    except ConfigError as error:
+        fail(str(error), 2)
+
+
+def guarded(action: Callable[[], int]) -> None:
+    """Run an action; translate the library's errors into one-line messages and SPEC §7 exit codes."""
+    try:
+        code = action()
+    except UsageError as error:
+        fail(str(error), 2)
+    except ConfigError as error:
+        fail(str(error), 2)
+    except StateError as error:
+        fail(str(error), 1)
+    raise typer.Exit(code)
+
+
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"wa-sessions {__version__}\n")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Keep Baileys auth-state folders healthy: scan, classify, and clean without losing a session."""
+
+
+@app.command()
+def scan(
+    company: CompanyOption = None,
+    fail_on: Annotated[
+        Level | None, typer.Option("--fail-on", help="Exit 1 when any tenant is at or above this level.")
+    ] = None,
+    root: RootOption = None,
+    config: ConfigOption = None,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = False,
+) -> None:
+    """Read only: files per category, bytes, status and problems of every tenant."""
+    settings = settings_from(root, config)
+    style = output.Style(json=json_output, quiet=quiet, verbose=verbose)
+
+    def action() -> int:
+        result = run_scan(settings, company or [], fail_on.value if fail_on else None)
+        output.render_scan(result, style)
+        return result.exit_code
+
+    guarded(action)
+
+
+@app.command()
+def cleanup(
+    company: CompanyOption = None,
+    dry_run: DryRunOption = False,
+    root: RootOption = None,
+    config: ConfigOption = None,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = False,
+) -> None:
+    """Apply the regular rules now to the named tenants, or to every tenant."""
+    settings = settings_from(root, config)
+    style = output.Style(json=json_output, quiet=quiet, verbose=verbose)
+
+    def action() -> int:
+        result = run_cleanup(settings, company or [], dry_run=dry_run)
+        output.render_cleanup(result, style)
+        return result.exit_code
+
+    guarded(action)
+
+
+@app.command()
+def demo(
+    root: Annotated[Path, typer.Option("--root", help="Where to create the demo sessions root.")] = Path(
+        "demo"
+    ),
+    tenants: Annotated[int, typer.Option("--tenants", min=1, max=1000, help="How many tenants.")] = 3,
+) -> None:
+    """Create a demo sessions root with aged files, to try `cleanup --dry-run` on."""
+    from wa_sessions.demo import make_demo
+
+    def action() -> int:
+        created = make_demo(root, tenants)
+        sys.stdout.write(f"created {created} files under {root}\n")
+        sys.stdout.write(f"try: wa-sessions cleanup --dry-run --root {root}\n")
+        return 0
+
+    guarded(action)
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code. Usage errors are one line, never a traceback."""
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(
+            args=list(argv) if argv is not None else None, prog_name="wa-sessions", standalone_mode=False
+        )
+    except click.exceptions.NoArgsIsHelpError as error:
+        sys.stdout.write(error.format_message() + "\n")
+        return 0
+    except click.UsageError as error:
+        hint = f" (see 'wa-sessions {error.ctx.info_name} --help')" if error.ctx and error.ctx.parent else ""
+        sys.stderr.write(f"wa-sessions: {error.format_message()}{hint}\n")
+        return 2
+    except click.exceptions.Exit as error:
+        return int(error.exit_code)
+    except click.exceptions.Abort:
+        sys.stderr.write("wa-sessions: aborted\n")
+        return 1
+    except click.ClickException as error:
+        sys.stderr.write(f"wa-sessions: {error.format_message()}\n")
+        return error.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("wa-sessions: interrupted\n")
+        return 130
+    except Exception as error:  # the last line of defence: one line, never a traceback
+        sys.stderr.write(f"wa-sessions: internal error: {type(error).__name__}: {error}\n")
+        return 1
+    return result if isinstance(result, int) else 0
+
+
+def main() -> NoReturn:
+    sys.exit(run())

@@ -1,0 +1,319 @@
+"""Configuration (SPEC §8): command line > environment > YAML file > defaults.
+
+One schema (the pydantic models below) drives validation, `config.example.yaml` and the docs.
+Every error names its key, and all errors of one load are reported together.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+from pydantic_settings.exceptions import SettingsError
+
+from wa_sessions import layout
+
+DEFAULT_ROOT = "/opt/ai-admin/baileys_sessions"
+ENV_PREFIX = "WA_SESSIONS_"
+CONFIG_ENV = "WA_SESSIONS_CONFIG"
+LEGACY_ROOT_ENV = "BAILEYS_SESSIONS_PATH"
+LEGACY_WEBHOOK_ENV = "NOTIFICATION_WEBHOOK"
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; the message names every bad key."""
+
+
+def parse_duration(value: object) -> int:
+    """Given `30s`, `10m`, `6h`, `14d` or `2w`, return seconds. Raise ValueError otherwise."""
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match:
+            return int(match.group(1)) * _UNITS[match.group(2)]
+    raise ValueError(f"not a duration: {value!r} (write e.g. 30s, 10m, 6h, 14d, 2w)")
+
+
+def format_duration(seconds: int) -> str:
+    """Given seconds, return an exact duration string in the largest unit up to days (`1209600` -> `14d`)."""
+    for unit in ("d", "h", "m"):
+        if seconds and seconds % _UNITS[unit] == 0:
+            return f"{seconds // _UNITS[unit]}{unit}"
+    return f"{seconds}s"
+
+
+def _duration_from_config(value: object) -> int:
+    if isinstance(value, bool):
+        raise ValueError(f"not a duration: {value!r}")
+    if isinstance(value, int):
+        return value
+    return parse_duration(value)
+
+
+Duration = Annotated[
+    int,
+    BeforeValidator(_duration_from_config),
+    PlainSerializer(format_duration, return_type=str),
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Rule(_Strict):
+    """`{max_age: DURATION}`, `{keep_newest: N}` or both (delete only what both allow)."""
+
+    max_age: Duration | None = None
+    keep_newest: Annotated[int, Field(ge=0)] | None = None
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Rule:
+        if self.max_age is None and self.keep_newest is None:
+            raise ValueError("a rule needs max_age, keep_newest or both")
+        return self
+
+
+Rules = dict[str, Rule]
+
+
+def _check_categories(categories: Iterable[str]) -> None:
+    problems = []
+    for category in categories:
+        if category in layout.PROTECTED:
+            problems.append(f"{category!r} is protected and can have no rule")
+        elif category not in layout.CATEGORIES or category == layout.UNKNOWN:
+            known = ", ".join(c for c in layout.CATEGORIES if c not in layout.PROTECTED | {layout.UNKNOWN})
+            problems.append(f"unknown category {category!r} (one of: {known})")
+    if problems:
+        raise ValueError("; ".join(problems))
+
+
+def _rules_over(defaults: Rules) -> Callable[[object], object]:
+    """A validator that lays the given rules over the defaults.
+
+    Setting one category (say from WA_SESSIONS_RULES__SESSION__MAX_AGE) keeps the default rules
+    of the others; a category set to null has no rule. `sender_key` is read as `sender-key`
+    (environment variable names cannot hold a dash).
+    """
+
+    def merge(value: object) -> object:
+        if not isinstance(value, Mapping):
+            return value
+        given = {str(key).lower().replace("_", "-"): rule for key, rule in value.items()}
+        _check_categories(given)
+        merged: dict[str, object] = dict(defaults)
+        for category, rule in given.items():
+            if rule is None:
+                merged.pop(category, None)
+            else:
+                merged[category] = rule
+        return merged
+
+    return merge
+
+
+DEFAULT_RULES: Rules = {
+    "session": Rule(max_age=14 * 86400),
+    "sender-key": Rule(max_age=3 * 86400),
+    "pre-key": Rule(keep_newest=50),
+}
+DEFAULT_EMERGENCY_RULES: Rules = {
+    "session": Rule(max_age=3 * 86400),
+    "sender-key": Rule(max_age=86400),
+    "pre-key": Rule(keep_newest=20),
+}
+RegularRules = Annotated[Rules, BeforeValidator(_rules_over(DEFAULT_RULES))]
+EmergencyRules = Annotated[Rules, BeforeValidator(_rules_over(DEFAULT_EMERGENCY_RULES))]
+
+
+class Emergency(_Strict):
+    rules: EmergencyRules = Field(default_factory=lambda: dict(DEFAULT_EMERGENCY_RULES))
+
+
+class Thresholds(_Strict):
+    warning: int = 150
+    critical: int = 170
+    trigger: int = 175
+    emergency: int = 180
+    danger: int = 185
+
+    @model_validator(mode="after")
+    def _ascending(self) -> Thresholds:
+        values = [getattr(self, level) for level in layout.STATUS_LEVELS[1:]]
+        if any(low >= high for low, high in itertools.pairwise(values)):
+            shown = ", ".join(
+                f"{lvl}={val}" for lvl, val in zip(layout.STATUS_LEVELS[1:], values, strict=True)
+            )
+            raise ValueError(f"must be strictly ascending, got {shown}")
+        return self
+
+    def as_mapping(self) -> dict[str, int]:
+        return {level: getattr(self, level) for level in layout.STATUS_LEVELS[1:]}
+
+
+class Auto(_Strict):
+    cooldown: Duration = 6 * 3600
+
+
+class Locks(_Strict):
+    wait: Duration = 0
+
+
+class Notify(_Strict):
+    webhook_url: str | None = None
+    timeout: Duration = 5
+
+
+class Settings(BaseSettings):
+    """The effective configuration of one run."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+        case_sensitive=False,
+    )
+
+    root: Path = Path(DEFAULT_ROOT)
+    tenant_pattern: str = "company_*"
+    state_dir: Path | None = None
+    rules: RegularRules = Field(default_factory=lambda: dict(DEFAULT_RULES))
+    emergency: Emergency = Field(default_factory=Emergency)
+    thresholds: Thresholds = Field(default_factory=Thresholds)
+    auto: Auto = Field(default_factory=Auto)
+    locks: Locks = Field(default_factory=Locks)
+    notify: Notify = Field(default_factory=Notify)
+
+    @field_validator("tenant_pattern")
+    @classmethod
+    def _pattern(cls, pattern: str) -> str:
+        if not pattern or "/" in pattern or pattern.startswith("."):
+            raise ValueError("must be a non-empty glob without '/' that does not start with '.'")
+        return pattern
+
+    @property
+    def effective_state_dir(self) -> Path:
+        """`state_dir`, or `<root>/.wa-sessions` when unset."""
+        return self.state_dir if self.state_dir is not None else self.root / ".wa-sessions"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            _LegacyEnvironmentSource(settings_cls),
+            _YamlSource(settings_cls, _yaml_file.get()),
+        )
+
+
+_yaml_file: ContextVar[Path | None] = ContextVar("wa_sessions_yaml_file", default=None)
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    """The YAML file named by `--config` or WA_SESSIONS_CONFIG."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path | None):
+        super().__init__(settings_cls)
+        self.values = read_yaml(path) if path is not None else {}
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self.values.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self.values)
+
+
+class _LegacyEnvironmentSource(PydanticBaseSettingsSource):
+    """BAILEYS_SESSIONS_PATH (root) and NOTIFICATION_WEBHOOK (notify.webhook_url)."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        if os.environ.get(LEGACY_ROOT_ENV):
+            values["root"] = os.environ[LEGACY_ROOT_ENV]
+        if os.environ.get(LEGACY_WEBHOOK_ENV):
+            values["notify"] = {"webhook_url": os.environ[LEGACY_WEBHOOK_ENV]}
+        return values
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """Given a YAML config path, return its mapping. Raise ConfigError naming the problem."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or error
+        raise ConfigError(f"cannot read config file {path}: {reason}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise ConfigError(f"config file {path} is not valid YAML{where}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of keys, not {type(data).__name__}")
+    return data
+
+
+def _format_errors(error: ValidationError) -> str:
+    messages = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        message = "unknown key" if item["type"] == "extra_forbidden" else item["msg"]
+        messages.append(f"{key}: {message.removeprefix('Value error, ')}")
+    return "invalid configuration: " + "; ".join(messages)
+
+
+def load_settings(config_file: Path | None = None, cli_values: Mapping[str, Any] | None = None) -> Settings:
+    """Given a config file and command-line values, return the effective settings.
+
+    The environment is read too (WA_SESSIONS_*, BAILEYS_SESSIONS_PATH, NOTIFICATION_WEBHOOK,
+    and WA_SESSIONS_CONFIG when no file is given). Raise ConfigError naming every bad key.
+    """
+    if config_file is None and os.environ.get(CONFIG_ENV):
+        config_file = Path(os.environ[CONFIG_ENV])
+    token = _yaml_file.set(config_file)
+    try:
+        return Settings(**dict(cli_values or {}))
+    except ValidationError as error:
+        raise ConfigError(_format_errors(error)) from None
+    except SettingsError as error:
+        raise ConfigError(f"invalid configuration: {error}") from None
+    finally:
+        _yaml_file.reset(token)

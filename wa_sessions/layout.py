@@ -1,0 +1,216 @@
+"""Tenant folders, company ids, file categories and status levels (SPEC §1–§3).
+
+Everything here is pure: names in, answers out. Nothing touches the disk or the clock.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+CREDS = "creds"
+APP_STATE_SYNC_KEY = "app-state-sync-key"
+APP_STATE_SYNC_VERSION = "app-state-sync-version"
+LID_MAPPING = "lid-mapping"
+PRE_KEY = "pre-key"
+SESSION = "session"
+SENDER_KEY = "sender-key"
+SENDER_KEY_MEMORY = "sender-key-memory"
+IDENTITY_KEY = "identity-key"
+DEVICE_LIST = "device-list"
+TCTOKEN = "tctoken"
+UNKNOWN = "unknown"
+
+CATEGORIES: tuple[str, ...] = (
+    CREDS,
+    APP_STATE_SYNC_KEY,
+    APP_STATE_SYNC_VERSION,
+    LID_MAPPING,
+    PRE_KEY,
+    SESSION,
+    SENDER_KEY,
+    SENDER_KEY_MEMORY,
+    IDENTITY_KEY,
+    DEVICE_LIST,
+    TCTOKEN,
+    UNKNOWN,
+)
+
+PROTECTED: frozenset[str] = frozenset({CREDS, APP_STATE_SYNC_KEY, APP_STATE_SYNC_VERSION, LID_MAPPING})
+
+# Key-file prefixes, longest first so that `sender-key-memory-` wins over `sender-key-`.
+_KEY_PREFIXES: tuple[tuple[str, str], ...] = tuple(
+    sorted(
+        ((f"{category}-", category) for category in CATEGORIES if category not in (CREDS, UNKNOWN)),
+        key=lambda pair: len(pair[0]),
+        reverse=True,
+    )
+)
+
+COMPANION_SUFFIXES: tuple[str, ...] = (".bak", ".tmp")
+CREDS_FILE = "creds.json"
+LOCK_FILE = ".cleanup.lock"
+
+STATUS_LEVELS: tuple[str, ...] = ("healthy", "warning", "critical", "trigger", "emergency", "danger")
+
+_COMPANY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclass(frozen=True)
+class FileName:
+    """A classified entry name: its category, the key file it belongs to, and the pre-key id."""
+
+    category: str
+    key_name: str
+    pre_key_id: int | None = None
+
+
+def key_file_of(name: str) -> str:
+    """Given an entry name, return the key file it belongs to (`x.json.bak` -> `x.json`)."""
+    for suffix in COMPANION_SUFFIXES:
+        if name.endswith(suffix) and name[: -len(suffix)].endswith(".json"):
+            return name[: -len(suffix)]
+    return name
+
+
+def classify_name(name: str) -> FileName:
+    """Given the name of a regular file in a tenant folder, return its category (SPEC §2).
+
+    `<key file>.bak` and `<key file>.tmp` take the category of their key file.
+    """
+    key_name = key_file_of(name)
+    if key_name == CREDS_FILE:
+        return FileName(CREDS, key_name)
+    if not key_name.endswith(".json"):
+        return FileName(UNKNOWN, name)
+    stem = key_name[: -len(".json")]
+    for prefix, category in _KEY_PREFIXES:
+        if stem.startswith(prefix) and len(stem) > len(prefix):
+            key_id = stem[len(prefix) :]
+            if category == PRE_KEY:
+                if not key_id.isascii() or not key_id.isdigit():
+                    return FileName(UNKNOWN, name)
+                return FileName(category, key_name, int(key_id))
+            return FileName(category, key_name)
+    return FileName(UNKNOWN, name)
+
+
+def classify(name: str, *, regular: bool = True) -> str:
+    """Given an entry name (and whether it is a regular file), return its category."""
+    if not regular:
+        return UNKNOWN
+    return classify_name(name).category
+
+
+def is_own_entry(name: str) -> bool:
+    """Dot-entries (`.cleanup.lock`, `.wa-sessions`) are the tool's own: never counted or deleted."""
+    return name.startswith(".")
+
+
+def is_valid_company_argument(value: str) -> bool:
+    """Whether `--company` may name this (an id or a directory name); checked before any read."""
+    return bool(_COMPANY_ID.fullmatch(value)) and "\x00" not in value
+
+
+def tenant_prefix(tenant_pattern: str) -> str:
+    """The literal prefix before the first `*` of the tenant pattern."""
+    star = tenant_pattern.find("*")
+    return tenant_pattern if star < 0 else tenant_pattern[:star]
+
+
+def is_tenant_name(name: str, tenant_pattern: str) -> bool:
+    """Whether a directory directly under root with this name is a tenant."""
+    return not is_own_entry(name) and fnmatch.fnmatchcase(name, tenant_pattern)
+
+
+def company_id(directory_name: str, tenant_pattern: str) -> str:
+    """Given a tenant directory name, return its company id (`company_962302` -> `962302`)."""
+    prefix = tenant_prefix(tenant_pattern)
+    if prefix and directory_name.startswith(prefix):
+        return directory_name[len(prefix) :]
+    return directory_name
+
+
+def status_for(file_count: int, thresholds: Mapping[str, int]) -> str:
+    """Given a file count, return the highest status level whose threshold it reaches."""
+    status = "healthy"
+    for level in STATUS_LEVELS[1:]:
+        if file_count >= thresholds[level]:
+            status = level
+    return status
+
+
+def status_rank(status: str) -> int:
+    """Position of a status level, for comparisons (`healthy` is 0)."""
+    return STATUS_LEVELS.index(status)
+
+
+def display_name(name: str) -> str:
+    """A name as shown in JSON and text: non-UTF-8 bytes escaped as `\\xNN` (SPEC §6)."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def signal_user(jid: str) -> str | None:
+    """Given a jid from creds.json `me.id`/`me.lid`, return the user part Baileys uses in key names.
+
+    `15550000000:12@s.whatsapp.net` -> `15550000000`; `100000000000002:3@lid` -> `100000000000002_1`.
+    """
+    if "@" not in jid:
+        return None
+    user_part, server = jid.split("@", 1)
+    user = user_part.split(":", 1)[0].split("_", 1)[0]
+    if not user:
+        return None
+    if server == "lid":
+        return f"{user}_1"
+    if server == "hosted":
+        return f"{user}_128"
+    if server == "hosted.lid":
+        return f"{user}_129"
+    return user
+
+
+def parse_sender_key(key_name: str) -> tuple[str, str] | None:
+    """Given a `sender-key-<group>--<user>--<device>.json` name, return (group, user)."""
+    stem = key_name[len("sender-key-") : -len(".json")]
+    parts = stem.rsplit("--", 2)
+    if len(parts) != 3 or not all(parts):
+        return None
+    return parts[0], parts[1]
+
+
+def sender_key_memory_name(group: str) -> str:
+    """The `sender-key-memory` file of a group."""
+    return f"sender-key-memory-{group}.json"
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One entry of a tenant folder as the scan saw it (lstat; symlinks not followed)."""
+
+    name: str
+    category: str
+    key_name: str
+    regular: bool
+    kind: str
+    inode: int
+    size: int
+    mtime_ns: int
+    pre_key_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Creds:
+    """What creds.json says that the rules need. `state` is `ok`, `missing`, `empty` or `unparseable`."""
+
+    state: str
+    next_pre_key_id: int | None = None
+    first_unuploaded_pre_key_id: int | None = None
+    own_users: frozenset[str] = frozenset()
+    source: str = CREDS_FILE
+
+    @property
+    def readable(self) -> bool:
+        return self.state == "ok"

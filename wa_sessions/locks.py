@@ -1,0 +1,62 @@
+"""Per-tenant locks (`<tenant>/.cleanup.lock`) and the global run lock (`<state_dir>/run.lock`).
+
+Both are filelock's flock-based locks: the kernel drops them when the holder dies, so a lock
+left by a killed process never blocks the next run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from wa_sessions import layout
+
+
+class LockBusy(Exception):
+    """Another process holds the lock."""
+
+
+def _tenant_lock_path(tenant_fd: int, tenant_path: Path) -> str:
+    """The lock file's path, pinned to the already opened folder where /proc allows it, so a folder
+    swapped for a symlink after it was opened cannot redirect the lock file."""
+    pinned = f"/proc/self/fd/{tenant_fd}"
+    if os.path.isdir(pinned):
+        return f"{pinned}/{layout.LOCK_FILE}"
+    return str(tenant_path / layout.LOCK_FILE)
+
+
+@contextlib.contextmanager
+def hold(path: str, wait_seconds: float) -> Iterator[None]:
+    """Hold the lock file at `path`, waiting up to `wait_seconds`. Raise LockBusy if it stays busy."""
+    lock = FileLock(path, timeout=wait_seconds, mode=0o600)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise LockBusy(path) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+@contextlib.contextmanager
+def tenant_lock(tenant_fd: int, tenant_path: Path, wait_seconds: float) -> Iterator[None]:
+    """Hold `<tenant>/.cleanup.lock`. Raise LockBusy if another process holds it."""
+    with hold(_tenant_lock_path(tenant_fd, tenant_path), wait_seconds):
+        yield
+
+
+def tenant_lock_is_held(tenant_fd: int, tenant_path: Path) -> bool:
+    """Whether another process holds the tenant's lock (without creating a lock file)."""
+    path = _tenant_lock_path(tenant_fd, tenant_path)
+    if not os.path.lexists(path):
+        return False
+    try:
+        with hold(path, 0):
+            return False
+    except LockBusy:
+        return True

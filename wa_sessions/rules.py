@@ -1,0 +1,190 @@
+"""Policy -> decisions. Pure: (entries, rules, creds, now) -> Plan; no disk, no clock.
+
+A key file and its `.bak`/`.tmp` companions form one *key*: a rule judges the key (by its
+newest mtime) and a deletion takes all of its entries together (SPEC §2).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from wa_sessions import layout
+from wa_sessions.config import Rule, format_duration
+from wa_sessions.layout import Creds, Entry
+
+
+@dataclass(frozen=True, slots=True)
+class Deletion:
+    """One entry the plan deletes, and why."""
+
+    entry: Entry
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What one tenant's cleanup deletes (ordered by name) and what it chose not to do."""
+
+    deletions: tuple[Deletion, ...]
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class _Key:
+    name: str
+    category: str
+    entries: tuple[Entry, ...]
+    mtime_ns: int
+    pre_key_id: int | None
+
+
+def format_age(seconds: float) -> str:
+    """Given seconds, return a short human age (`20d 3h`, `5h 12m`, `42s`)."""
+    seconds = max(0, int(seconds))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h" if hours else f"{days}d"
+    if hours:
+        return f"{hours}h {minutes}m" if minutes else f"{hours}h"
+    if minutes:
+        return f"{minutes}m"
+    return f"{secs}s"
+
+
+def age_seconds(mtime_ns: int, now: float) -> float:
+    """`now - mtime`; an mtime in the future (clock moved back) counts as age 0."""
+    return max(0.0, now - mtime_ns / 1e9)
+
+
+def _group_keys(entries: Iterable[Entry]) -> dict[str, _Key]:
+    members: dict[str, list[Entry]] = defaultdict(list)
+    for entry in entries:
+        if entry.regular and entry.category not in layout.PROTECTED and entry.category != layout.UNKNOWN:
+            members[entry.key_name].append(entry)
+    keys = {}
+    for key_name, group in members.items():
+        group.sort(key=lambda entry: entry.name)
+        keys[key_name] = _Key(
+            name=key_name,
+            category=group[0].category,
+            entries=tuple(group),
+            mtime_ns=max(entry.mtime_ns for entry in group),
+            pre_key_id=group[0].pre_key_id,
+        )
+    return keys
+
+
+def _age_verdicts(keys: Sequence[_Key], max_age: int, now: float) -> dict[str, str]:
+    verdicts = {}
+    for key in keys:
+        age = age_seconds(key.mtime_ns, now)
+        if age > max_age:
+            verdicts[key.name] = f"older than {format_duration(max_age)}: last used {format_age(age)} ago"
+    return verdicts
+
+
+def _newest_verdicts(keys: Sequence[_Key], keep_newest: int) -> dict[str, str]:
+    if len(keys) <= keep_newest:
+        return {}
+    if keys[0].category == layout.PRE_KEY:
+        ordered = sorted(keys, key=lambda key: key.pre_key_id or 0, reverse=True)
+        kept = ordered[:keep_newest]
+        kept_ids = f"ids {kept[-1].pre_key_id}–{kept[0].pre_key_id} kept" if kept else "none kept"
+        return {
+            key.name: f"pre-key id {key.pre_key_id} beyond the newest {keep_newest} ({kept_ids})"
+            for key in ordered[keep_newest:]
+        }
+    ordered = sorted(keys, key=lambda key: (key.mtime_ns, key.name), reverse=True)
+    return {
+        key.name: f"beyond the newest {keep_newest} {key.category} files by last use"
+        for key in ordered[keep_newest:]
+    }
+
+
+def _rule_verdicts(keys: Sequence[_Key], rule: Rule, now: float) -> dict[str, str]:
+    """Keys the rule deletes, with the reason. Both parts of a rule must allow a deletion."""
+    by_age = _age_verdicts(keys, rule.max_age, now) if rule.max_age is not None else None
+    by_count = _newest_verdicts(keys, rule.keep_newest) if rule.keep_newest is not None else None
+    if by_age is not None and by_count is not None:
+        return {name: f"{by_age[name]}, and {by_count[name]}" for name in by_age if name in by_count}
+    return by_age if by_age is not None else by_count or {}
+
+
+def _pre_key_guard(creds: Creds) -> int | None:
+    """The lowest pre-key id that must survive (SPEC §2), or None when creds.json gives none."""
+    bounds = []
+    if creds.next_pre_key_id is not None:
+        bounds.append(creds.next_pre_key_id - 1)
+    if creds.first_unuploaded_pre_key_id is not None:
+        bounds.append(creds.first_unuploaded_pre_key_id)
+    return min(bounds) if bounds else None
+
+
+def plan_tenant(entries: Iterable[Entry], rules: Mapping[str, Rule], creds: Creds, now: float) -> Plan:
+    """Given a tenant's entries, the rules per category, its creds.json and `now` (epoch seconds),
+    return the plan of what to delete.
+
+    Protected categories, unknown entries and non-regular entries are never planned.
+    """
+    keys = _group_keys(entries)
+    by_category: dict[str, list[_Key]] = defaultdict(list)
+    for key in keys.values():
+        by_category[key.category].append(key)
+
+    notes: list[str] = []
+    verdicts: dict[str, str] = {}
+    for category, rule in rules.items():
+        if category in layout.PROTECTED or not by_category.get(category):
+            continue
+        candidates = by_category[category]
+        if category == layout.PRE_KEY:
+            if not creds.readable:
+                notes.append(f"pre-keys not pruned: creds.json is {creds.state}")
+                continue
+            verdicts.update(_guarded(_rule_verdicts(candidates, rule, now), keys, _pre_key_guard(creds)))
+        elif category == layout.SENDER_KEY and not creds.own_users:
+            if _rule_verdicts(candidates, rule, now):
+                notes.append(
+                    f"sender keys not deleted: creds.json is {creds.state} and names no account, "
+                    "so our own sender keys cannot be told apart"
+                )
+        else:
+            verdicts.update(_rule_verdicts(candidates, rule, now))
+
+    verdicts.update(_memory_partners(verdicts, keys, creds))
+    deletions = [
+        Deletion(
+            entry, verdicts[key_name] if entry.name == key_name else f"{verdicts[key_name]} (with {key_name})"
+        )
+        for key_name in verdicts
+        for entry in keys[key_name].entries
+    ]
+    deletions.sort(key=lambda deletion: deletion.entry.name)
+    return Plan(tuple(deletions), tuple(notes))
+
+
+def _guarded(verdicts: dict[str, str], keys: Mapping[str, _Key], lowest_kept: int | None) -> dict[str, str]:
+    if lowest_kept is None:
+        return verdicts
+    return {name: reason for name, reason in verdicts.items() if (keys[name].pre_key_id or 0) < lowest_kept}
+
+
+def _memory_partners(verdicts: Mapping[str, str], keys: Mapping[str, _Key], creds: Creds) -> dict[str, str]:
+    """When our own sender key of a group goes, that group's sender-key-memory file goes too."""
+    partners = {}
+    for name in verdicts:
+        if keys[name].category != layout.SENDER_KEY:
+            continue
+        parsed = layout.parse_sender_key(name)
+        if parsed is None or parsed[1] not in creds.own_users:
+            continue
+        memory = layout.sender_key_memory_name(parsed[0])
+        if memory in keys and memory not in verdicts:
+            partners[memory] = (
+                f"partner of our own sender key {layout.display_name(name)}, deleted in this run"
+            )
+    return partners
