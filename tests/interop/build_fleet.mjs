@@ -28,7 +28,7 @@ import {
 } from 'baileys'
 import processMessage from 'baileys/lib/Utils/process-message.js'
 import { buildMergedTcTokenIndexWrite, resolveTcTokenJid, storeTcTokensFromIqResult } from 'baileys/lib/Utils/tc-token-utils.js'
-import { contactPlan, groupPlan, senderKeyId, tenantGroupJid, tenantIdentity } from './lib/fleet.mjs'
+import { TENANT_DEVICE, contactPlan, groupPlan, senderKeyId, tenantGroupJid, tenantIdentity } from './lib/fleet.mjs'
 import {
 	BAILEYS_VERSION,
 	KeyServer,
@@ -189,7 +189,17 @@ async function buildTenant({ company, index, root, contactsDir, server, options,
 	}
 	for (const contact of contacts) {
 		if (contact === phone) {
+			// our primary phone writes to us (a peer pkmsg), and we mirror a sent
+			// message to it as Baileys does for our other devices (deviceSentMessage)
 			await contactToTenant(contact, 'phone note')
+			await tenant.keys.set({ 'device-list': { [pnUser]: ['0', String(TENANT_DEVICE)] } })
+			await sendDirect(tenant, contact.account, {
+				fromJid: contact.peer,
+				toJid: contact.jid,
+				message: { deviceSentMessage: { destinationJid: byName.pn0.jid, message: { conversation: text('sent from companion') } } },
+				server
+			})
+			await contactToTenant(contact, 'phone note 2')
 			continue
 		}
 		if (contact.initiator === 'contact') {

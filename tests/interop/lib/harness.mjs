@@ -6,6 +6,7 @@
 // repository, decryptMessageNode, getNextPreKeysNode, parseAndInjectE2ESessions).
 import { randomBytes } from 'node:crypto'
 import { readFile, rename, writeFile } from 'node:fs/promises'
+import { format } from 'node:util'
 import {
 	DEFAULT_CONNECTION_CONFIG,
 	addTransactionCapability,
@@ -27,6 +28,17 @@ import {
 } from 'baileys'
 
 export const BAILEYS_VERSION = '7.0.0-rc14'
+
+// libsignal reports session changes with console.log/console.info ("Closing
+// open session in favor of incoming prekey bundle"); stdout of the scripts is
+// reserved for their JSON result, so every console method goes to stderr.
+for (const method of ['log', 'info', 'debug', 'warn', 'error', 'trace']) {
+	console[method] = (...args) => {
+		if (process.env.INTEROP_LOG) {
+			process.stderr.write(`${format(...args)}\n`)
+		}
+	}
+}
 
 /** Baileys' own file-name mapping in useMultiFileAuthState (not exported by it). */
 export const fixFileName = file => file?.replace(/\//g, '__')?.replace(/:/g, '-')

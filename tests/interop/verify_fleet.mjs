@@ -1,0 +1,243 @@
+#!/usr/bin/env node
+// After a cleanup of the tenant folders built by build_fleet.mjs, prove with
+// Baileys' own code that every chat the cleanup claims to have kept still works:
+//
+//  contact-message   every contact whose session file is still in the tenant
+//                    folder sends a new 1:1 message; the tenant decrypts it
+//                    with the kept session.
+//  member-group-message
+//                    every group member whose sender key is still in the tenant
+//                    folder sends a new group message (no new sender key: its
+//                    sender-key memory says the tenant has it); the tenant
+//                    decrypts it.
+//  tenant-group-message
+//                    the tenant sends to every group the way relayMessage does
+//                    (sender key + distribution to devices missing from
+//                    sender-key-memory); every member must decrypt it. This
+//                    fails if our own sender key was deleted while the group's
+//                    sender-key-memory was kept.
+//  newest-pre-key    a brand-new contact starts a session with the bundle of the
+//                    newest pre-key (nextPreKeyId - 1 in creds.json); the tenant
+//                    decrypts the pkmsg, then they exchange replies.
+//  app-state / lid-mapping
+//                    read-only: the current app-state sync key and versions and
+//                    the LID mappings still load through Baileys' key store.
+//
+//   node verify_fleet.mjs --root DIR --contacts-dir DIR2 [--company ID]...
+//
+// Prints one JSON document; exits 1 when any check failed, 2 on a usage or
+// setup error. It writes to the folders like a live client would (it advances
+// ratchets and consumes the newest pre-key), so run it once per fleet build.
+import { access, mkdir, readFile } from 'node:fs/promises'
+import path from 'node:path'
+import { parseAndInjectE2ESessions } from 'baileys'
+import { KeyServer, makeLogger, messageId, openAccount, parseArgs, sendDirect, sendGroup, uploadPreKeys } from './lib/harness.mjs'
+
+const exists = file =>
+	access(file).then(
+		() => true,
+		() => false
+	)
+
+async function verifyTenant({ tenant: t, root, contactsDir, server, logger, results }) {
+	const tenantDir = path.join(root, t.dir)
+	const record = (check, subject, status, detail = null) => results.push({ company: t.company, check, subject, status, detail })
+	const attempt = async (check, subject, fn) => {
+		try {
+			const detail = await fn()
+			record(check, subject, 'passed', detail ?? null)
+		} catch (error) {
+			record(check, subject, 'failed', error.message)
+		}
+	}
+
+	if (!(await exists(path.join(tenantDir, 'creds.json')))) {
+		record('creds', t.dir, 'failed', 'creds.json is missing')
+		return
+	}
+	const tenant = await openAccount(tenantDir, { logger, name: t.dir })
+	if (tenant.meId !== t.me.id) {
+		record('creds', t.dir, 'failed', `creds.json me.id is ${tenant.meId}, built as ${t.me.id}`)
+		return
+	}
+	const contacts = {}
+	for (const c of t.contacts) {
+		contacts[c.name] = { ...c, account: await openAccount(path.join(contactsDir, c.dir), { logger, name: `${t.dir}/${c.name}` }) }
+	}
+
+	// (a) 1:1 sessions that were kept still decrypt
+	for (const c of Object.values(contacts)) {
+		if (!(await exists(path.join(tenantDir, c.tenantSessionFile)))) {
+			record('contact-message', c.name, 'skipped', `${c.tenantSessionFile} was deleted`)
+			continue
+		}
+		await attempt('contact-message', c.name, async () => {
+			const body = `verify ${c.name} ${messageId()}`
+			// no key server: the contact must reuse its existing session
+			const { type, received } = await sendDirect(c.account, tenant, {
+				fromJid: c.jid,
+				toJid: c.peer,
+				message: { conversation: body }
+			})
+			if (received.message?.conversation !== body) {
+				throw new Error(`tenant decrypted ${JSON.stringify(received.message)}`)
+			}
+			return `${type} decrypted with ${c.tenantSessionFile}`
+		})
+	}
+
+	// (b) other members' kept sender keys still decrypt their new messages
+	for (const g of t.groups) {
+		for (const m of g.members) {
+			const subject = `${g.jid} ${m.contact}`
+			if (!(await exists(path.join(tenantDir, m.senderKeyFile)))) {
+				record('member-group-message', subject, 'skipped', `${m.senderKeyFile} was deleted`)
+				continue
+			}
+			await attempt('member-group-message', subject, async () => {
+				const { distributedTo, results: got } = await sendGroup(contacts[m.contact].account, {
+					group: g.jid,
+					senderJid: m.jid,
+					addressingMode: g.addressingMode,
+					recipients: [{ account: tenant, jid: g.tenantSenderJid }],
+					text: `verify group ${m.contact} ${messageId()}`,
+					server
+				})
+				if (distributedTo.length) {
+					throw new Error(`member re-sent its sender key to ${distributedTo}: the build left its memory incomplete`)
+				}
+				const failed = got.filter(r => !r.ok)
+				if (failed.length) {
+					throw new Error(failed.map(r => r.error).join('; '))
+				}
+				return `skmsg decrypted with ${m.senderKeyFile}`
+			})
+		}
+	}
+
+	// (d) the tenant can still send to each group and every member reads it
+	for (const g of t.groups) {
+		await attempt('tenant-group-message', g.jid, async () => {
+			const ownKeyKept = await exists(path.join(tenantDir, g.ownSenderKeyFile))
+			const memoryKept = await exists(path.join(tenantDir, g.memoryFile))
+			const { distributedTo, results: got } = await sendGroup(tenant, {
+				group: g.jid,
+				senderJid: g.tenantSenderJid,
+				addressingMode: g.addressingMode,
+				recipients: g.members.map(m => ({ account: contacts[m.contact].account, jid: m.jid })),
+				text: `verify tenant to ${g.jid} ${messageId()}`,
+				server
+			})
+			const failed = got.filter(r => !r.ok)
+			if (failed.length) {
+				throw new Error(
+					`own sender key ${ownKeyKept ? 'kept' : 'deleted'}, sender-key-memory ${memoryKept ? 'kept' : 'deleted'}; ` +
+						failed.map(r => `${r.jid}: ${r.error}`).join('; ')
+				)
+			}
+			return `own sender key ${ownKeyKept ? 'kept' : 'new'}, distributed to ${distributedTo.length ? distributedTo.join(', ') : 'nobody'}`
+		})
+	}
+
+	// (c) a brand-new contact uses the newest pre-key
+	const newestId = tenant.creds.nextPreKeyId - 1
+	await attempt('newest-pre-key', `pre-key-${newestId}`, async () => {
+		const fresh = await openAccount(path.join(contactsDir, t.dir, `fresh-${Date.now()}`), { logger, name: `${t.dir}/fresh` })
+		const freshJid = '15559999999@s.whatsapp.net'
+		await fresh.updateCreds({ me: { id: freshJid }, platform: 'android' })
+		server.upload([freshJid], await uploadPreKeys(fresh, 5))
+		const bundle = server.fetch([t.me.id], { preKeyId: newestId })
+		await parseAndInjectE2ESessions(bundle, fresh.repo)
+		const body = `hello from a new contact ${messageId()}`
+		const { type, received } = await sendDirect(fresh, tenant, { fromJid: freshJid, toJid: t.me.id, message: { conversation: body } })
+		if (type !== 'pkmsg' || received.message?.conversation !== body) {
+			throw new Error(`unexpected ${type} / ${JSON.stringify(received.message)}`)
+		}
+		const reply = `reply ${messageId()}`
+		const back = await sendDirect(tenant, fresh, { fromJid: t.me.id, toJid: freshJid, message: { conversation: reply } })
+		if (back.received.message?.conversation !== reply) {
+			throw new Error('the new contact could not read the reply')
+		}
+		return `pkmsg with pre-key ${newestId} decrypted`
+	})
+
+	// (e) protected state still loads (read-only)
+	await attempt('app-state', tenant.creds.myAppStateKeyId || '(none)', async () => {
+		const keyId = tenant.creds.myAppStateKeyId
+		const { [keyId]: key } = await tenant.keys.get('app-state-sync-key', [keyId])
+		if (!key?.keyData?.length) {
+			throw new Error(`app-state-sync-key ${keyId} does not load`)
+		}
+		const names = Object.values(t.files).includes('app-state-sync-version')
+			? Object.entries(t.files)
+					.filter(([, type]) => type === 'app-state-sync-version')
+					.map(([file]) => file.slice('app-state-sync-version-'.length, -'.json'.length))
+			: []
+		const versions = await tenant.keys.get('app-state-sync-version', names)
+		const bad = names.filter(n => !(versions[n]?.version > 0) || versions[n]?.hash?.length !== 128)
+		if (bad.length) {
+			throw new Error(`app-state-sync-version does not load: ${bad}`)
+		}
+		return `key ${keyId}, versions ${names.map(n => `${n}@${versions[n].version}`).join(', ')}`
+	})
+	await attempt('lid-mapping', t.dir, async () => {
+		const pairs = [[t.me.id, t.me.lid], ...t.contacts.filter(c => c.pn).map(c => [c.pn, c.jid])]
+		const wrong = []
+		for (const [pn, lid] of pairs) {
+			const gotLid = await tenant.repo.lidMapping.getLIDForPN(pn)
+			const gotPn = await tenant.repo.lidMapping.getPNForLID(lid)
+			const lidUser = lid.split(/[:@]/)[0]
+			const pnUser = pn.split(/[:@]/)[0]
+			if (!gotLid?.startsWith(lidUser) || !gotPn?.startsWith(pnUser)) {
+				wrong.push(`${pn} <-> ${lid}: got ${gotLid} / ${gotPn}`)
+			}
+		}
+		if (wrong.length) {
+			throw new Error(wrong.join('; '))
+		}
+		return `${pairs.length} mappings resolve both ways`
+	})
+	tenant.repo.close?.()
+}
+
+async function main() {
+	const args = parseArgs(process.argv.slice(2), { root: '', contactsDir: '', company: [] })
+	if (!args.root || !args.contactsDir) {
+		throw Object.assign(new Error('usage: verify_fleet.mjs --root DIR --contacts-dir DIR2 [--company ID]...'), { usage: true })
+	}
+	const root = path.resolve(args.root)
+	const contactsDir = path.resolve(args.contactsDir)
+	const manifest = JSON.parse(await readFile(path.join(contactsDir, 'manifest.json'), 'utf-8'))
+	const server = await KeyServer.load(path.join(contactsDir, 'server.json'))
+	const logger = makeLogger('verify')
+	const tenants = manifest.tenants.filter(t => !args.company.length || args.company.includes(t.company) || args.company.includes(t.dir))
+	await mkdir(contactsDir, { recursive: true })
+	const started = Date.now()
+	const results = []
+	for (const t of tenants) {
+		try {
+			await verifyTenant({ tenant: t, root, contactsDir, server, logger, results })
+		} catch (error) {
+			results.push({ company: t.company, check: 'verify', subject: t.dir, status: 'failed', detail: error.stack || String(error) })
+		}
+	}
+	await server.save(path.join(contactsDir, 'server.json'))
+	const count = status => results.filter(r => r.status === status).length
+	const summary = {
+		ok: count('failed') === 0 && results.length > 0,
+		passed: count('passed'),
+		failed: count('failed'),
+		skipped: count('skipped'),
+		seconds: (Date.now() - started) / 1000,
+		tenants: tenants.map(t => t.company),
+		failures: results.filter(r => r.status === 'failed'),
+		checks: results
+	}
+	process.stdout.write(JSON.stringify(summary, null, 1) + '\n')
+	process.exit(summary.ok ? 0 : 1)
+}
+
+main().catch(error => {
+	process.stderr.write(`verify_fleet: ${error.stack || error}\n`)
+	process.exit(2)
+})
