@@ -8,7 +8,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
-import click
 import typer
 
 from wa_sessions import __version__, output
@@ -179,28 +178,34 @@ def run(argv: Sequence[str] | None = None) -> int:
         result = command.main(
             args=list(argv) if argv is not None else None, prog_name="wa-sessions", standalone_mode=False
         )
-    except click.exceptions.NoArgsIsHelpError as error:
-        sys.stdout.write(error.format_message() + "\n")
-        return 0
-    except click.UsageError as error:
-        hint = f" (see 'wa-sessions {error.ctx.info_name} --help')" if error.ctx and error.ctx.parent else ""
-        sys.stderr.write(f"wa-sessions: {error.format_message()}{hint}\n")
-        return 2
-    except click.exceptions.Exit as error:
-        return int(error.exit_code)
-    except click.exceptions.Abort:
-        sys.stderr.write("wa-sessions: aborted\n")
-        return 1
-    except click.ClickException as error:
-        sys.stderr.write(f"wa-sessions: {error.format_message()}\n")
-        return error.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("wa-sessions: interrupted\n")
         return 130
     except Exception as error:  # the last line of defence: one line, never a traceback
-        sys.stderr.write(f"wa-sessions: internal error: {type(error).__name__}: {error}\n")
-        return 1
+        return _report_exception(error)
     return result if isinstance(result, int) else 0
+
+
+def _report_exception(error: Exception) -> int:
+    """Click's exceptions (Typer may vendor its own copy of click, so they are told by their
+    shape, not their class): usage errors exit 2 with one line; anything else is an internal error."""
+    exit_code = getattr(error, "exit_code", None)
+    format_message = getattr(error, "format_message", None)
+    if type(error).__name__ == "NoArgsIsHelpError" and callable(format_message):
+        sys.stdout.write(f"{format_message()}\n")
+        return 0
+    if isinstance(exit_code, int) and callable(format_message):
+        context = getattr(error, "ctx", None)
+        name = getattr(context, "info_name", None) if getattr(context, "parent", None) else None
+        hint = f" (see 'wa-sessions {name} --help')" if name else ""
+        message = " ".join(str(format_message()).replace("Value error, ", "").split())
+        sys.stderr.write(f"wa-sessions: {message}{hint}\n")
+        return exit_code
+    if type(error).__name__ == "Abort":
+        sys.stderr.write("wa-sessions: aborted\n")
+        return 1
+    sys.stderr.write(f"wa-sessions: internal error: {type(error).__name__}: {error}\n")
+    return 1
 
 
 def main() -> NoReturn:
