@@ -97,7 +97,7 @@ def test_scan_fail_on_exits_one_when_a_tenant_reaches_the_level(root: Path) -> N
             {"thresholds": {"warning": 10, "critical": 20, "trigger": 30, "emergency": 65, "danger": 100}}
         )
     )
-    code, stdout, stderr = invoke(
+    code, stdout, _stderr = invoke(
         "scan", "--root", str(root), "--config", str(config), "--fail-on", "emergency", "--json"
     )
     assert code == 1
@@ -208,7 +208,7 @@ def test_protected_rule_in_config_is_rejected_and_nothing_deleted(root: Path) ->
     config = root.parent / "bad.yaml"
     config.write_text(yaml.safe_dump({"rules": {"creds": {"max_age": "1d"}, "session": {"max_age": "1d"}}}))
     before = snapshot(root)
-    code, stdout, stderr = invoke("cleanup", "--root", str(root), "--config", str(config))
+    code, _stdout, stderr = invoke("cleanup", "--root", str(root), "--config", str(config))
     assert code == 2
     assert "creds" in stderr and "protected" in stderr
     assert len(stderr.strip().splitlines()) == 1
