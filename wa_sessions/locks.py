@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -43,9 +44,30 @@ def hold(path: str, wait_seconds: float) -> Iterator[None]:
         lock.release()
 
 
+class LockUnsafe(Exception):
+    """The lock file is not a regular file (a planted symlink, a FIFO...): the tenant is not touched."""
+
+
+def _create_lock_file(tenant_fd: int) -> None:
+    """Create `.cleanup.lock` relative to the tenant's descriptor, refusing to follow a symlink
+    or open anything but a regular file, before filelock opens it by path."""
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        fd = os.open(layout.LOCK_FILE, flags, 0o600, dir_fd=tenant_fd)
+    except OSError as error:
+        raise LockUnsafe(f"cannot open {layout.LOCK_FILE}: {error.strerror}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise LockUnsafe(f"{layout.LOCK_FILE} is not a regular file")
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def tenant_lock(tenant_fd: int, tenant_path: Path, wait_seconds: float) -> Iterator[None]:
-    """Hold `<tenant>/.cleanup.lock`. Raise LockBusy if another process holds it."""
+    """Hold `<tenant>/.cleanup.lock`. Raise LockBusy if another process holds it, LockUnsafe if
+    the lock file is not a regular file."""
+    _create_lock_file(tenant_fd)
     with hold(_tenant_lock_path(tenant_fd, tenant_path), wait_seconds):
         yield
 

@@ -19,7 +19,7 @@ from wa_sessions.actions.common import (
 )
 from wa_sessions.apply import apply_plan
 from wa_sessions.config import Rule, Settings
-from wa_sessions.locks import LockBusy, tenant_lock
+from wa_sessions.locks import LockBusy, LockUnsafe, tenant_lock
 from wa_sessions.rules import Deletion, plan_tenant
 from wa_sessions.scan import Tenant, TenantUnavailable, open_tenant, scan_tenant
 from wa_sessions.state import History, StateError
@@ -115,6 +115,11 @@ def clean_tenant(
     except LockBusy:
         before = TenantState(company, layout.display_name(str(tenant.path)))
         return TenantCleanup(before, "skipped", dry_run, skipped_reason=LOCK_BUSY)
+    except LockUnsafe as error:
+        before = TenantState(company, layout.display_name(str(tenant.path)), problems=[str(error)])
+        outcome = TenantCleanup(before, "skipped", dry_run, skipped_reason=str(error))
+        outcome.errors.append((layout.LOCK_FILE, str(error)))
+        return outcome
     except TenantUnavailable as error:
         before = TenantState(company, layout.display_name(str(tenant.path)), problems=[str(error)])
         outcome = TenantCleanup(before, "skipped", dry_run, skipped_reason=str(error))
