@@ -9,7 +9,9 @@
 //
 // DIR/company_<id>/         the tenant folders (what wa-sessions maintains)
 // DIR2/company_<id>/<name>/ each contact's own auth state
-// DIR2/server.json          the fake WhatsApp key server (uploaded bundles)
+// DIR2/company_<id>/server.json  the fake WhatsApp key server of that tenant's
+//                           world (uploaded bundles; contacts of different
+//                           tenants share phone numbers but not keys)
 // DIR2/manifest.json        tenants, contacts, groups, and file -> Baileys key type
 //
 // Prints the manifest path and a short summary as JSON on stdout.
@@ -73,11 +75,12 @@ function makeEv(account, pending) {
 	}
 }
 
-async function buildTenant({ company, index, root, contactsDir, server, options, logger }) {
+async function buildTenant({ company, index, root, contactsDir, options, logger }) {
 	const dirName = `company_${company}`
 	const tenantDir = path.join(root, dirName)
 	const { pnUser, lidUser, me } = tenantIdentity(company, index)
 	const tenant = await openAccount(tenantDir, { logger, name: dirName })
+	const server = new KeyServer()
 	const text = (() => {
 		let n = 0
 		return what => `${dirName} ${what} #${++n}`
@@ -302,6 +305,7 @@ async function buildTenant({ company, index, root, contactsDir, server, options,
 	}
 
 	const files = Object.fromEntries(recorded.map(f => [f, tenant.files.get(f)]))
+	await server.save(path.join(contactsDir, dirName, 'server.json'))
 	return {
 		company,
 		dir: dirName,
@@ -351,13 +355,11 @@ async function main() {
 	await mkdir(contactsDir, { recursive: true })
 
 	const logger = makeLogger('build')
-	const server = new KeyServer()
 	const started = Date.now()
 	const tenants = []
 	for (const [index, company] of companies.entries()) {
-		tenants.push(await buildTenant({ company, index, root, contactsDir, server, options: args, logger }))
+		tenants.push(await buildTenant({ company, index, root, contactsDir, options: args, logger }))
 	}
-	await server.save(path.join(contactsDir, 'server.json'))
 	const manifest = {
 		version: 1,
 		baileys: BAILEYS_VERSION,

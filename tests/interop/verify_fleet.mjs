@@ -39,7 +39,7 @@ const exists = file =>
 		() => false
 	)
 
-async function verifyTenant({ tenant: t, root, contactsDir, server, logger, results }) {
+async function verifyTenant({ tenant: t, root, contactsDir, logger, results }) {
 	const tenantDir = path.join(root, t.dir)
 	const record = (check, subject, status, detail = null) => results.push({ company: t.company, check, subject, status, detail })
 	const attempt = async (check, subject, fn) => {
@@ -60,6 +60,17 @@ async function verifyTenant({ tenant: t, root, contactsDir, server, logger, resu
 		record('creds', t.dir, 'failed', `creds.json me.id is ${tenant.meId}, built as ${t.me.id}`)
 		return
 	}
+	const serverFile = path.join(contactsDir, t.dir, 'server.json')
+	const server = await KeyServer.load(serverFile)
+	try {
+		await verifyWith({ t, tenant, tenantDir, contactsDir, server, logger, record, attempt })
+	} finally {
+		await server.save(serverFile)
+		tenant.repo.close?.()
+	}
+}
+
+async function verifyWith({ t, tenant, tenantDir, contactsDir, server, logger, record, attempt }) {
 	const contacts = {}
 	for (const c of t.contacts) {
 		contacts[c.name] = { ...c, account: await openAccount(path.join(contactsDir, c.dir), { logger, name: `${t.dir}/${c.name}` }) }
@@ -197,7 +208,6 @@ async function verifyTenant({ tenant: t, root, contactsDir, server, logger, resu
 		}
 		return `${pairs.length} mappings resolve both ways`
 	})
-	tenant.repo.close?.()
 }
 
 async function main() {
@@ -208,7 +218,6 @@ async function main() {
 	const root = path.resolve(args.root)
 	const contactsDir = path.resolve(args.contactsDir)
 	const manifest = JSON.parse(await readFile(path.join(contactsDir, 'manifest.json'), 'utf-8'))
-	const server = await KeyServer.load(path.join(contactsDir, 'server.json'))
 	const logger = makeLogger('verify')
 	const tenants = manifest.tenants.filter(t => !args.company.length || args.company.includes(t.company) || args.company.includes(t.dir))
 	await mkdir(contactsDir, { recursive: true })
@@ -216,12 +225,11 @@ async function main() {
 	const results = []
 	for (const t of tenants) {
 		try {
-			await verifyTenant({ tenant: t, root, contactsDir, server, logger, results })
+			await verifyTenant({ tenant: t, root, contactsDir, logger, results })
 		} catch (error) {
 			results.push({ company: t.company, check: 'verify', subject: t.dir, status: 'failed', detail: error.stack || String(error) })
 		}
 	}
-	await server.save(path.join(contactsDir, 'server.json'))
 	const count = status => results.filter(r => r.status === status).length
 	const summary = {
 		ok: count('failed') === 0 && results.length > 0,
