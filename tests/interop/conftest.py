@@ -4,4 +4,6 @@ import pytest
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "interop: runs the real Baileys (node + npm ci --prefix tests/interop)")
+    config.addinivalue_line(
+        "markers", "interop: runs the real Baileys (node + npm ci --prefix tests/interop)"
+    )

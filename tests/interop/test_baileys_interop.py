@@ -54,7 +54,7 @@ class Fleet:
         return next(t for t in self.manifest["tenants"] if t["company"] == company)
 
     def tenant_dir(self, company: str) -> Path:
-        return self.root / self.tenant(company)["dir"]
+        return self.root / str(self.tenant(company)["dir"])
 
 
 def _node() -> str:
@@ -68,7 +68,9 @@ def _node() -> str:
         )
     installed = json.loads(BAILEYS_PACKAGE.read_text())["version"]
     if installed != BAILEYS_VERSION:
-        pytest.fail(f"tests/interop/node_modules has baileys {installed}, expected {BAILEYS_VERSION}: run `npm ci --prefix tests/interop`")
+        pytest.fail(
+            f"tests/interop/node_modules has baileys {installed}, expected {BAILEYS_VERSION}: run `npm ci --prefix tests/interop`"
+        )
     return node
 
 
@@ -82,12 +84,18 @@ def _run_node(script: str, *args: str, check: bool = True) -> subprocess.Complet
         check=False,
     )
     if check and result.returncode != 0:
-        pytest.fail(f"{script} exited {result.returncode}\nstdout:\n{result.stdout[-4000:]}\nstderr:\n{result.stderr[-4000:]}")
+        pytest.fail(
+            f"{script} exited {result.returncode}\nstdout:\n{result.stdout[-4000:]}\nstderr:\n{result.stderr[-4000:]}"
+        )
     return result
 
 
 def _wa_sessions_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WA_SESSIONS_") and k not in ("BAILEYS_SESSIONS_PATH", "NOTIFICATION_WEBHOOK")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("WA_SESSIONS_") and k not in ("BAILEYS_SESSIONS_PATH", "NOTIFICATION_WEBHOOK")
+    }
     env["NO_COLOR"] = "1"
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     return env
@@ -111,7 +119,9 @@ def _wa_sessions(*args: str, expect_exit: int = 0) -> dict[str, Any]:
     try:
         document: dict[str, Any] = json.loads(result.stdout)
     except json.JSONDecodeError as error:
-        pytest.fail(f"wa-sessions {' '.join(args)} did not print one JSON document ({error}):\n{result.stdout[-4000:]}")
+        pytest.fail(
+            f"wa-sessions {' '.join(args)} did not print one JSON document ({error}):\n{result.stdout[-4000:]}"
+        )
     assert document.get("schema") == 1
     return document
 
@@ -140,7 +150,9 @@ def _listing(directory: Path) -> set[str]:
 
 def _snapshot(directory: Path) -> dict[str, tuple[int, int]]:
     """name -> (mtime_ns, size) of every non-dot entry."""
-    return {name: ((st := (directory / name).lstat()).st_mtime_ns, st.st_size) for name in _listing(directory)}
+    return {
+        name: ((st := (directory / name).lstat()).st_mtime_ns, st.st_size) for name in _listing(directory)
+    }
 
 
 def _age(path: Path, days: float) -> None:
@@ -199,7 +211,9 @@ def test_manifest_lists_every_file_baileys_left_in_each_tenant(built_fleet: Flee
         }
 
 
-def test_classify_gives_every_file_the_category_of_the_baileys_key_type_that_wrote_it(built_fleet: Fleet) -> None:
+def test_classify_gives_every_file_the_category_of_the_baileys_key_type_that_wrote_it(
+    built_fleet: Fleet,
+) -> None:
     from wa_sessions.layout import classify
 
     wrong = {
@@ -265,8 +279,18 @@ class AgingPlan:
     own_key_deleted_in: set[str]  # group jids
 
 
-def _aging_plan(tenant: Mapping[str, Any], *, old_sessions: set[str], old_member_keys: set[tuple[int, str]], own_old_group: int) -> AgingPlan:
+@dataclass(frozen=True)
+class AgingSpec:
+    """What to make old in one tenant: contacts' sessions, (group index, member) sender keys, our own key."""
+
+    old_sessions: frozenset[str]
+    old_member_keys: frozenset[tuple[int, str]]
+    own_old_group: int
+
+
+def _aging_plan(tenant: Mapping[str, Any], spec: AgingSpec) -> AgingPlan:
     """Regular rules: session > 14 d, sender-key > 3 d, pre-key newest 50; everything else kept."""
+    old_sessions, old_member_keys, own_old_group = spec.old_sessions, spec.old_member_keys, spec.own_old_group
     contacts = {c["name"]: c for c in tenant["contacts"]}
     groups = tenant["groups"]
     aged: dict[str, float] = {}
@@ -311,9 +335,17 @@ def _aging_plan(tenant: Mapping[str, Any], *, old_sessions: set[str], old_member
 
 PLANS = {
     # tenant 0: PN-addressed own sender key (me.id) goes; two contacts lose their session
-    COMPANIES[0]: {"old_sessions": {"pn0", "lid2"}, "old_member_keys": {(0, "md1"), (1, "lid4")}, "own_old_group": 0},
+    COMPANIES[0]: AgingSpec(
+        old_sessions=frozenset({"pn0", "lid2"}),
+        old_member_keys=frozenset({(0, "md1"), (1, "lid4")}),
+        own_old_group=0,
+    ),
     # tenant 1: LID-addressed own sender key (me.lid) goes; our primary phone's session goes
-    COMPANIES[1]: {"old_sessions": {"out3", "phone"}, "old_member_keys": {(0, "pn0"), (1, "lid2")}, "own_old_group": 1},
+    COMPANIES[1]: AgingSpec(
+        old_sessions=frozenset({"out3", "phone"}),
+        old_member_keys=frozenset({(0, "pn0"), (1, "lid2")}),
+        own_old_group=1,
+    ),
 }
 
 
@@ -330,7 +362,7 @@ def _apply_aging(fleet: Fleet) -> dict[str, AgingPlan]:
     plans = {}
     for company, spec in PLANS.items():
         tenant = fleet.tenant(company)
-        plan = _aging_plan(tenant, **spec)  # type: ignore[arg-type]
+        plan = _aging_plan(tenant, spec)
         for name, days in plan.aged.items():
             _age(fleet.tenant_dir(company) / name, days)
         plans[company] = plan
@@ -346,7 +378,9 @@ def test_cleanup_deletes_only_what_baileys_can_lose_and_every_kept_chat_still_wo
     dry = _wa_sessions("cleanup", "--dry-run", "--json", "--root", str(fleet.root))
     for tenant in dry["tenants"]:
         assert tenant["dry_run"] is True
-        assert {d["file"] for d in tenant["deleted"]} == plans[tenant["company"]].expect_deleted, tenant["company"]
+        assert {d["file"] for d in tenant["deleted"]} == plans[tenant["company"]].expect_deleted, tenant[
+            "company"
+        ]
     assert {company: _listing(fleet.tenant_dir(company)) for company in COMPANIES} == before
 
     document = _wa_sessions("cleanup", "--json", "--root", str(fleet.root))
@@ -363,7 +397,9 @@ def test_cleanup_deletes_only_what_baileys_can_lose_and_every_kept_chat_still_wo
         assert result["files_before"] == len(before[company])
         assert result["files_after"] == len(remaining)
         # each deleted file is reported with the category of the Baileys key type that wrote it
-        assert {d["file"]: d["category"] for d in result["deleted"]} == {name: tenant["files"][name] for name in plan.expect_deleted}
+        assert {d["file"]: d["category"] for d in result["deleted"]} == {
+            name: tenant["files"][name] for name in plan.expect_deleted
+        }
         assert remaining == before[company] - plan.expect_deleted, (
             f"{company}: unexpectedly deleted {sorted(before[company] - plan.expect_deleted - remaining)}, "
             f"unexpectedly kept {sorted(remaining & plan.expect_deleted)}"
@@ -374,7 +410,9 @@ def test_cleanup_deletes_only_what_baileys_can_lose_and_every_kept_chat_still_wo
         assert tenant["nextPreKeyId"] - 1 in pre_keys
         for group in tenant["groups"]:
             own_gone = group["ownSenderKeyFile"] not in remaining
-            assert own_gone == (group["memoryFile"] not in remaining), f"{group['jid']}: own sender key and sender-key-memory must go together"
+            assert own_gone == (group["memoryFile"] not in remaining), (
+                f"{group['jid']}: own sender key and sender-key-memory must go together"
+            )
 
     history = fleet.root / ".wa-sessions" / "history.jsonl"
     lines = [json.loads(line) for line in history.read_text().splitlines() if line.strip()]
@@ -389,21 +427,34 @@ def test_cleanup_deletes_only_what_baileys_can_lose_and_every_kept_chat_still_wo
         tenant = fleet.tenant(company)
         plan = plans[company]
         contact_checks = _checks(report, company, "contact-message")
-        assert {name for name, c in contact_checks.items() if c["status"] == "skipped"} == plan.deleted_sessions_of
-        assert {name for name, c in contact_checks.items() if c["status"] == "passed"} == {c["name"] for c in tenant["contacts"]} - plan.deleted_sessions_of
+        assert {
+            name for name, c in contact_checks.items() if c["status"] == "skipped"
+        } == plan.deleted_sessions_of
+        assert {name for name, c in contact_checks.items() if c["status"] == "passed"} == {
+            c["name"] for c in tenant["contacts"]
+        } - plan.deleted_sessions_of
         member_checks = _checks(report, company, "member-group-message")
-        skipped = {tuple(subject.split(" ")) for subject, c in member_checks.items() if c["status"] == "skipped"}
+        skipped = {
+            tuple(subject.split(" ")) for subject, c in member_checks.items() if c["status"] == "skipped"
+        }
         assert skipped == plan.deleted_sender_keys_of
         assert len(member_checks) == sum(len(g["members"]) for g in tenant["groups"])
         group_checks = _checks(report, company, "tenant-group-message")
         assert set(group_checks) == {g["jid"] for g in tenant["groups"]}
         for jid, check in group_checks.items():
             assert check["status"] == "passed"
-            assert ("own sender key new" in check["detail"]) == (jid in plan.own_key_deleted_in), check["detail"]
-        assert _checks(report, company, "newest-pre-key")[f"pre-key-{tenant['nextPreKeyId'] - 1}"]["status"] == "passed"
+            assert ("own sender key new" in check["detail"]) == (jid in plan.own_key_deleted_in), check[
+                "detail"
+            ]
+        assert (
+            _checks(report, company, "newest-pre-key")[f"pre-key-{tenant['nextPreKeyId'] - 1}"]["status"]
+            == "passed"
+        )
         assert all(c["status"] == "passed" for c in _checks(report, company, "app-state").values())
         assert all(c["status"] == "passed" for c in _checks(report, company, "lid-mapping").values())
-    assert _protected_hashes(fleet) == protected, "protected files changed while Baileys used the cleaned folders"
+    assert _protected_hashes(fleet) == protected, (
+        "protected files changed while Baileys used the cleaned folders"
+    )
 
 
 def test_emergency_cleanup_keeps_chats_working(fleet: Fleet) -> None:
@@ -443,7 +494,9 @@ def test_emergency_cleanup_keeps_chats_working(fleet: Fleet) -> None:
 
     code, report = _verify(fleet, company)
     assert code == 0 and report["ok"], json.dumps(report["failures"], indent=1)
-    assert "own sender key new" in _checks(report, company, "tenant-group-message")[lid_group["jid"]]["detail"]
+    assert (
+        "own sender key new" in _checks(report, company, "tenant-group-message")[lid_group["jid"]]["detail"]
+    )
 
 
 # --------------------------------------------------------------------------- the verifier itself
@@ -466,4 +519,6 @@ def test_verifier_catches_a_deleted_newest_pre_key(fleet: Fleet) -> None:
     (fleet.tenant_dir(company) / f"pre-key-{newest}.json").unlink()
     code, report = _verify(fleet, company)
     assert code == 1
-    assert {(f["check"], f["subject"]) for f in report["failures"]} == {("newest-pre-key", f"pre-key-{newest}")}
+    assert {(f["check"], f["subject"]) for f in report["failures"]} == {
+        ("newest-pre-key", f"pre-key-{newest}")
+    }
