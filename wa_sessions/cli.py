@@ -13,9 +13,14 @@ import typer
 from wa_sessions import __version__, output
 from wa_sessions.actions.cleanup import run_cleanup
 from wa_sessions.actions.common import UsageError
+from wa_sessions.actions.configuration import run_config_show
+from wa_sessions.actions.emergency import run_emergency, run_purge
+from wa_sessions.actions.multitenant import run_multitenant
+from wa_sessions.actions.report import run_report
 from wa_sessions.actions.scan import run_scan
 from wa_sessions.config import ConfigError, Settings, load_settings
-from wa_sessions.state import StateError
+from wa_sessions.locks import LockBusy
+from wa_sessions.state import StateError, write_atomically
 
 app = typer.Typer(
     name="wa-sessions",
@@ -88,6 +93,8 @@ def guarded(action: Callable[[], int]) -> None:
         fail(str(error), 2)
     except StateError as error:
         fail(str(error), 1)
+    except LockBusy as error:
+        fail(str(error), 3)
     raise typer.Exit(code)
 
 
@@ -169,6 +176,174 @@ def demo(
         return 0
 
     guarded(action)
+
+
+@app.command("emergency-cleanup")
+def emergency_cleanup(
+    company: CompanyOption = None,
+    dry_run: DryRunOption = False,
+    purge_stale_dirs: Annotated[
+        bool,
+        typer.Option(
+            "--purge-stale-dirs",
+            help="Remove whole tenant folders whose newest file is older than --older-than (single-tenant layouts).",
+        ),
+    ] = False,
+    older_than: Annotated[
+        str | None,
+        typer.Option(
+            "--older-than", metavar="AGE", help="With --purge-stale-dirs: 10m, 6h, 30d...", show_default=False
+        ),
+    ] = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Confirm --purge-stale-dirs (not needed with --dry-run).")
+    ] = False,
+    no_backup: Annotated[
+        bool,
+        typer.Option(
+            "--no-backup", help="With --purge-stale-dirs: do not archive folders before removing them."
+        ),
+    ] = False,
+    root: RootOption = None,
+    config: ConfigOption = None,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = False,
+) -> None:
+    """Apply the emergency profile to the named tenants, or to every tenant at `emergency` or above;
+    or, with --purge-stale-dirs, archive and remove stale tenant folders."""
+    settings = settings_from(root, config)
+    style = output.Style(json=json_output, quiet=quiet, verbose=verbose)
+
+    def action() -> int:
+        if not purge_stale_dirs:
+            for flag, given in (
+                ("--older-than", older_than is not None),
+                ("--yes", yes),
+                ("--no-backup", no_backup),
+            ):
+                if given:
+                    raise UsageError(f"{flag} only goes with --purge-stale-dirs")
+            result = run_emergency(settings, company or [], dry_run=dry_run)
+        else:
+            result = run_purge(
+                settings, company or [], older_than=older_than, yes=yes, backup=not no_backup, dry_run=dry_run
+            )
+        output.render_fleet(result, style)
+        return result.exit_code
+
+    guarded(action)
+
+
+@app.command("multitenant-cleanup")
+def multitenant_cleanup(
+    dry_run: DryRunOption = False,
+    force: Annotated[bool, typer.Option("--force", help="Ignore the cooldown (auto.cooldown).")] = False,
+    root: RootOption = None,
+    config: ConfigOption = None,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = False,
+) -> None:
+    """The automatic trigger (cron, every 30 minutes): clean every tenant at `trigger` or above,
+    with the emergency profile at `danger`, under one run lock."""
+    settings = settings_from(root, config)
+    style = output.Style(json=json_output, quiet=quiet, verbose=verbose)
+
+    def action() -> int:
+        result = run_multitenant(settings, dry_run=dry_run, force=force)
+        output.render_fleet(result, style, busy_is_error=False)
+        return result.exit_code
+
+    guarded(action)
+
+
+class ReportFormat(StrEnum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+    prometheus = "prometheus"
+
+
+@app.command()
+def report(
+    report_format: Annotated[
+        ReportFormat | None, typer.Option("--format", help="table (default), json, markdown or prometheus.")
+    ] = None,
+    output_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Write to FILE atomically (temp file + rename) instead of stdout.",
+            show_default=False,
+        ),
+    ] = None,
+    root: RootOption = None,
+    config: ConfigOption = None,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = False,
+) -> None:
+    """Fleet summary: tenants per status, files per category, the largest tenants, disk and
+    inodes, and per tenant the last cleanup and what it freed."""
+    settings = settings_from(root, config)
+    style = output.Style(json=json_output, quiet=quiet, verbose=verbose)
+
+    def action() -> int:
+        if json_output and report_format not in (None, ReportFormat.json):
+            raise UsageError(f"--json conflicts with --format {report_format}")
+        chosen = "json" if json_output else (report_format or ReportFormat.table).value
+        result = run_report(settings)
+        if output_file is None:
+            output.render_report(result, chosen, style)
+            return result.exit_code
+        write_atomically(output_file, output.report_text(result, chosen).encode("utf-8"), mode=0o644)
+        output.render_report_written(result, output_file, style)
+        return result.exit_code
+
+    guarded(action)
+
+
+config_app = typer.Typer(
+    name="config",
+    help="Show or validate the effective configuration.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(config_app)
+
+
+@config_app.command("show")
+def config_show(
+    root: RootOption = None,
+    config: ConfigOption = None,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = False,
+) -> None:
+    """The effective configuration, and where each value came from (cli, env, yaml, default)."""
+    style = output.Style(json=json_output, quiet=quiet, verbose=verbose)
+    guarded(lambda: _explain_config(root, config, "config show", style))
+
+
+@config_app.command("validate")
+def config_validate(
+    root: RootOption = None,
+    config: ConfigOption = None,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = False,
+) -> None:
+    """Exit 0 when the configuration (file, environment, options) is valid, else 2 naming every bad key."""
+    style = output.Style(json=json_output, quiet=quiet, verbose=verbose)
+    guarded(lambda: _explain_config(root, config, "config validate", style))
+
+
+def _explain_config(root: Path | None, config: Path | None, command: str, style: output.Style) -> int:
+    result = run_config_show(config, {"root": root} if root is not None else {}, command)
+    output.render_config(result, style)
+    return result.exit_code
 
 
 def run(argv: Sequence[str] | None = None) -> int:

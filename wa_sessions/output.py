@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from rich.console import Console
@@ -15,7 +17,12 @@ from rich.table import Table
 from wa_sessions import layout
 from wa_sessions.actions.cleanup import CleanupResult, TenantCleanup
 from wa_sessions.actions.common import DiskUsage, TenantState
+from wa_sessions.actions.configuration import ConfigResult
+from wa_sessions.actions.emergency import PurgeResult
+from wa_sessions.actions.fleet import NotifiedResult
+from wa_sessions.actions.report import ReportResult, TenantReport
 from wa_sessions.actions.scan import ScanResult
+from wa_sessions.config import format_duration
 
 SCHEMA = 1
 
@@ -277,3 +284,375 @@ def _render_cleanup_text(result: CleanupResult, style: Style) -> None:
         if style.verbose:
             for problem in outcome.before.problems:
                 sys.stdout.write(f"{label}{outcome.before.company}: problem: {problem}\n")
+
+
+# ---------------------------------------------------------------- emergency-cleanup, multitenant-cleanup
+
+
+def fleet_document(result: NotifiedResult) -> dict[str, Any]:
+    """cleanup_document plus the run's warnings and whether the webhook was notified; for a purge,
+    per tenant the archive written and when its newest file was written."""
+    document = cleanup_document(result)
+    document["warnings"] = list(result.warnings)
+    document["notified"] = result.notified
+    if isinstance(result, PurgeResult):
+        document["purge_stale_dirs"] = True
+        document["older_than"] = format_duration(result.older_than)
+        document["backup"] = result.backup
+        for tenant in document["tenants"]:
+            tenant["backup"] = result.archives.get(tenant["company"])
+            tenant["newest_file_at"] = result.newest_file_at.get(tenant["company"])
+    return document
+
+
+def render_fleet(result: NotifiedResult, style: Style, *, busy_is_error: bool = True) -> None:
+    """Like render_cleanup; with `busy_is_error` False (multitenant-cleanup, where a busy tenant
+    is skipped and the run still succeeds) a busy tenant is mentioned only without --quiet.
+    Warnings (a notification that failed) always go to stderr."""
+    if style.json:
+        print_json(fleet_document(result))
+    else:
+        _render_cleanup_text(result, style)
+    for error in result.errors:
+        sys.stderr.write(f"wa-sessions: {error}\n")
+    for outcome in result.tenants:
+        for file, error in outcome.errors:
+            sys.stderr.write(f"wa-sessions: {outcome.before.company}: {file}: {error}\n")
+        if outcome.lock_busy and (busy_is_error or not style.quiet):
+            sys.stderr.write(f"wa-sessions: {outcome.before.company}: skipped, {outcome.skipped_reason}\n")
+    for warning in result.warnings:
+        sys.stderr.write(f"wa-sessions: warning: {warning}\n")
+
+
+# ---------------------------------------------------------------- report
+
+REPORT_FORMATS = ("table", "json", "markdown", "prometheus")
+
+
+def _iso_epoch(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def report_tenant_fields(tenant: TenantReport) -> dict[str, Any]:
+    fields = scan_fields(tenant.state)
+    fields["last_cleanup"] = tenant.last_cleanup
+    fields["deleted_total"] = tenant.deleted_total
+    fields["freed_bytes_total"] = tenant.freed_bytes_total
+    return fields
+
+
+def report_document(result: ReportResult) -> dict[str, Any]:
+    document = _document(
+        "report", result.root, result.generated_at, [report_tenant_fields(t) for t in result.tenants]
+    )
+    document.update(
+        {
+            "files": result.files,
+            "bytes": result.bytes,
+            "statuses": result.statuses,
+            "categories": result.categories,
+            "largest": [tenant.state.company for tenant in result.largest()],
+            "disk": disk_fields(result.disk),
+            "deleted_total": result.history.deleted,
+            "freed_bytes_total": result.history.bytes,
+            "last_success": {
+                command: _iso_epoch(epoch) for command, epoch in sorted(result.last_success.items())
+            },
+            "errors": list(result.errors),
+        }
+    )
+    return document
+
+
+def _report_sections(result: ReportResult) -> list[tuple[str, list[str], list[list[str]]]]:
+    """The report's tables (title, headers, rows), shared by the table and Markdown formats."""
+    statuses = result.statuses
+    categories = result.categories
+    sections = [
+        ("Tenants per status", ["status", "tenants"], [[s, str(statuses[s])] for s in layout.STATUS_LEVELS]),
+        ("Files per category", ["category", "files"], [[c, str(categories[c])] for c in layout.CATEGORIES]),
+        (
+            "Largest tenants",
+            ["company", "files", "bytes", "status"],
+            [
+                [t.state.company, str(t.state.files), str(t.state.bytes), t.state.status]
+                for t in result.largest()
+            ],
+        ),
+    ]
+    disk = result.disk
+    if disk is not None:
+        sections.append(
+            (
+                "Disk under root",
+                ["", "total", "free", "used %"],
+                [
+                    [
+                        "bytes",
+                        str(disk.bytes_total),
+                        str(disk.bytes_free),
+                        _percent_used(disk.bytes_total, disk.bytes_free),
+                    ],
+                    [
+                        "inodes",
+                        str(disk.inodes_total),
+                        str(disk.inodes_free),
+                        _percent_used(disk.inodes_total, disk.inodes_free),
+                    ],
+                ],
+            )
+        )
+    sections.append(
+        (
+            "Last successful runs",
+            ["command", "last success"],
+            [[command, _iso_epoch(epoch)] for command, epoch in sorted(result.last_success.items())],
+        )
+    )
+    sections.append(
+        (
+            "Tenants",
+            ["company", "status", "files", "bytes", "problems", "last cleanup", "deleted", "freed bytes"],
+            [
+                [
+                    t.state.company,
+                    t.state.status,
+                    str(t.state.files),
+                    str(t.state.bytes),
+                    str(len(t.state.problems)),
+                    t.last_cleanup or "never",
+                    str(t.deleted_total),
+                    str(t.freed_bytes_total),
+                ]
+                for t in result.tenants
+            ],
+        )
+    )
+    return sections
+
+
+def _percent_used(total: int, free: int) -> str:
+    return f"{(total - free) * 100 / total:.1f}" if total else "0.0"
+
+
+def _report_headline(result: ReportResult) -> str:
+    return (
+        f"wa-sessions report of {result.root} at {result.generated_at}: {len(result.tenants)} tenants, "
+        f"{result.files} files, {result.bytes} bytes; history: {result.history.deleted} files "
+        f"({result.history.bytes} bytes) deleted"
+    )
+
+
+def report_table(result: ReportResult, stream: TextIO) -> None:
+    """The report as tables (Rich on a terminal, plain text otherwise)."""
+    stream.write(_report_headline(result) + "\n")
+    for title, headers, rows in _report_sections(result):
+        stream.write("\n")
+        print_table(title, headers, rows, stream)
+
+
+def _markdown_cell(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def report_markdown(result: ReportResult) -> str:
+    lines = ["# wa-sessions report", "", _markdown_cell(_report_headline(result))]
+    for title, headers, rows in _report_sections(result):
+        lines += ["", f"## {title}", ""]
+        lines.append("| " + " | ".join(_markdown_cell(h) for h in headers) + " |")
+        lines.append("| " + " | ".join("---" if i == 0 else "---:" for i in range(len(headers))) + " |")
+        lines += ["| " + " | ".join(_markdown_cell(cell) for cell in row) + " |" for row in rows]
+    for error in result.errors:
+        lines += ["", f"- error: {_markdown_cell(error)}"]
+    return "\n".join(lines) + "\n"
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+class _Metrics:
+    """Prometheus text exposition (node_exporter textfile collector): HELP and TYPE once per metric."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def family(
+        self, name: str, kind: str, help_text: str, samples: list[tuple[dict[str, str], float]]
+    ) -> None:
+        full = f"wa_sessions_{name}"
+        self.lines.append(f"# HELP {full} {help_text}")
+        self.lines.append(f"# TYPE {full} {kind}")
+        for labels, value in samples:
+            shown = ",".join(f'{key}="{_label(item)}"' for key, item in labels.items())
+            self.lines.append(f"{full}{{{shown}}} {_number(value)}" if shown else f"{full} {_number(value)}")
+
+    def text(self) -> str:
+        return "\n".join(self.lines) + "\n"
+
+
+def report_prometheus(result: ReportResult) -> str:
+    """The report as node_exporter textfile metrics: `wa_sessions_` prefix, a `company` label."""
+    metrics = _Metrics()
+    tenants = result.tenants
+    metrics.family(
+        "tenants",
+        "gauge",
+        "Tenants per status level.",
+        [({"status": s}, n) for s, n in result.statuses.items()],
+    )
+    metrics.family(
+        "category_files",
+        "gauge",
+        "Files per category over all tenants.",
+        [({"category": c}, n) for c, n in result.categories.items()],
+    )
+    metrics.family(
+        "tenant_files",
+        "gauge",
+        "Files in the tenant folder (dot-entries not counted).",
+        [({"company": t.state.company}, t.state.files) for t in tenants],
+    )
+    metrics.family(
+        "tenant_bytes",
+        "gauge",
+        "Bytes of the tenant's files.",
+        [({"company": t.state.company}, t.state.bytes) for t in tenants],
+    )
+    metrics.family(
+        "tenant_status_level",
+        "gauge",
+        "Status level of the tenant: 0 healthy, 1 warning, 2 critical, 3 trigger, 4 emergency, 5 danger.",
+        [({"company": t.state.company}, layout.status_rank(t.state.status)) for t in tenants],
+    )
+    metrics.family(
+        "tenant_problems",
+        "gauge",
+        "Problems the scan reported for the tenant.",
+        [({"company": t.state.company}, len(t.state.problems)) for t in tenants],
+    )
+    metrics.family(
+        "tenant_last_cleanup_timestamp_seconds",
+        "gauge",
+        "When a file of the tenant was last deleted (from the history), Unix time.",
+        [
+            ({"company": t.state.company}, datetime.fromisoformat(t.last_cleanup).timestamp())
+            for t in tenants
+            if t.last_cleanup
+        ],
+    )
+    metrics.family(
+        "tenant_deleted_files_total",
+        "counter",
+        "Files deleted from the tenant (from the history).",
+        [({"company": t.state.company}, t.deleted_total) for t in tenants],
+    )
+    metrics.family(
+        "tenant_deleted_bytes_total",
+        "counter",
+        "Bytes deleted from the tenant (from the history).",
+        [({"company": t.state.company}, t.freed_bytes_total) for t in tenants],
+    )
+    disk = result.disk
+    if disk is not None:
+        metrics.family(
+            "filesystem_size_bytes", "gauge", "Size of the filesystem holding root.", [({}, disk.bytes_total)]
+        )
+        metrics.family(
+            "filesystem_avail_bytes",
+            "gauge",
+            "Bytes available to us on the filesystem holding root.",
+            [({}, disk.bytes_free)],
+        )
+        metrics.family(
+            "filesystem_files", "gauge", "Inodes of the filesystem holding root.", [({}, disk.inodes_total)]
+        )
+        metrics.family(
+            "filesystem_files_free",
+            "gauge",
+            "Free inodes of the filesystem holding root.",
+            [({}, disk.inodes_free)],
+        )
+    metrics.family(
+        "last_success_timestamp_seconds",
+        "gauge",
+        "When the command last finished successfully (exit 0, not a dry run), Unix time.",
+        [({"command": command}, epoch) for command, epoch in sorted(result.last_success.items())],
+    )
+    metrics.family(
+        "scan_errors", "gauge", "Tenant folders the report could not read.", [({}, len(result.errors))]
+    )
+    metrics.family(
+        "report_timestamp_seconds",
+        "gauge",
+        "When this report was generated, Unix time.",
+        [({}, datetime.fromisoformat(result.generated_at).timestamp())],
+    )
+    return metrics.text()
+
+
+def report_text(result: ReportResult, report_format: str) -> str:
+    """The report in one of REPORT_FORMATS, as text (tables always plain)."""
+    if report_format == "json":
+        return json.dumps(report_document(result), indent=2, ensure_ascii=False) + "\n"
+    if report_format == "markdown":
+        return report_markdown(result)
+    if report_format == "prometheus":
+        return report_prometheus(result)
+    buffer = io.StringIO()
+    report_table(result, buffer)
+    return buffer.getvalue()
+
+
+def render_report(result: ReportResult, report_format: str, style: Style) -> None:
+    """Print the report on stdout (tables as Rich on a terminal; --quiet does not silence what was
+    asked for); errors on stderr."""
+    if report_format == "table":
+        report_table(result, sys.stdout)
+    else:
+        sys.stdout.write(report_text(result, report_format))
+    for error in result.errors:
+        sys.stderr.write(f"wa-sessions: {error}\n")
+
+
+def render_report_written(result: ReportResult, path: os.PathLike[str], style: Style) -> None:
+    """After `--output FILE`: errors on stderr; with --verbose, say where the report went."""
+    if style.verbose and not style.quiet:
+        sys.stdout.write(f"wrote {os.fspath(path)}\n")
+    for error in result.errors:
+        sys.stderr.write(f"wa-sessions: {error}\n")
+
+
+# ---------------------------------------------------------------- config show / validate
+
+
+def _config_value(value: Any) -> str:
+    if value is None:
+        return "null"
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def render_config(result: ConfigResult, style: Style) -> None:
+    if style.json:
+        document = _document(result.command, result.root, result.generated_at, [])
+        document["config_file"] = result.config_file
+        document["valid"] = True
+        document["settings"] = [{"key": v.key, "value": v.value, "source": v.source} for v in result.values]
+        print_json(document)
+        return
+    if style.quiet:
+        return
+    if result.command == "config validate":
+        where = result.config_file or "no config file; defaults and environment"
+        sys.stdout.write(f"configuration is valid ({where})\n")
+        return
+    sys.stdout.write(f"config file: {result.config_file or '(none)'}\n")
+    rows = [(v.key, _config_value(v.value), v.source) for v in result.values]
+    key_width = max(len(key) for key, _, _ in rows)
+    value_width = max(len(value) for _, value, _ in rows)
+    for key, value, source in rows:
+        sys.stdout.write(f"{key.ljust(key_width)}  {value.ljust(value_width)}  {source}\n")

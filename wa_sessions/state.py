@@ -13,8 +13,12 @@ import json
 import os
 import tempfile
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from wa_sessions.locks import LockBusy, hold
 
 HISTORY_FILE = "history.jsonl"
 COOLDOWNS_FILE = "cooldowns.json"
@@ -39,6 +43,8 @@ class History:
 
     def __init__(self, state_dir: Path):
         ensure_state_dir(state_dir)
+        with contextlib.suppress(StateError):
+            rotate_history(state_dir)
         path = state_dir / HISTORY_FILE
         try:
             self._fd = os.open(
@@ -136,3 +142,218 @@ def read_json(path: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return document if isinstance(document, dict) else {}
+
+
+# ---------------------------------------------------------------- history rotation and totals
+
+HISTORY_ROTATED_FILE = HISTORY_FILE + ".1"
+HISTORY_SUMMARY_FILE = "history-summary.json"
+HISTORY_LOCK_FILE = "history.lock"
+HISTORY_ROTATE_BYTES = 16 * 1024 * 1024
+
+
+@dataclass(slots=True)
+class DeletionTotals:
+    """What the history says was deleted in one company: files, bytes, and the latest deletion."""
+
+    deleted: int = 0
+    bytes: int = 0
+    last_cleanup: str | None = None
+
+    def add(self, record: Mapping[str, Any]) -> None:
+        """Count a `deleted` record; a `failed` record takes back the deletion it follows."""
+        event = record.get("event", "deleted")
+        size = record.get("bytes")
+        size = size if isinstance(size, int) and not isinstance(size, bool) else 0
+        if event == "deleted":
+            self.deleted += 1
+            self.bytes += size
+            when = record.get("time")
+            if isinstance(when, str) and (self.last_cleanup is None or when > self.last_cleanup):
+                self.last_cleanup = when
+        elif event == "failed":
+            self.deleted -= 1
+            self.bytes -= size
+
+    def merge(self, other: DeletionTotals) -> None:
+        self.deleted += other.deleted
+        self.bytes += other.bytes
+        if other.last_cleanup is not None and (
+            self.last_cleanup is None or other.last_cleanup > self.last_cleanup
+        ):
+            self.last_cleanup = other.last_cleanup
+
+
+def _identity(path: Path) -> list[int] | None:
+    try:
+        info = os.stat(path, follow_symlinks=False)
+    except OSError:
+        return None
+    return [info.st_dev, info.st_ino]
+
+
+def _read_summary(state_dir: Path) -> tuple[dict[str, DeletionTotals], list[int] | None]:
+    document = read_json(state_dir / HISTORY_SUMMARY_FILE)
+    companies = document.get("companies")
+    totals: dict[str, DeletionTotals] = {}
+    if isinstance(companies, dict):
+        for company, values in companies.items():
+            if not isinstance(values, dict):
+                continue
+            deleted, size, last = values.get("deleted"), values.get("bytes"), values.get("last_cleanup")
+            totals[str(company)] = DeletionTotals(
+                deleted if isinstance(deleted, int) else 0,
+                size if isinstance(size, int) else 0,
+                last if isinstance(last, str) else None,
+            )
+    folded = document.get("folded")
+    return totals, folded if isinstance(folded, list) else None
+
+
+def _totals_of_file(path: Path, totals: dict[str, DeletionTotals]) -> None:
+    for record in _read_records(path):
+        company = record.get("company")
+        if isinstance(company, str):
+            totals.setdefault(company, DeletionTotals()).add(record)
+
+
+def _read_records(path: Path) -> Iterator[dict[str, Any]]:
+    try:
+        reader = path.open("rb")
+    except FileNotFoundError:
+        return
+    except OSError as error:
+        raise StateError(f"cannot read {path}: {error.strerror}") from None
+    with reader:
+        for raw in reader:
+            try:
+                record = json.loads(raw)
+            except ValueError:
+                continue
+            if isinstance(record, dict):
+                yield record
+
+
+def history_totals(state_dir: Path) -> dict[str, DeletionTotals]:
+    """Per company, what the whole history says was deleted: the compacted summary of rotated-out
+    generations, history.jsonl.1 (unless already folded into the summary) and history.jsonl.
+
+    Truncated or unreadable lines are passed over; a `failed` line takes back its `deleted` line.
+    """
+    totals, folded = _read_summary(state_dir)
+    rotated = state_dir / HISTORY_ROTATED_FILE
+    if folded is None or _identity(rotated) != folded:
+        _totals_of_file(rotated, totals)
+    _totals_of_file(state_dir / HISTORY_FILE, totals)
+    return totals
+
+
+def rotate_history(state_dir: Path, max_bytes: int = HISTORY_ROTATE_BYTES) -> bool:
+    """Rotate history.jsonl to history.jsonl.1 once it reaches `max_bytes`; return whether it did.
+
+    The generation that history.jsonl.1 held is first compacted into history-summary.json (per
+    company: files and bytes deleted, last cleanup), which records the identity of the file it
+    folded, so a run killed between the two steps never counts a generation twice. Both steps are
+    atomic (temp file + rename). Another process rotating at the same time makes this a no-op.
+    """
+    current = state_dir / HISTORY_FILE
+    try:
+        if os.stat(current, follow_symlinks=False).st_size < max_bytes:
+            return False
+    except OSError:
+        return False
+    try:
+        with hold(str(state_dir / HISTORY_LOCK_FILE), 0):
+            if os.stat(current, follow_symlinks=False).st_size < max_bytes:
+                return False
+            rotated = state_dir / HISTORY_ROTATED_FILE
+            totals, folded = _read_summary(state_dir)
+            identity = _identity(rotated)
+            if identity is not None and identity != folded:
+                _totals_of_file(rotated, totals)
+                _write_summary(state_dir, totals, identity)
+            os.replace(current, rotated)
+            return True
+    except LockBusy:
+        return False
+    except OSError as error:
+        raise StateError(f"cannot rotate {current}: {error.strerror}") from None
+
+
+def _write_summary(state_dir: Path, totals: Mapping[str, DeletionTotals], folded: list[int]) -> None:
+    document = {
+        "schema": 1,
+        "folded": folded,
+        "companies": {
+            company: {"deleted": total.deleted, "bytes": total.bytes, "last_cleanup": total.last_cleanup}
+            for company, total in sorted(totals.items())
+        },
+    }
+    write_atomically(state_dir / HISTORY_SUMMARY_FILE, json.dumps(document, indent=1).encode("utf-8"))
+
+
+# ---------------------------------------------------------------- cooldowns and successful runs
+
+RUNS_FILE = "runs.json"
+RUNS_LOCK_FILE = "runs.lock"
+
+
+def read_cooldowns(state_dir: Path) -> dict[str, float]:
+    """Per tenant folder name, when multitenant-cleanup last cleaned it (epoch seconds)."""
+    tenants = read_json(state_dir / COOLDOWNS_FILE).get("tenants")
+    if not isinstance(tenants, dict):
+        return {}
+    cleaned: dict[str, float] = {}
+    for name, value in tenants.items():
+        epoch = value.get("epoch") if isinstance(value, dict) else None
+        if isinstance(epoch, int | float) and not isinstance(epoch, bool):
+            cleaned[str(name)] = float(epoch)
+    return cleaned
+
+
+def write_cooldowns(state_dir: Path, cleaned: Mapping[str, float]) -> None:
+    """Replace cooldowns.json atomically. Raise StateError."""
+    ensure_state_dir(state_dir)
+    document = {
+        "schema": 1,
+        "tenants": {
+            name: {"cleaned_at": _iso(epoch), "epoch": epoch} for name, epoch in sorted(cleaned.items())
+        },
+    }
+    write_atomically(state_dir / COOLDOWNS_FILE, json.dumps(document, indent=1).encode("utf-8"))
+
+
+def read_last_successes(state_dir: Path) -> dict[str, float]:
+    """Per command, when it last finished successfully (epoch seconds)."""
+    commands = read_json(state_dir / RUNS_FILE).get("commands")
+    if not isinstance(commands, dict):
+        return {}
+    successes: dict[str, float] = {}
+    for command, value in commands.items():
+        epoch = value.get("epoch") if isinstance(value, dict) else None
+        if isinstance(epoch, int | float) and not isinstance(epoch, bool):
+            successes[str(command)] = float(epoch)
+    return successes
+
+
+def record_success(state_dir: Path, command: str, epoch: float) -> None:
+    """Note in runs.json that `command` finished successfully at `epoch`. Raise StateError."""
+    ensure_state_dir(state_dir)
+    try:
+        with hold(str(state_dir / RUNS_LOCK_FILE), 5):
+            successes = read_last_successes(state_dir)
+            successes[command] = epoch
+            document = {
+                "schema": 1,
+                "commands": {
+                    name: {"last_success": _iso(when), "epoch": when}
+                    for name, when in sorted(successes.items())
+                },
+            }
+            write_atomically(state_dir / RUNS_FILE, json.dumps(document, indent=1).encode("utf-8"))
+    except LockBusy:
+        raise StateError(f"{state_dir / RUNS_LOCK_FILE} stayed busy") from None
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

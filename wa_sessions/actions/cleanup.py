@@ -12,6 +12,7 @@ from wa_sessions.actions.common import (
     TenantState,
     iso,
     opened_root,
+    record_run,
     select_tenants,
     tenant_state,
     utc_now,
@@ -181,4 +182,6 @@ def run_cleanup(
                     settings, root_fd, tenant, profile, action=action, dry_run=dry_run, history=history
                 )
             )
-    return CleanupResult(command, str(settings.root), iso(generated_at), dry_run, outcomes)
+    result = CleanupResult(command, str(settings.root), iso(generated_at), dry_run, outcomes)
+    record_run(settings, command, dry_run=dry_run, exit_code=result.exit_code)
+    return result

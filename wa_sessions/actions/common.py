@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -12,6 +13,7 @@ from pathlib import Path
 from wa_sessions import layout
 from wa_sessions.config import Settings
 from wa_sessions.scan import Tenant, TenantScan, TenantUnavailable, list_tenants, open_root
+from wa_sessions.state import StateError, record_success
 
 
 class UsageError(Exception):
@@ -113,3 +115,12 @@ def disk_usage(root: Path) -> DiskUsage | None:
         inodes_total=info.f_files,
         inodes_free=info.f_favail,
     )
+
+
+def record_run(settings: Settings, command: str, *, dry_run: bool, exit_code: int) -> None:
+    """Record a real run that exited 0 in `<state_dir>/runs.json` (the report's
+    `wa_sessions_last_success_timestamp_seconds`). A record that cannot be written is not an error."""
+    if dry_run or exit_code != 0:
+        return
+    with contextlib.suppress(StateError):
+        record_success(settings.effective_state_dir, command, time.time())

@@ -1,0 +1,141 @@
+"""`wa-sessions config show` and `config validate`: the effective configuration, and where each
+value came from (`cli`, `env`, `yaml`, `default`), in the precedence of SPEC §8."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from wa_sessions.actions.common import iso, utc_now
+from wa_sessions.config import (
+    CONFIG_ENV,
+    ENV_PREFIX,
+    LEGACY_ROOT_ENV,
+    LEGACY_WEBHOOK_ENV,
+    Settings,
+    load_settings,
+    read_yaml,
+)
+from wa_sessions.notify import redact_url
+
+_RULE_TABLES = {("rules",), ("emergency", "rules")}
+_SECRET_KEYS = {("notify", "webhook_url")}
+
+
+@dataclass(frozen=True, slots=True)
+class Value:
+    """One effective setting: dotted key, value as JSON, and its source."""
+
+    key: str
+    value: Any
+    source: str
+
+
+@dataclass(slots=True)
+class ConfigResult:
+    command: str
+    root: str
+    generated_at: str
+    config_file: str | None
+    values: list[Value]
+
+    @property
+    def exit_code(self) -> int:
+        return 0
+
+
+def config_file_in_effect(config_file: Path | None) -> Path | None:
+    """`--config`, else WA_SESSIONS_CONFIG, else none."""
+    if config_file is not None:
+        return config_file
+    named = os.environ.get(CONFIG_ENV)
+    return Path(named) if named else None
+
+
+def _leaves(value: Any, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], Any]]:
+    if isinstance(value, dict) and value:
+        for key, item in value.items():
+            if item is None and path[:-1] in _RULE_TABLES:
+                continue  # a rule without keep_newest (or max_age)
+            yield from _leaves(item, (*path, str(key)))
+    else:
+        yield path, value
+
+
+def _normal(part: str) -> str:
+    return part.lower().replace("-", "_")
+
+
+def _lookup(mapping: Any, path: tuple[str, ...]) -> bool:
+    """Whether `path` (compared without case and with `-` as `_`) is set in a nested mapping."""
+    for part in path:
+        if not isinstance(mapping, Mapping):
+            return False
+        matches = [key for key in mapping if _normal(str(key)) == _normal(part)]
+        if not matches:
+            return False
+        mapping = mapping[matches[0]]
+    return True
+
+
+def _from_environment(path: tuple[str, ...]) -> str | None:
+    """The environment variable that sets this key, if any (nested `__` keys or a JSON object)."""
+    for name, raw in os.environ.items():
+        if not name.upper().startswith(ENV_PREFIX) or name.upper() == CONFIG_ENV:
+            continue
+        parts = tuple(_normal(part) for part in name[len(ENV_PREFIX) :].split("__"))
+        wanted = tuple(_normal(part) for part in path)
+        if parts == wanted:
+            return name
+        if wanted[: len(parts)] == parts:
+            try:
+                document = json.loads(raw)
+            except ValueError:
+                continue
+            if _lookup(document, wanted[len(parts) :]):
+                return name
+    return None
+
+
+def _source(path: tuple[str, ...], cli_values: Mapping[str, Any], yaml_values: Mapping[str, Any]) -> str:
+    if _lookup(cli_values, path):
+        return "cli"
+    variable = _from_environment(path)
+    if variable is not None:
+        return f"env {variable.upper()}"
+    if path == ("root",) and os.environ.get(LEGACY_ROOT_ENV):
+        return f"env {LEGACY_ROOT_ENV}"
+    if path == ("notify", "webhook_url") and os.environ.get(LEGACY_WEBHOOK_ENV):
+        return f"env {LEGACY_WEBHOOK_ENV}"
+    if _lookup(yaml_values, path):
+        return "yaml"
+    return "default"
+
+
+def explain(settings: Settings, config_file: Path | None, cli_values: Mapping[str, Any]) -> list[Value]:
+    """Given effective settings and what they were loaded from, return every leaf with its source."""
+    effective = dict(settings.model_dump(mode="json"))
+    effective["state_dir"] = str(settings.state_dir) if settings.state_dir is not None else None
+    yaml_values = read_yaml(config_file) if config_file is not None else {}
+    values = []
+    for path, value in _leaves(effective, ()):
+        shown = redact_url(value) if path in _SECRET_KEYS and isinstance(value, str) else value
+        values.append(Value(".".join(path), shown, _source(path, cli_values, yaml_values)))
+    return values
+
+
+def run_config_show(config_file: Path | None, cli_values: Mapping[str, Any], command: str) -> ConfigResult:
+    """Load the configuration (raise ConfigError naming every bad key) and explain it."""
+    in_effect = config_file_in_effect(config_file)
+    settings = load_settings(config_file, cli_values)
+    return ConfigResult(
+        command=command,
+        root=str(settings.root),
+        generated_at=iso(utc_now()),
+        config_file=str(in_effect) if in_effect is not None else None,
+        values=explain(settings, in_effect, cli_values),
+    )

@@ -1,0 +1,371 @@
+"""`wa-sessions emergency-cleanup`: the emergency profile, and `--purge-stale-dirs`.
+
+Without `--purge-stale-dirs`, the emergency profile (`emergency.rules`) is applied to the named
+tenants, or to every tenant at `emergency` or above when none is named.
+
+With `--purge-stale-dirs --older-than AGE` (the last resort of single-tenant deployments), whole
+tenant folders whose newest file is older than AGE are archived to
+`<state_dir>/backups/<name>-<UTC timestamp>.tar.gz` (unless `--no-backup`) and removed. A folder
+whose lock is held, that holds anything but regular files, or that changes while it is being
+archived is left alone. Every removed file is recorded in history.jsonl first, as for a cleanup.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from wa_sessions import layout
+from wa_sessions.actions.cleanup import LOCK_BUSY, TenantCleanup, _LazyHistory, clean_tenant, lazy_history
+from wa_sessions.actions.common import (
+    TenantState,
+    UsageError,
+    iso,
+    opened_root,
+    select_tenants,
+    tenant_state,
+    utc_now,
+    validate_companies,
+)
+from wa_sessions.actions.fleet import NotifiedResult, finish, survey, unavailable
+from wa_sessions.apply import history_record
+from wa_sessions.backup import BACKUPS_DIR, BackupError, archive_folder, archive_name
+from wa_sessions.config import Settings, parse_duration
+from wa_sessions.layout import Entry
+from wa_sessions.locks import LockBusy, LockUnsafe, tenant_lock, tenant_lock_is_held
+from wa_sessions.rules import Deletion, format_age
+from wa_sessions.scan import Tenant, TenantUnavailable, open_tenant, scan_tenant
+from wa_sessions.state import History, StateError
+
+COMMAND = "emergency-cleanup"
+ACTION = "emergency"
+
+
+def run_emergency(settings: Settings, companies: Sequence[str], *, dry_run: bool) -> NotifiedResult:
+    """Apply the emergency profile to the named tenants, or to every tenant at `emergency` or above."""
+    validate_companies(companies)
+    generated_at = utc_now()
+    result = NotifiedResult(COMMAND, str(settings.root), iso(generated_at), dry_run, [])
+    floor = layout.status_rank("emergency")
+    with opened_root(settings) as root_fd, lazy_history(settings) as history:
+        for tenant in select_tenants(settings, root_fd, companies):
+            if not companies:
+                try:
+                    before = survey(settings, root_fd, tenant, time.time())
+                except TenantUnavailable as error:
+                    result.tenants.append(unavailable(tenant, error, dry_run))
+                    continue
+                if layout.status_rank(before.status) < floor:
+                    result.tenants.append(TenantCleanup(before, "none", dry_run, files_after=before.files))
+                    continue
+            outcome = clean_tenant(
+                settings,
+                root_fd,
+                tenant,
+                settings.emergency.rules,
+                action=ACTION,
+                dry_run=dry_run,
+                history=history,
+            )
+            result.tenants.append(outcome)
+    finish(settings, result)
+    return result
+
+
+# ---------------------------------------------------------------- --purge-stale-dirs
+
+
+@dataclass(slots=True)
+class PurgeResult(NotifiedResult):
+    """A purge: per tenant folder (by company) the archive written and when its newest file was written."""
+
+    older_than: int = 0
+    backup: bool = True
+    archives: dict[str, str] = field(default_factory=dict)
+    newest_file_at: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class _Listing:
+    """Every entry of a tenant folder except our lock file; `other` names what is not a regular file."""
+
+    entries: tuple[Entry, ...]
+    other: tuple[str, ...]
+    folder_mtime_ns: int
+
+    @property
+    def newest_ns(self) -> int:
+        return max((entry.mtime_ns for entry in self.entries), default=self.folder_mtime_ns)
+
+    def identity(self) -> frozenset[tuple[str, int, int, int]]:
+        return frozenset((e.name, e.inode, e.size, e.mtime_ns) for e in self.entries)
+
+
+def _list_folder(tenant_fd: int) -> _Listing:
+    entries, other = [], []
+    with os.scandir(tenant_fd) as listing:
+        for item in listing:
+            if item.name == layout.LOCK_FILE:
+                continue
+            try:
+                info = item.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            if not stat.S_ISREG(info.st_mode):
+                other.append(layout.display_name(item.name))
+                continue
+            category = layout.classify(item.name) if not layout.is_own_entry(item.name) else layout.UNKNOWN
+            entries.append(
+                Entry(
+                    item.name, category, item.name, True, "file", info.st_ino, info.st_size, info.st_mtime_ns
+                )
+            )
+    entries.sort(key=lambda entry: entry.name)
+    return _Listing(tuple(entries), tuple(sorted(other)), os.fstat(tenant_fd).st_mtime_ns)
+
+
+def _stale_reason(listing: _Listing, older_than: int, now: float) -> str | None:
+    """Why the folder is stale, or None when it is not."""
+    age = now - listing.newest_ns / 1e9
+    if age <= older_than:
+        return None
+    what = "newest file" if listing.entries else "empty folder, modified"
+    return f"stale folder: {what} {format_age(age)} ago, older than {format_age(older_than)}; folder removed"
+
+
+def run_purge(
+    settings: Settings,
+    companies: Sequence[str],
+    *,
+    older_than: str | None,
+    yes: bool,
+    backup: bool,
+    dry_run: bool,
+) -> PurgeResult:
+    """Archive (unless not `backup`) and remove every tenant folder whose newest file is older than
+    `older_than`. Raise UsageError without `yes` unless `dry_run`, or for a bad age."""
+    validate_companies(companies)
+    if older_than is None:
+        raise UsageError("--purge-stale-dirs needs --older-than AGE (e.g. 10m, 6h, 30d)")
+    try:
+        max_age = parse_duration(older_than)
+    except ValueError as error:
+        raise UsageError(f"--older-than: {error}") from None
+    if max_age <= 0:
+        raise UsageError("--older-than must be more than 0s")
+    if not yes and not dry_run:
+        raise UsageError(
+            "--purge-stale-dirs removes whole folders: add --yes to confirm, or --dry-run to see what it would remove"
+        )
+    generated_at = utc_now()
+    result = PurgeResult(
+        COMMAND, str(settings.root), iso(generated_at), dry_run, [], older_than=max_age, backup=backup
+    )
+    with opened_root(settings) as root_fd, lazy_history(settings) as history:
+        for tenant in select_tenants(settings, root_fd, companies):
+            outcome = _purge_tenant(settings, root_fd, tenant, result, history, generated_at)
+            result.tenants.append(outcome)
+    purged = [
+        {
+            "company": outcome.before.company,
+            "path": outcome.before.path,
+            "files": len(outcome.deleted),
+            "bytes": outcome.bytes_freed,
+            "backup": result.archives.get(outcome.before.company),
+        }
+        for outcome in result.tenants
+        if outcome.action == ACTION and outcome.skipped_reason is None and outcome.files_after == 0
+    ]
+    finish(settings, result, purged=purged)
+    return result
+
+
+def _is_state_dir(settings: Settings, root_fd: int, tenant: Tenant) -> bool:
+    try:
+        folder = os.stat(tenant.name, dir_fd=root_fd, follow_symlinks=False)
+        state = os.stat(settings.effective_state_dir)
+    except OSError:
+        return False
+    return (folder.st_dev, folder.st_ino) == (state.st_dev, state.st_ino)
+
+
+def _purge_tenant(
+    settings: Settings,
+    root_fd: int,
+    tenant: Tenant,
+    result: PurgeResult,
+    history: _LazyHistory,
+    when: datetime,
+) -> TenantCleanup:
+    if _is_state_dir(settings, root_fd, tenant):
+        before = TenantState(layout.display_name(tenant.company), layout.display_name(str(tenant.path)))
+        return TenantCleanup(before, "none", result.dry_run, notes=["the state dir; never purged"])
+    try:
+        with open_tenant(root_fd, tenant) as tenant_fd:
+            return _purge_open_tenant(settings, root_fd, tenant, tenant_fd, result, history, when)
+    except TenantUnavailable as error:
+        return unavailable(tenant, error, result.dry_run)
+
+
+def _purge_open_tenant(
+    settings: Settings,
+    root_fd: int,
+    tenant: Tenant,
+    tenant_fd: int,
+    result: PurgeResult,
+    history: _LazyHistory,
+    when: datetime,
+) -> TenantCleanup:
+    now = time.time()
+    before = tenant_state(tenant, scan_tenant(tenant_fd, now), settings)
+    try:
+        listing = _list_folder(tenant_fd)
+    except OSError as error:
+        raise TenantUnavailable(f"cannot list tenant folder: {error.strerror}") from None
+    result.newest_file_at[before.company] = _iso_ns(listing.newest_ns)
+    reason = _stale_reason(listing, result.older_than, now)
+    if reason is None:
+        return TenantCleanup(before, "none", result.dry_run, files_after=before.files)
+    if listing.other:
+        why = f"holds {', '.join(listing.other[:5])}: only folders of regular files are purged"
+        return TenantCleanup(before, "skipped", result.dry_run, skipped_reason=why, files_after=before.files)
+    if result.dry_run:
+        return _purge_plan(settings, tenant, tenant_fd, before, listing, reason, result, when)
+    try:
+        with tenant_lock(tenant_fd, tenant.path, settings.locks.wait):
+            return _purge_locked(settings, root_fd, tenant, tenant_fd, before, result, history, when)
+    except LockBusy:
+        return TenantCleanup(before, "skipped", False, skipped_reason=LOCK_BUSY, files_after=before.files)
+    except LockUnsafe as error:
+        outcome = TenantCleanup(before, "skipped", False, skipped_reason=str(error), files_after=before.files)
+        outcome.errors.append((layout.LOCK_FILE, str(error)))
+        return outcome
+
+
+def _iso_ns(mtime_ns: int) -> str:
+    return iso(datetime.fromtimestamp(mtime_ns / 1e9, UTC))
+
+
+def _deletions(listing: _Listing, reason: str) -> list[Deletion]:
+    return [Deletion(entry, reason) for entry in listing.entries]
+
+
+def _purge_plan(
+    settings: Settings,
+    tenant: Tenant,
+    tenant_fd: int,
+    before: TenantState,
+    listing: _Listing,
+    reason: str,
+    result: PurgeResult,
+    when: datetime,
+) -> TenantCleanup:
+    """A dry run: what a real purge would archive and remove (no lock taken, nothing created)."""
+    if tenant_lock_is_held(tenant_fd, tenant.path):
+        return TenantCleanup(before, "skipped", True, skipped_reason=LOCK_BUSY, files_after=before.files)
+    outcome = TenantCleanup(before, ACTION, True, deleted=_deletions(listing, reason), files_after=0)
+    if result.backup:
+        target = settings.effective_state_dir / BACKUPS_DIR / archive_name(tenant.name, when)
+        outcome.notes.append(f"would archive to {layout.display_name(str(target))}")
+    else:
+        outcome.notes.append("no backup (--no-backup)")
+    return outcome
+
+
+def _purge_locked(
+    settings: Settings,
+    root_fd: int,
+    tenant: Tenant,
+    tenant_fd: int,
+    before: TenantState,
+    result: PurgeResult,
+    history: _LazyHistory,
+    when: datetime,
+) -> TenantCleanup:
+    """Under the tenant lock: look again, archive, check nothing changed, record, remove."""
+    listing = _list_folder(tenant_fd)
+    reason = _stale_reason(listing, result.older_than, time.time())
+    if reason is None or listing.other:
+        note = "changed before the lock was taken; kept"
+        return TenantCleanup(before, "skipped", False, skipped_reason=note, files_after=before.files)
+    outcome = TenantCleanup(before, ACTION, False, files_after=before.files)
+    if result.backup:
+        try:
+            archive, _ = archive_folder(
+                settings.effective_state_dir, tenant_fd, tenant.name, [e.name for e in listing.entries], when
+            )
+        except BackupError as error:
+            outcome.errors.append(
+                (layout.display_name(tenant.name), f"backup failed, nothing removed: {error}")
+            )
+            return outcome
+        shown = layout.display_name(str(archive))
+        result.archives[before.company] = shown
+        outcome.notes.append(f"archived to {shown}")
+        reason = f"{reason}; backup {shown}"
+        if _list_folder(tenant_fd).identity() != listing.identity():
+            outcome.skipped_reason = "changed while being archived; kept"
+            outcome.action = "skipped"
+            return outcome
+    else:
+        outcome.notes.append("no backup (--no-backup)")
+    _remove(root_fd, tenant, tenant_fd, _deletions(listing, reason), outcome, history)
+    return outcome
+
+
+def _remove(
+    root_fd: int,
+    tenant: Tenant,
+    tenant_fd: int,
+    deletions: list[Deletion],
+    outcome: TenantCleanup,
+    history: _LazyHistory,
+) -> None:
+    """Record each file, unlink it relative to the folder's descriptor, then remove the folder."""
+    try:
+        opened = history.get()
+    except StateError as error:
+        outcome.errors.append(("history.jsonl", f"nothing removed: {error}"))
+        return
+    removed = 0  # entries counted in files (not dot-entries) that are gone
+    for deletion in deletions:
+        record = history_record(outcome.before.company, deletion, datetime.now(UTC))
+        try:
+            opened.write(record)
+        except StateError as error:
+            outcome.errors.append((layout.display_name(deletion.entry.name), f"not removed: {error}"))
+            break
+        try:
+            os.unlink(deletion.entry.name, dir_fd=tenant_fd)
+        except FileNotFoundError:
+            removed += not layout.is_own_entry(deletion.entry.name)
+            _failed(opened, record, "already gone")
+            continue
+        except OSError as error:
+            outcome.errors.append(
+                (layout.display_name(deletion.entry.name), f"cannot delete: {error.strerror}")
+            )
+            _failed(opened, record, error.strerror or str(error))
+            continue
+        outcome.deleted.append(deletion)
+        removed += not layout.is_own_entry(deletion.entry.name)
+    outcome.files_after = outcome.before.files - removed
+    if outcome.errors:
+        return
+    try:
+        os.unlink(layout.LOCK_FILE, dir_fd=tenant_fd)
+        if os.stat(tenant.name, dir_fd=root_fd, follow_symlinks=False).st_ino != os.fstat(tenant_fd).st_ino:
+            raise OSError(0, "folder was replaced")
+        os.rmdir(tenant.name, dir_fd=root_fd)
+    except OSError as error:
+        outcome.errors.append((layout.display_name(tenant.name), f"cannot remove folder: {error.strerror}"))
+
+
+def _failed(history: History, record: dict[str, object], error: str) -> None:
+    with contextlib.suppress(StateError):
+        history.write({**record, "event": "failed", "error": error})

@@ -1,0 +1,140 @@
+"""What the fleet commands (multitenant-cleanup, emergency-cleanup) share: the survey of one
+tenant, results that carry warnings, success records, and what the webhook is told.
+
+The webhook hears about tenants at `emergency` or above, emergency cleanups done, stale folders
+purged, and failures: one POST per run that has something to say, none for a dry run. The
+payload is documented in the README ("Notifications").
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass, field
+from typing import Any
+
+from wa_sessions import __version__, layout, notify
+from wa_sessions.actions.cleanup import CleanupResult, TenantCleanup
+from wa_sessions.actions.common import TenantState, record_run, tenant_state
+from wa_sessions.config import Settings
+from wa_sessions.notify import PAYLOAD_SCHEMA
+from wa_sessions.scan import Tenant, TenantUnavailable, open_tenant, scan_tenant
+
+ALERT_LEVEL = "emergency"
+
+
+@dataclass(slots=True)
+class NotifiedResult(CleanupResult):
+    """A cleanup result plus the warnings of the run (a notification that failed)."""
+
+    warnings: list[str] = field(default_factory=list)
+    notified: bool = False
+
+
+def survey(settings: Settings, root_fd: int, tenant: Tenant, now: float) -> TenantState:
+    """Scan one tenant (read only) for its status. Raise TenantUnavailable."""
+    with open_tenant(root_fd, tenant) as tenant_fd:
+        return tenant_state(tenant, scan_tenant(tenant_fd, now), settings)
+
+
+def unavailable(tenant: Tenant, error: TenantUnavailable, dry_run: bool) -> TenantCleanup:
+    """The outcome for a tenant that could not be opened: skipped; an error unless it is a symlink."""
+    before = TenantState(layout.display_name(tenant.company), layout.display_name(str(tenant.path)))
+    before.problems.append(str(error))
+    outcome = TenantCleanup(before, "skipped", dry_run, skipped_reason=str(error))
+    if not tenant.is_symlink:
+        outcome.errors.append((layout.display_name(tenant.name), str(error)))
+    return outcome
+
+
+def finish(settings: Settings, result: NotifiedResult, purged: list[dict[str, Any]] | None = None) -> None:
+    """After a run: record its success, then notify the webhook if the run has something to say."""
+    record_run(settings, result.command, dry_run=result.dry_run, exit_code=result.exit_code)
+    payload = payload_for(result, purged=purged)
+    if payload is None or not settings.notify.webhook_url:
+        return
+    warning = notify.send(settings.notify.webhook_url, payload, settings.notify.timeout)
+    if warning is None:
+        result.notified = True
+    else:
+        result.warnings.append(warning)
+
+
+def _alert(outcome: TenantCleanup) -> dict[str, Any]:
+    return {"company": outcome.before.company, "status": outcome.before.status, "files": outcome.before.files}
+
+
+def _cleanup(outcome: TenantCleanup) -> dict[str, Any]:
+    return {
+        "company": outcome.before.company,
+        "status_before": outcome.before.status,
+        "files_before": outcome.before.files,
+        "files_after": outcome.files_after,
+        "deleted": len(outcome.deleted),
+        "bytes_freed": outcome.bytes_freed,
+    }
+
+
+def _failure(outcome: TenantCleanup) -> dict[str, Any]:
+    return {
+        "company": outcome.before.company,
+        "errors": [{"file": file, "error": error} for file, error in outcome.errors],
+    }
+
+
+def _summary(command: str, host: str, payload: dict[str, Any]) -> str:
+    parts = []
+    if payload["tenants_at_emergency"]:
+        shown = ", ".join(
+            f"{alert['company']} {alert['status']} ({alert['files']} files)"
+            for alert in payload["tenants_at_emergency"][:5]
+        )
+        more = len(payload["tenants_at_emergency"]) - 5
+        parts.append(
+            f"{len(payload['tenants_at_emergency'])} tenant(s) at emergency or above: {shown}"
+            + (f" and {more} more" if more > 0 else "")
+        )
+    if payload["emergency_cleanups"]:
+        freed = sum(cleanup["deleted"] for cleanup in payload["emergency_cleanups"])
+        parts.append(f"{len(payload['emergency_cleanups'])} emergency cleanup(s), {freed} files deleted")
+    if payload["purged"]:
+        parts.append(f"{len(payload['purged'])} stale folder(s) purged")
+    if payload["failures"]:
+        companies = ", ".join(failure["company"] for failure in payload["failures"][:5])
+        parts.append(f"{len(payload['failures'])} failure(s): {companies}")
+    return f"wa-sessions {command} on {host}: " + "; ".join(parts)
+
+
+def payload_for(
+    result: CleanupResult, *, purged: list[dict[str, Any]] | None = None, host: str | None = None
+) -> dict[str, Any] | None:
+    """Given a finished (not dry) run, return the webhook payload, or None if it has nothing to say."""
+    if result.dry_run:
+        return None
+    floor = layout.status_rank(ALERT_LEVEL)
+    alerts = [
+        _alert(t)
+        for t in result.tenants
+        if t.before.status in layout.STATUS_LEVELS and layout.status_rank(t.before.status) >= floor
+    ]
+    cleanups = [_cleanup(t) for t in result.tenants if t.action == "emergency" and t.skipped_reason is None]
+    failures = [_failure(t) for t in result.tenants if t.errors]
+    failures.extend({"company": None, "errors": [{"file": None, "error": e}]} for e in result.errors)
+    if not (alerts or cleanups or failures or purged):
+        return None
+    host = host or socket.gethostname()
+    payload: dict[str, Any] = {
+        "schema": PAYLOAD_SCHEMA,
+        "source": "wa-sessions",
+        "version": __version__,
+        "host": host,
+        "command": result.command,
+        "root": result.root,
+        "generated_at": result.generated_at,
+        "exit_code": result.exit_code,
+        "tenants_at_emergency": alerts,
+        "emergency_cleanups": cleanups,
+        "purged": list(purged or []),
+        "failures": failures,
+    }
+    payload["text"] = _summary(result.command, host, payload)
+    return payload

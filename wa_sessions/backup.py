@@ -1,0 +1,204 @@
+"""Archive a tenant folder to `<state_dir>/backups/<name>-<UTC timestamp>.tar.gz` before a purge.
+
+Everything is read relative to the tenant's directory descriptor without following a symlink.
+The archive is written to a hidden temp name (0600, in a 0700 folder), fsynced, read back in full
+and compared with what was written (names, sizes, mtimes, SHA-256 of every file), and only then
+linked under its final name, which is never overwritten. Members are `<name>/<file>` in PAX
+format with nanosecond mtimes, so `tar -xzpf ARCHIVE -C <root>` restores the folder exactly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import stat
+import tarfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import BinaryIO
+
+from wa_sessions.state import StateError, ensure_state_dir
+
+BACKUPS_DIR = "backups"
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+_DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_ENCODING = {"encoding": "utf-8", "errors": "surrogateescape"}
+
+
+class BackupError(Exception):
+    """The archive could not be written or did not verify; the folder must not be removed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A regular file as archived: name in the folder, inode, size, mtime (ns), SHA-256."""
+
+    name: str
+    inode: int
+    size: int
+    mtime_ns: int
+    sha256: str
+
+
+def archive_name(folder: str, when: datetime, attempt: int = 0) -> str:
+    """`<folder>-<UTC timestamp>.tar.gz` (`company_1-20261122T024100Z.tar.gz`), `-1`, `-2`... on reuse."""
+    suffix = f"-{attempt}" if attempt else ""
+    return f"{folder}-{when:%Y%m%dT%H%M%SZ}{suffix}.tar.gz"
+
+
+def _pax_mtime(mtime_ns: int) -> str:
+    seconds, nanoseconds = divmod(mtime_ns, 1_000_000_000)
+    return f"{seconds}.{nanoseconds:09d}"
+
+
+class _Hashing:
+    """A reader that hashes what passes through it."""
+
+    def __init__(self, reader: BinaryIO):
+        self._reader = reader
+        self.digest = hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._reader.read(size)
+        self.digest.update(data)
+        return data
+
+
+@contextlib.contextmanager
+def _backups_dir(state_dir: Path) -> Iterator[int]:
+    """`<state_dir>/backups` (0700) as a directory descriptor. Raise BackupError."""
+    try:
+        ensure_state_dir(state_dir)
+    except StateError as error:
+        raise BackupError(str(error)) from None
+    path = state_dir / BACKUPS_DIR
+    try:
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(path, 0o700)
+        fd = os.open(path, _DIRECTORY_FLAGS)
+    except OSError as error:
+        raise BackupError(f"cannot open {path}: {error.strerror}") from None
+    try:
+        if stat.S_IMODE(os.fstat(fd).st_mode) != 0o700:
+            os.fchmod(fd, 0o700)
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def _add_folder(tar: tarfile.TarFile, tenant_fd: int, folder: str, names: Sequence[str]) -> list[Member]:
+    info = os.fstat(tenant_fd)
+    directory = tarfile.TarInfo(folder)
+    directory.type = tarfile.DIRTYPE
+    directory.mode = stat.S_IMODE(info.st_mode)
+    directory.uid, directory.gid = info.st_uid, info.st_gid
+    directory.mtime = info.st_mtime_ns // 1_000_000_000
+    directory.pax_headers = {"mtime": _pax_mtime(info.st_mtime_ns)}
+    tar.addfile(directory)
+    members = []
+    for name in names:
+        try:
+            fd = os.open(name, _READ_FLAGS, dir_fd=tenant_fd)
+        except OSError as error:
+            raise BackupError(f"cannot read {name!r}: {error.strerror}") from None
+        with os.fdopen(fd, "rb") as reader:
+            file_info = os.fstat(fd)
+            if not stat.S_ISREG(file_info.st_mode):
+                raise BackupError(f"{name!r} is not a regular file")
+            member = tarfile.TarInfo(f"{folder}/{name}")
+            member.size = file_info.st_size
+            member.mode = stat.S_IMODE(file_info.st_mode)
+            member.uid, member.gid = file_info.st_uid, file_info.st_gid
+            member.mtime = file_info.st_mtime_ns // 1_000_000_000
+            member.pax_headers = {"mtime": _pax_mtime(file_info.st_mtime_ns)}
+            hashing = _Hashing(reader)
+            tar.addfile(member, hashing)
+            members.append(
+                Member(
+                    name,
+                    file_info.st_ino,
+                    file_info.st_size,
+                    file_info.st_mtime_ns,
+                    hashing.digest.hexdigest(),
+                )
+            )
+    return members
+
+
+def _verify(backups_fd: int, temp_name: str, folder: str, members: Sequence[Member]) -> None:
+    """Read the archive back in full; raise BackupError unless it holds exactly `members`."""
+    expected = {f"{folder}/{member.name}": member for member in members}
+    seen: set[str] = set()
+    try:
+        fd = os.open(temp_name, _READ_FLAGS, dir_fd=backups_fd)
+        with os.fdopen(fd, "rb") as raw, tarfile.open(fileobj=raw, mode="r:gz", **_ENCODING) as tar:  # type: ignore[call-overload]
+            for info in tar:
+                if info.isdir() and info.name == folder:
+                    continue
+                member = expected.get(info.name)
+                if member is None or not info.isfile() or info.size != member.size:
+                    raise BackupError(f"archive member {info.name!r} does not match the folder")
+                if info.pax_headers.get("mtime") != _pax_mtime(member.mtime_ns):
+                    raise BackupError(f"archive member {info.name!r} has a wrong mtime")
+                extracted = tar.extractfile(info)
+                digest = hashlib.sha256()
+                if extracted is not None:
+                    while chunk := extracted.read(1 << 20):
+                        digest.update(chunk)
+                if digest.hexdigest() != member.sha256:
+                    raise BackupError(f"archive member {info.name!r} does not read back identically")
+                seen.add(info.name)
+    except (OSError, tarfile.TarError, EOFError) as error:
+        raise BackupError(f"archive does not read back: {error}") from None
+    if seen != set(expected):
+        raise BackupError(f"archive holds {len(seen)} of {len(expected)} files")
+
+
+def archive_folder(
+    state_dir: Path, tenant_fd: int, folder: str, names: Sequence[str], when: datetime
+) -> tuple[Path, list[Member]]:
+    """Archive the regular files `names` of the open tenant folder `folder`; return the archive's
+    path and what it holds. Raise BackupError (and leave no archive) if it cannot be written or
+    does not verify."""
+    with _backups_dir(state_dir) as backups_fd:
+        temp_name = f".{archive_name(folder, when)}.{os.getpid()}.partial"
+        try:
+            fd = os.open(
+                temp_name,
+                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                0o600,
+                dir_fd=backups_fd,
+            )
+        except OSError as error:
+            raise BackupError(f"cannot create archive: {error.strerror}") from None
+        try:
+            os.fchmod(fd, 0o600)
+            with os.fdopen(fd, "wb") as raw:
+                with tarfile.open(fileobj=raw, mode="w:gz", format=tarfile.PAX_FORMAT, **_ENCODING) as tar:  # type: ignore[call-overload]
+                    members = _add_folder(tar, tenant_fd, folder, names)
+                raw.flush()
+                os.fsync(raw.fileno())
+            _verify(backups_fd, temp_name, folder, members)
+            final = _link_final(backups_fd, temp_name, folder, when)
+            os.fsync(backups_fd)
+        except OSError as error:
+            raise BackupError(f"cannot write archive: {error.strerror or error}") from None
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(temp_name, dir_fd=backups_fd)
+    return state_dir / BACKUPS_DIR / final, members
+
+
+def _link_final(backups_fd: int, temp_name: str, folder: str, when: datetime) -> str:
+    """Give the verified archive its final name without ever replacing an existing archive."""
+    for attempt in range(100):
+        final = archive_name(folder, when, attempt)
+        try:
+            os.link(temp_name, final, src_dir_fd=backups_fd, dst_dir_fd=backups_fd, follow_symlinks=False)
+        except FileExistsError:
+            continue
+        return final
+    raise BackupError(f"too many archives named {archive_name(folder, when)}")

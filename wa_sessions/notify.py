@@ -1,0 +1,93 @@
+"""The webhook (`notify.webhook_url`): one JSON POST per run that has something to say.
+
+Standard library only. A notification that cannot be delivered is a warning for the caller to
+print, never an exception: it must not fail the run it reports on. Warnings name the webhook by
+scheme, host and port only; its user info, path and query (where services keep their tokens)
+are never shown.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from wa_sessions import __version__
+
+PAYLOAD_SCHEMA = 1
+
+
+def redact_url(url: str) -> str:
+    """Given a webhook URL, return it without user info, path, query or fragment."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or "?"
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "<invalid webhook URL>"
+    if ":" in host:
+        host = f"[{host}]"
+    scheme = parts.scheme or "?"
+    return (
+        f"{scheme}://{host}{port}/…"
+        if parts.path not in ("", "/") or parts.query
+        else f"{scheme}://{host}{port}"
+    )
+
+
+def _post(url: str, body: bytes, timeout: float) -> None:
+    request = urllib.request.Request(
+        url,
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/json", "User-Agent": f"wa-sessions/{__version__}"},
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        response.read(65536)
+
+
+def _why(error: BaseException) -> str:
+    if isinstance(error, urllib.error.HTTPError):
+        return f"HTTP {error.code}"
+    if isinstance(error, urllib.error.URLError):
+        reason = error.reason
+        if isinstance(reason, TimeoutError | socket.timeout):
+            return "timed out"
+        return str(getattr(reason, "strerror", None) or reason)
+    if isinstance(error, TimeoutError | socket.timeout):
+        return "timed out"
+    return getattr(error, "strerror", None) or type(error).__name__
+
+
+def send(url: str, payload: Mapping[str, Any], timeout: float) -> str | None:
+    """POST `payload` as JSON to `url` within `timeout` seconds in all.
+
+    Return None when the webhook answered 2xx, else a one-line warning that does not contain the
+    URL's secret parts. The overall deadline holds even against a server that trickles its answer.
+    """
+    where = redact_url(url)
+    scheme = urlsplit(url).scheme.lower() if "://" in url else ""
+    if scheme not in ("http", "https"):
+        return f"notification not sent: webhook {where} is not an http(s) URL"
+    body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    failure: list[BaseException] = []
+
+    def deliver() -> None:
+        try:
+            _post(url, body, timeout)
+        except BaseException as error:
+            failure.append(error)
+
+    worker = threading.Thread(target=deliver, name="wa-sessions-webhook", daemon=True)
+    worker.start()
+    worker.join(timeout + 0.5)
+    if worker.is_alive():
+        return f"notification to {where} failed: timed out after {timeout:g}s"
+    if failure:
+        return f"notification to {where} failed: {_why(failure[0])}"
+    return None
