@@ -19,6 +19,10 @@
 //  newest-pre-key    a brand-new contact starts a session with the bundle of the
 //                    newest pre-key (nextPreKeyId - 1 in creds.json); the tenant
 //                    decrypts the pkmsg, then they exchange replies.
+//  oldest-server-pre-key (info only)
+//                    a new contact gets the pre-key the server would hand out
+//                    next (the oldest uploaded); says whether the tenant could
+//                    decrypt its first message.
 //  app-state / lid-mapping
 //                    read-only: the current app-state sync key and versions and
 //                    the LID mappings still load through Baileys' key store.
@@ -172,6 +176,26 @@ async function verifyWith({ t, tenant, tenantDir, contactsDir, server, logger, r
 		return `pkmsg with pre-key ${newestId} decrypted`
 	})
 
+	// (info) what the key server hands the next new contact: its oldest pre-key.
+	// After a pre-key cap that id is usually gone locally; Baileys then answers
+	// with a retry receipt carrying a fresh pre-key. Reported, never a failure.
+	try {
+		const oldestId = server.preKeyIds(t.me.id)[0]
+		const stranger = await openAccount(path.join(contactsDir, t.dir, `stranger-${Date.now()}`), { logger, name: `${t.dir}/stranger` })
+		const strangerJid = '15559999998@s.whatsapp.net'
+		await stranger.updateCreds({ me: { id: strangerJid }, platform: 'android' })
+		await parseAndInjectE2ESessions(server.fetch([t.me.id]), stranger.repo)
+		const local = await exists(path.join(tenantDir, `pre-key-${oldestId}.json`))
+		try {
+			await sendDirect(stranger, tenant, { fromJid: strangerJid, toJid: t.me.id, message: { conversation: 'hi' } })
+			record('oldest-server-pre-key', `pre-key-${oldestId}`, 'info', 'decrypted')
+		} catch (error) {
+			record('oldest-server-pre-key', `pre-key-${oldestId}`, 'info', `${local ? 'kept' : 'deleted'} locally; first message not decryptable: ${error.message}`)
+		}
+	} catch (error) {
+		record('oldest-server-pre-key', t.dir, 'info', `not probed: ${error.message}`)
+	}
+
 	// (e) protected state still loads (read-only)
 	await attempt('app-state', tenant.creds.myAppStateKeyId || '(none)', async () => {
 		const keyId = tenant.creds.myAppStateKeyId
@@ -236,6 +260,7 @@ async function main() {
 		passed: count('passed'),
 		failed: count('failed'),
 		skipped: count('skipped'),
+		info: count('info'),
 		seconds: (Date.now() - started) / 1000,
 		tenants: tenants.map(t => t.company),
 		failures: results.filter(r => r.status === 'failed'),
