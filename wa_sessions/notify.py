@@ -3,11 +3,13 @@
 Standard library only. A notification that cannot be delivered is a warning for the caller to
 print, never an exception: it must not fail the run it reports on. Warnings name the webhook by
 scheme, host and port only; its user info, path and query (where services keep their tokens)
-are never shown.
+are never shown. User info in the URL (`https://user:password@host/...`) is sent as HTTP Basic
+authentication.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
 import threading
@@ -15,7 +17,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from wa_sessions import __version__
 
@@ -40,12 +42,24 @@ def redact_url(url: str) -> str:
     )
 
 
+def _without_userinfo(url: str) -> tuple[str, dict[str, str]]:
+    """Given a URL, return it without `user:password@` and the Basic auth header that carries them."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url, {}
+    host = parts.netloc.rpartition("@")[2]
+    credentials = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}".encode()
+    header = {"Authorization": "Basic " + base64.b64encode(credentials).decode("ascii")}
+    return urlunsplit(parts._replace(netloc=host)), header
+
+
 def _post(url: str, body: bytes, timeout: float) -> None:
+    target, auth = _without_userinfo(url)
     request = urllib.request.Request(
-        url,
+        target,
         data=body,
         method="POST",
-        headers={"Content-Type": "application/json", "User-Agent": f"wa-sessions/{__version__}"},
+        headers={"Content-Type": "application/json", "User-Agent": f"wa-sessions/{__version__}", **auth},
     )
     with urllib.request.urlopen(request, timeout=timeout) as response:
         response.read(65536)

@@ -1,9 +1,13 @@
-"""State under `<state_dir>`: the deletion history and per-tenant cooldowns.
+"""State under `<state_dir>`: the deletion history, per-tenant cooldowns, successful runs.
 
 history.jsonl is append-only, one JSON object per line. A deletion is recorded *before* the file
 is unlinked (a run killed in between leaves a record of a file that still exists, never a deleted
 file without a record); an unlink that then fails appends an `"event": "failed"` line. Other state
 files are replaced atomically (temp file, fsync, rename).
+
+History rotation: when history.jsonl reaches HISTORY_ROTATE_BYTES it is renamed to
+history.jsonl.1; the generation that .1 held before is first folded into history-summary.json
+(per-company totals), so totals survive while the disk use stays bounded (two generations).
 """
 
 from __future__ import annotations
@@ -248,8 +252,9 @@ def history_totals(state_dir: Path) -> dict[str, DeletionTotals]:
     return totals
 
 
-def rotate_history(state_dir: Path, max_bytes: int = HISTORY_ROTATE_BYTES) -> bool:
-    """Rotate history.jsonl to history.jsonl.1 once it reaches `max_bytes`; return whether it did.
+def rotate_history(state_dir: Path, max_bytes: int | None = None) -> bool:
+    """Rotate history.jsonl to history.jsonl.1 once it reaches `max_bytes` (default
+    HISTORY_ROTATE_BYTES, 16 MiB); return whether it did.
 
     The generation that history.jsonl.1 held is first compacted into history-summary.json (per
     company: files and bytes deleted, last cleanup), which records the identity of the file it
@@ -257,6 +262,7 @@ def rotate_history(state_dir: Path, max_bytes: int = HISTORY_ROTATE_BYTES) -> bo
     atomic (temp file + rename). Another process rotating at the same time makes this a no-op.
     """
     current = state_dir / HISTORY_FILE
+    max_bytes = HISTORY_ROTATE_BYTES if max_bytes is None else max_bytes
     try:
         if os.stat(current, follow_symlinks=False).st_size < max_bytes:
             return False
