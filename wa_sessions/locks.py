@@ -21,6 +21,10 @@ class LockBusy(Exception):
     """Another process holds the lock."""
 
 
+class LockUnsafe(Exception):
+    """The lock file is not a regular file (a planted symlink, a FIFO...): the tenant is not touched."""
+
+
 def _tenant_lock_path(tenant_fd: int, tenant_path: Path) -> str:
     """The lock file's path, pinned to the already opened folder where /proc allows it, so a folder
     swapped for a symlink after it was opened cannot redirect the lock file."""
@@ -32,20 +36,19 @@ def _tenant_lock_path(tenant_fd: int, tenant_path: Path) -> str:
 
 @contextlib.contextmanager
 def hold(path: str, wait_seconds: float) -> Iterator[None]:
-    """Hold the lock file at `path`, waiting up to `wait_seconds`. Raise LockBusy if it stays busy."""
+    """Hold the lock file at `path`, waiting up to `wait_seconds`. Raise LockBusy if it stays busy,
+    LockUnsafe if it cannot be opened (e.g. swapped for a symlink: filelock opens with O_NOFOLLOW)."""
     lock = FileLock(path, timeout=wait_seconds, mode=0o600)
     try:
         lock.acquire()
     except Timeout:
         raise LockBusy(path) from None
+    except OSError as error:
+        raise LockUnsafe(f"cannot lock {os.path.basename(path)}: {error.strerror or error}") from None
     try:
         yield
     finally:
         lock.release()
-
-
-class LockUnsafe(Exception):
-    """The lock file is not a regular file (a planted symlink, a FIFO...): the tenant is not touched."""
 
 
 def _create_lock_file(tenant_fd: int) -> None:

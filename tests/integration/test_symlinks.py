@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
-
 from .helpers import (
     creds_document,
     deleted_files,
@@ -187,12 +185,6 @@ def test_lock_file_planted_as_symlink_fails_one_tenant_and_the_run_goes_on(
     assert file_state(precious) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an OSError from filelock's acquire (ELOOP: .cleanup.lock swapped for a symlink after "
-    "locks._create_lock_file checked it) escapes clean_tenant (only LockBusy/LockUnsafe/TenantUnavailable "
-    "are caught): the whole run dies as 'internal error', no JSON, later tenants not cleaned",
-)
 def test_lock_file_swapped_for_a_symlink_after_its_check_fails_one_tenant_only(
     root: Path, outside: Path, now: float
 ) -> None:
