@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -219,3 +221,25 @@ def test_purge_without_yes_is_exit_2_and_names_the_way_out(root: Path) -> None:
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.run(["--version"]) == 0
     assert capsys.readouterr().out.strip().startswith("wa-sessions ")
+
+
+@pytest.mark.parametrize(
+    ("words", "expected"),
+    [
+        ("wa-sessions mul", "multitenant-cleanup"),
+        ("wa-sessions report --format p", "prometheus"),
+        ("wa-sessions config v", "validate"),
+    ],
+)
+def test_shell_completion_completes_commands_and_values(words: str, expected: str) -> None:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("WA_SESSIONS_")},
+        "COMP_WORDS": words,
+        "COMP_CWORD": str(len(words.split()) - 1),
+        "_WA_SESSIONS_COMPLETE": "complete_bash",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "wa_sessions"], env=env, capture_output=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.decode().split() == [expected]
