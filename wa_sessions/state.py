@@ -172,8 +172,8 @@ class DeletionTotals:
         if event == "deleted":
             self.deleted += 1
             self.bytes += size
-            when = record.get("time")
-            if isinstance(when, str) and (self.last_cleanup is None or when > self.last_cleanup):
+            when = _normal_time(record.get("time"))
+            if when is not None and (self.last_cleanup is None or when > self.last_cleanup):
                 self.last_cleanup = when
         elif event == "failed":
             self.deleted -= 1
@@ -186,6 +186,19 @@ class DeletionTotals:
             self.last_cleanup is None or other.last_cleanup > self.last_cleanup
         ):
             self.last_cleanup = other.last_cleanup
+
+
+def _normal_time(value: object) -> str | None:
+    """An ISO 8601 time as `YYYY-MM-DDTHH:MM:SSZ` (UTC; comparable as text), or None if it is not one."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return _iso(moment.timestamp())
 
 
 def _identity(path: Path) -> list[int] | None:
@@ -208,7 +221,7 @@ def _read_summary(state_dir: Path) -> tuple[dict[str, DeletionTotals], list[int]
             totals[str(company)] = DeletionTotals(
                 deleted if isinstance(deleted, int) else 0,
                 size if isinstance(size, int) else 0,
-                last if isinstance(last, str) else None,
+                _normal_time(last),
             )
     folded = document.get("folded")
     return totals, folded if isinstance(folded, list) else None

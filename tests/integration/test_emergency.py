@@ -399,3 +399,30 @@ def test_purge_never_removes_the_state_dir_even_when_it_matches_the_pattern(
     assert state_dir.is_dir() and (state_dir / "backups").is_dir()
     assert tenants_by_company(run.doc)["state"]["action"] == "none"
     assert not flat["stale"].exists()
+
+
+def test_a_folder_written_to_while_it_is_archived_is_kept(
+    root: Path, tmp_path: Path, flat: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from wa_sessions.actions import emergency
+    from wa_sessions.config import load_settings
+
+    real_archive = emergency.archive_folder
+
+    def archive_then_write(*args: object, **kwargs: object) -> object:
+        made = real_archive(*args, **kwargs)  # type: ignore[arg-type]
+        (flat["stale"] / "creds.json").write_text('{"written": "by Baileys, just now"}')
+        return made
+
+    monkeypatch.setattr(emergency, "archive_folder", archive_then_write)
+    settings = load_settings(_purge_config(tmp_path, root))
+    result = emergency.run_purge(
+        settings, ["stale-session"], older_than="1h", yes=True, backup=True, dry_run=False
+    )
+
+    (outcome,) = result.tenants
+    assert (outcome.action, outcome.skipped_reason) == ("skipped", "changed while being archived; kept")
+    assert outcome.deleted == [] and not outcome.errors
+    assert (flat["stale"] / "creds.json").read_text() == '{"written": "by Baileys, just now"}'
+    assert len(list(flat["stale"].iterdir())) == 6  # 5 files and our lock file
+    assert list((root / ".wa-sessions" / "backups").iterdir()), "the archive stays"

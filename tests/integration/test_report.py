@@ -303,13 +303,20 @@ def test_failed_lines_take_back_their_deletions(root: Path, tmp_path: Path, now:
     state_dir = root / ".wa-sessions"
     state_dir.mkdir()
     record = {"event": "deleted", "time": "2026-01-01T00:00:00Z", "company": "a", "file": "x", "bytes": 7}
-    lines = [record, {**record, "file": "y"}, {**record, "file": "y", "event": "failed", "error": "EIO"}]
+    lines = [
+        record,
+        {**record, "file": "y", "time": "2026-02-01T00:00:00+00:00"},
+        {**record, "file": "y", "event": "failed", "error": "EIO"},
+        {**record, "file": "z", "time": "not a time"},
+    ]
     (state_dir / HISTORY_FILE).write_text("".join(json.dumps(line) + "\n" for line in lines))
     config = write_fleet_config(tmp_path / "config.yaml", root)
 
     (tenant,) = json.loads(_report(config, "--json"))["tenants"]
 
-    assert (tenant["deleted_total"], tenant["freed_bytes_total"]) == (1, 7)
+    assert (tenant["deleted_total"], tenant["freed_bytes_total"]) == (2, 14)
+    assert tenant["last_cleanup"] == "2026-02-01T00:00:00Z"
+    assert "wa_sessions_tenant_last_cleanup_timestamp_seconds" in _report(config, "--format", "prometheus")
 
 
 def test_history_rotation_keeps_the_totals(

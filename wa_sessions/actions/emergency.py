@@ -334,6 +334,11 @@ def _remove(
         return
     removed = 0  # entries counted in files (not dot-entries) that are gone
     for deletion in deletions:
+        changed = _changed_since_listed(tenant_fd, deletion.entry)
+        if changed is not None:
+            shown = layout.display_name(deletion.entry.name)
+            outcome.errors.append((shown, f"{changed}; not removed, nor is the rest of the folder"))
+            break
         record = history_record(outcome.before.company, deletion, datetime.now(UTC))
         try:
             opened.write(record)
@@ -358,12 +363,28 @@ def _remove(
     if outcome.errors:
         return
     try:
-        os.unlink(layout.LOCK_FILE, dir_fd=tenant_fd)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(layout.LOCK_FILE, dir_fd=tenant_fd)
         if os.stat(tenant.name, dir_fd=root_fd, follow_symlinks=False).st_ino != os.fstat(tenant_fd).st_ino:
             raise OSError(0, "folder was replaced")
         os.rmdir(tenant.name, dir_fd=root_fd)
     except OSError as error:
         outcome.errors.append((layout.display_name(tenant.name), f"cannot remove folder: {error.strerror}"))
+
+
+def _changed_since_listed(tenant_fd: int, entry: Entry) -> str | None:
+    """Why the file is no longer the one that was archived, or None (also None when it is gone)."""
+    try:
+        info = os.stat(entry.name, dir_fd=tenant_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        return f"cannot stat: {error.strerror}"
+    if not stat.S_ISREG(info.st_mode) or info.st_ino != entry.inode:
+        return "replaced since it was archived"
+    if info.st_mtime_ns != entry.mtime_ns or info.st_size != entry.size:
+        return "modified since it was archived"
+    return None
 
 
 def _failed(history: History, record: dict[str, object], error: str) -> None:
