@@ -9,13 +9,14 @@ from __future__ import annotations
 import itertools
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -67,9 +68,9 @@ def format_duration(seconds: int) -> str:
 
 
 def _duration_from_config(value: object) -> int:
-    if isinstance(value, bool):
-        raise ValueError(f"not a duration: {value!r}")
-    if isinstance(value, int):
+    """Durations from a config source are strings (bare numbers are made strings by the sources,
+    so `max_age: 14` is an error, not 14 seconds); code may pass seconds as a non-negative int."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
     return parse_duration(value)
 
@@ -101,16 +102,47 @@ class Rule(_Strict):
 Rules = dict[str, Rule]
 
 
-def _check_categories(categories: Iterable[str]) -> None:
-    problems = []
-    for category in categories:
-        if category in layout.PROTECTED:
-            problems.append(f"{category!r} is protected and can have no rule")
-        elif category not in layout.CATEGORIES or category == layout.UNKNOWN:
-            known = ", ".join(c for c in layout.CATEGORIES if c not in layout.PROTECTED | {layout.UNKNOWN})
-            problems.append(f"unknown category {category!r} (one of: {known})")
-    if problems:
-        raise ValueError("; ".join(problems))
+def _check_category(category: str) -> str:
+    """A category that may have a rule; each bad one is its own error, named by its key."""
+    if category in layout.PROTECTED:
+        raise ValueError(f"{category!r} is protected and can have no rule")
+    if category not in layout.CATEGORIES or category == layout.UNKNOWN:
+        known = ", ".join(c for c in layout.CATEGORIES if c not in layout.PROTECTED | {layout.UNKNOWN})
+        raise ValueError(f"unknown category {category!r} (one of: {known})")
+    return category
+
+
+def _category_key(key: object) -> str:
+    """`sender_key` is read as `sender-key` (environment variable names cannot hold a dash)."""
+    return str(key).lower().replace("_", "-")
+
+
+def _normalise_rule_keys(values: dict[str, Any]) -> dict[str, Any]:
+    """Spell the category keys of `rules` and `emergency.rules` one way in every source, so that
+    pydantic-settings merges WA_SESSIONS_RULES__SENDER_KEY__* with YAML's `sender-key`."""
+    values = dict(values)
+    if isinstance(values.get("rules"), Mapping):
+        values["rules"] = {_category_key(key): rule for key, rule in values["rules"].items()}
+    emergency = values.get("emergency")
+    if isinstance(emergency, Mapping) and isinstance(emergency.get("rules"), Mapping):
+        values["emergency"] = {
+            **emergency,
+            "rules": {_category_key(k): r for k, r in emergency["rules"].items()},
+        }
+    return values
+
+
+_DURATION_KEYS = frozenset({"max_age", "cooldown", "wait", "timeout"})
+
+
+def _bare_numbers_as_text(value: Any, key: str = "") -> Any:
+    """A duration written as a bare number (`max_age: 14`) becomes the text `14`, which the
+    duration check rejects naming the key: seconds or days? the unit must be written."""
+    if isinstance(value, Mapping):
+        return {k: _bare_numbers_as_text(v, str(k)) for k, v in value.items()}
+    if key in _DURATION_KEYS and isinstance(value, int | float):
+        return str(value)
+    return value
 
 
 def _rules_over(defaults: Rules) -> Callable[[object], object]:
@@ -124,11 +156,10 @@ def _rules_over(defaults: Rules) -> Callable[[object], object]:
     def merge(value: object) -> object:
         if not isinstance(value, Mapping):
             return value
-        given = {str(key).lower().replace("_", "-"): rule for key, rule in value.items()}
-        _check_categories(given)
+        given = {_category_key(key): rule for key, rule in value.items()}
         merged: dict[str, object] = dict(defaults)
         for category, rule in given.items():
-            if rule is None:
+            if rule is None and category in defaults:
                 merged.pop(category, None)
             else:
                 merged[category] = rule
@@ -147,8 +178,9 @@ DEFAULT_EMERGENCY_RULES: Rules = {
     "sender-key": Rule(max_age=86400),
     "pre-key": Rule(keep_newest=20),
 }
-RegularRules = Annotated[Rules, BeforeValidator(_rules_over(DEFAULT_RULES))]
-EmergencyRules = Annotated[Rules, BeforeValidator(_rules_over(DEFAULT_EMERGENCY_RULES))]
+_RuleTable = dict[Annotated[str, AfterValidator(_check_category)], Rule]
+RegularRules = Annotated[_RuleTable, BeforeValidator(_rules_over(DEFAULT_RULES))]
+EmergencyRules = Annotated[_RuleTable, BeforeValidator(_rules_over(DEFAULT_EMERGENCY_RULES))]
 
 
 class Emergency(_Strict):
@@ -233,7 +265,7 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (
             init_settings,
-            env_settings,
+            _Normalised(settings_cls, env_settings),
             _LegacyEnvironmentSource(settings_cls),
             _YamlSource(settings_cls, _yaml_file.get()),
         )
@@ -242,12 +274,27 @@ class Settings(BaseSettings):
 _yaml_file: ContextVar[Path | None] = ContextVar("wa_sessions_yaml_file", default=None)
 
 
+class _Normalised(PydanticBaseSettingsSource):
+    """Another source, with rule category keys spelled one way and bare-number durations as text."""
+
+    def __init__(self, settings_cls: type[BaseSettings], inner: PydanticBaseSettingsSource):
+        super().__init__(settings_cls)
+        self.inner = inner
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self.inner.get_field_value(field, field_name)
+
+    def __call__(self) -> dict[str, Any]:
+        return _bare_numbers_as_text(_normalise_rule_keys(self.inner()))  # type: ignore[no-any-return]
+
+
 class _YamlSource(PydanticBaseSettingsSource):
     """The YAML file named by `--config` or WA_SESSIONS_CONFIG."""
 
     def __init__(self, settings_cls: type[BaseSettings], path: Path | None):
         super().__init__(settings_cls)
-        self.values = read_yaml(path) if path is not None else {}
+        raw = read_yaml(path) if path is not None else {}
+        self.values: dict[str, Any] = _bare_numbers_as_text(_normalise_rule_keys(raw))
 
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
         return self.values.get(field_name), field_name, False
@@ -293,8 +340,12 @@ def read_yaml(path: Path) -> dict[str, Any]:
 
 def _format_errors(error: ValidationError) -> str:
     messages = []
+    bad_keys = {item["loc"][:-1] for item in error.errors() if item["loc"] and item["loc"][-1] == "[key]"}
     for item in error.errors():
-        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        location = item["loc"]
+        if location[-1:] != ("[key]",) and any(location[: len(bad)] == bad for bad in bad_keys):
+            continue  # the key itself is refused; what it holds does not matter
+        key = ".".join(str(part) for part in location if part != "[key]") or "(top level)"
         message = "unknown key" if item["type"] == "extra_forbidden" else item["msg"]
         messages.append(f"{key}: {message.removeprefix('Value error, ')}")
     return "invalid configuration: " + "; ".join(messages)
