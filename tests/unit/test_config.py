@@ -311,11 +311,6 @@ def test_environment_wins_over_yaml_for_nested_keys_and_keeps_yaml_siblings(
     assert settings.rules["session"] == Rule(max_age=7 * DAY, keep_newest=100)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: config: an env override of a dashed category (WA_SESSIONS_RULES__SENDER_KEY__MAX_AGE) "
-    "replaces the YAML rule of `sender-key` wholesale instead of merging into it, so YAML keep_newest is lost",
-)
 def test_environment_override_of_a_dashed_category_keeps_its_yaml_siblings(
     write_yaml: WriteYaml, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -395,11 +390,6 @@ def test_a_bare_number_in_yaml_is_not_a_duration(write_yaml: WriteYaml) -> None:
     assert "rules.session.max_age" in config_error(write_yaml("rules: {session: {max_age: 14}}"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: config._duration_from_config accepts a negative YAML integer: `max_age: -5` "
-    "makes every file (even one written this second) older than the limit",
-)
 def test_a_negative_number_in_yaml_is_not_a_duration(write_yaml: WriteYaml) -> None:
     assert "rules.session.max_age" in config_error(write_yaml("rules: {session: {max_age: -5}}"))
 
