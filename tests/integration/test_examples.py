@@ -201,15 +201,23 @@ def test_systemd_units_verify(tmp_path: Path, sandbox: Sandbox) -> None:
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
         pytest.skip("systemd-analyze is not installed")
+
+    def verify(*paths: Path) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            [analyze, "verify", "--man=no", *map(str, paths)],
+            capture_output=True,
+            timeout=60,
+            check=False,
+            env={**os.environ, "SYSTEMD_LOG_LEVEL": "warning"},
+        )
+
+    known_good = tmp_path / "known-good.service"
+    known_good.write_text("[Service]\nType=oneshot\nExecStart=/bin/true\n")
+    if verify(known_good).returncode != 0:
+        pytest.skip("systemd-analyze verify does not work here (no systemd?)")
     units = tmp_path / "units"
     units.mkdir()
     for path in SYSTEMD.iterdir():
         (units / path.name).write_text(sandbox.substitute(path.read_text()))
-    done = subprocess.run(
-        [analyze, "verify", "--man=no", *sorted(map(str, units.iterdir()))],
-        capture_output=True,
-        timeout=60,
-        check=False,
-        env={**os.environ, "SYSTEMD_LOG_LEVEL": "warning"},
-    )
+    done = verify(*sorted(units.iterdir()))
     assert done.returncode == 0, done.stderr.decode()
