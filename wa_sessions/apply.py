@@ -64,18 +64,24 @@ def apply_plan(tenant_fd: int, company: str, plan: Plan, history: History) -> Ap
     the tenant (nothing more is deleted) and is reported as an error.
     """
     applied = Applied()
+    held: set[str] = set()  # units of which an entry stays: the rest of the unit stays too
     for deletion in plan.deletions:
         name = deletion.entry.name
         shown = layout.display_name(name)
+        if deletion.unit and deletion.unit in held:
+            applied.kept.append(f"{shown}: kept with {layout.display_name(deletion.unit)}")
+            continue
         try:
             changed = _changed(deletion, tenant_fd)
         except FileNotFoundError:
             applied.vanished += 1
             continue
         except OSError as error:
+            held.add(deletion.unit)
             applied.errors.append((shown, f"cannot stat: {error.strerror}"))
             continue
         if changed is not None:
+            held.add(deletion.unit)
             applied.kept.append(f"{shown}: {changed}; kept")
             continue
         record = history_record(company, deletion, datetime.now(UTC))
@@ -91,6 +97,7 @@ def apply_plan(tenant_fd: int, company: str, plan: Plan, history: History) -> Ap
             _record_failure(history, record, "already gone")
             continue
         except OSError as error:
+            held.add(deletion.unit)
             applied.errors.append((shown, f"cannot delete: {error.strerror}"))
             _record_failure(history, record, error.strerror or str(error))
             continue

@@ -17,10 +17,13 @@ from wa_sessions.layout import Creds, Entry
 
 @dataclass(frozen=True, slots=True)
 class Deletion:
-    """One entry the plan deletes, and why."""
+    """One entry the plan deletes, and why. `unit` names the entries that go together (a key
+    file with its companions; our own sender keys of a group with its sender-key-memory): when
+    one of them cannot go, the rest of its unit stays too."""
 
     entry: Entry
     reason: str
+    unit: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,16 +158,45 @@ def plan_tenant(entries: Iterable[Entry], rules: Mapping[str, Rule], creds: Cred
         else:
             verdicts.update(_rule_verdicts(candidates, rule, now))
 
-    verdicts.update(_memory_partners(verdicts, keys, creds))
+    partners = _memory_partners(verdicts, keys, creds)
+    verdicts.update(partners)
+    units = _units(verdicts, keys, partners, creds)
     deletions = [
         Deletion(
-            entry, verdicts[key_name] if entry.name == key_name else f"{verdicts[key_name]} (with {key_name})"
+            entry,
+            verdicts[key_name] if entry.name == key_name else f"{verdicts[key_name]} (with {key_name})",
+            units[key_name],
         )
         for key_name in verdicts
         for entry in keys[key_name].entries
     ]
-    deletions.sort(key=lambda deletion: deletion.entry.name)
+    deletions.sort(key=_apply_order)
     return Plan(tuple(deletions), tuple(notes))
+
+
+def _units(
+    verdicts: Mapping[str, str], keys: Mapping[str, _Key], partners: Mapping[str, str], creds: Creds
+) -> dict[str, str]:
+    """Each planned key's unit: its own name, or for our own sender keys of a group whose
+    sender-key-memory goes with them, the memory file's name."""
+    units = {key_name: key_name for key_name in verdicts}
+    for key_name in verdicts:
+        parsed = layout.parse_sender_key(key_name) if keys[key_name].category == layout.SENDER_KEY else None
+        if parsed is None or parsed[1] not in creds.own_users:
+            continue
+        if layout.sender_key_memory_name(parsed[0]) in partners:
+            units[key_name] = layout.sender_key_memory_name(parsed[0])
+    return units
+
+
+def _apply_order(deletion: Deletion) -> tuple[str, int, str]:
+    """Units by name; inside a unit the sender-key-memory first, then companions, the key file
+    last. A run killed between two unlinks then never leaves a memory file without our sender key
+    (members it lists would never get our new key) or a `.bak` without its key file (Baileys
+    would read the old value back)."""
+    entry = deletion.entry
+    rank = 0 if entry.category == layout.SENDER_KEY_MEMORY else 1 if entry.name != entry.key_name else 2
+    return deletion.unit, rank, entry.name
 
 
 def _guarded(verdicts: dict[str, str], keys: Mapping[str, _Key], lowest_kept: int | None) -> dict[str, str]:

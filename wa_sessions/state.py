@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from wa_sessions.locks import LockBusy, hold
+from wa_sessions.locks import LockBusy, LockUnsafe, hold
 
 HISTORY_FILE = "history.jsonl"
 COOLDOWNS_FILE = "cooldowns.json"
@@ -295,6 +295,8 @@ def rotate_history(state_dir: Path, max_bytes: int | None = None) -> bool:
             return True
     except LockBusy:
         return False
+    except LockUnsafe as error:
+        raise StateError(f"cannot rotate {current}: {error}") from None
     except OSError as error:
         raise StateError(f"cannot rotate {current}: {error.strerror}") from None
 
@@ -342,6 +344,26 @@ def write_cooldowns(state_dir: Path, cleaned: Mapping[str, float]) -> None:
     write_atomically(state_dir / COOLDOWNS_FILE, json.dumps(document, indent=1).encode("utf-8"))
 
 
+PENDING_FILE = "pending.json"
+
+
+def read_pending(state_dir: Path) -> dict[str, str]:
+    """Per tenant folder name, the action (`cleanup`/`emergency`) of a multitenant-cleanup that
+    started on it and did not finish (a killed run): the next run completes it whatever the
+    tenant's status or cooldown now says."""
+    tenants = read_json(state_dir / PENDING_FILE).get("tenants")
+    if not isinstance(tenants, dict):
+        return {}
+    return {str(name): action for name, action in tenants.items() if action in ("cleanup", "emergency")}
+
+
+def write_pending(state_dir: Path, pending: Mapping[str, str]) -> None:
+    """Replace pending.json atomically. Raise StateError."""
+    ensure_state_dir(state_dir)
+    document = {"schema": 1, "tenants": dict(sorted(pending.items()))}
+    write_atomically(state_dir / PENDING_FILE, json.dumps(document, indent=1).encode("utf-8"))
+
+
 def read_last_successes(state_dir: Path) -> dict[str, float]:
     """Per command, when it last finished successfully (epoch seconds)."""
     commands = read_json(state_dir / RUNS_FILE).get("commands")
@@ -372,6 +394,8 @@ def record_success(state_dir: Path, command: str, epoch: float) -> None:
             write_atomically(state_dir / RUNS_FILE, json.dumps(document, indent=1).encode("utf-8"))
     except LockBusy:
         raise StateError(f"{state_dir / RUNS_LOCK_FILE} stayed busy") from None
+    except LockUnsafe as error:
+        raise StateError(f"{state_dir}: {error}") from None
 
 
 def _iso(epoch: float) -> str:

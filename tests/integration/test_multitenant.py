@@ -7,7 +7,10 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
+import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -28,7 +31,7 @@ from .fleet_helpers import (
     tenants_by_company,
     write_fleet_config,
 )
-from .helpers import finish, history_lines, popen_cli, run_cli, snapshot
+from .helpers import drop_privileges_prelude, finish, history_lines, popen_cli, run_cli, snapshot
 
 EXPECTED_ACTION = {
     "healthy": "none",
@@ -349,3 +352,48 @@ def test_human_output_names_every_tenant(root: Path, tmp_path: Path, now: float)
     for level in LEVEL_FILES:
         assert level in text
     assert "wa-sessions multitenant-cleanup of" in text
+
+
+NOBODY = 65534
+
+
+@pytest.fixture
+def open_base() -> Iterator[Path]:
+    """A 0o755 folder under /tmp that an unprivileged user can traverse (tmp_path is 0o700)."""
+    base = Path(tempfile.mkdtemp(prefix="wa-sessions-fleet-", dir="/tmp"))
+    base.chmod(0o755)
+    try:
+        yield base
+    finally:
+        shutil.rmtree(base)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run a process as another user")
+def test_a_state_dir_the_run_cannot_write_is_one_line_and_exit_1_with_nothing_deleted(
+    open_base: Path, now: float
+) -> None:
+    root = open_base / "root"
+    root.mkdir(mode=0o755)
+    fleet = make_fleet(root, now, {"t": "trigger"})
+    make_tenant(root / "company_h", now, 15, old=0, mid=0)  # nothing to delete
+    for dirpath, _, filenames in os.walk(root):
+        os.chown(dirpath, NOBODY, NOBODY)
+        for name in filenames:
+            os.chown(os.path.join(dirpath, name), NOBODY, NOBODY)
+    (root / ".wa-sessions").mkdir(mode=0o700)  # root's: nobody can neither lock nor record there
+    config = write_fleet_config(open_base / "config.yaml", root)
+    config.chmod(0o644)
+    as_nobody = drop_privileges_prelude(NOBODY, NOBODY)
+
+    run = run_cli("multitenant-cleanup", "--config", config, "--quiet", prelude=as_nobody, cwd=open_base)
+
+    assert run.returncode == 1, run.describe()
+    lines = run.stderr.decode().splitlines()
+    assert len(lines) == 1 and "cannot lock" in lines[0] and "internal error" not in lines[0], lines
+    assert fleet["t"].old <= on_disk(fleet["t"].path)
+
+    # A cleanup with nothing to delete succeeds even though its success cannot be recorded.
+    quiet = run_cli(
+        "cleanup", "--config", config, "--company", "h", "--quiet", prelude=as_nobody, cwd=open_base
+    )
+    assert (quiet.returncode, quiet.stderr) == (0, b""), quiet.describe()

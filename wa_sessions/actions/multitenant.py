@@ -18,10 +18,17 @@ from wa_sessions.actions.cleanup import TenantCleanup, _LazyHistory, clean_tenan
 from wa_sessions.actions.common import iso, opened_root, select_tenants, utc_now
 from wa_sessions.actions.fleet import NotifiedResult, finish, survey, unavailable
 from wa_sessions.config import Locks, Settings
-from wa_sessions.locks import LockBusy, hold
+from wa_sessions.locks import LockBusy, LockUnsafe, hold
 from wa_sessions.rules import format_age
 from wa_sessions.scan import Tenant, TenantUnavailable
-from wa_sessions.state import StateError, ensure_state_dir, read_cooldowns, write_cooldowns
+from wa_sessions.state import (
+    StateError,
+    ensure_state_dir,
+    read_cooldowns,
+    read_pending,
+    write_cooldowns,
+    write_pending,
+)
 
 COMMAND = "multitenant-cleanup"
 RUN_LOCK_FILE = "run.lock"
@@ -72,6 +79,8 @@ def run_multitenant(settings: Settings, *, dry_run: bool, force: bool = False) -
                 raise LockBusy(
                     f"another multitenant-cleanup is running ({state_dir / RUN_LOCK_FILE} is held); nothing done"
                 ) from None
+            except LockUnsafe as error:
+                raise StateError(f"{state_dir}: {error}") from None
         _clean_fleet(settings, root_fd, result, force)
     finish(settings, result)
     return result
@@ -80,12 +89,13 @@ def run_multitenant(settings: Settings, *, dry_run: bool, force: bool = False) -
 def _clean_fleet(settings: Settings, root_fd: int, result: MultitenantResult, force: bool) -> None:
     state_dir = settings.effective_state_dir
     cooldowns = read_cooldowns(state_dir)
+    pending = read_pending(state_dir)
     tenants = select_tenants(settings, root_fd, [])
     # Busy tenants are skipped at once, whatever `locks.wait` says for the commands that name them.
     no_wait = settings.model_copy(update={"locks": Locks(wait=0)})
     with lazy_history(settings) as history:
         for tenant in tenants:
-            outcome = _clean_one(no_wait, root_fd, tenant, cooldowns, force, result.dry_run, history)
+            outcome = _clean_one(no_wait, root_fd, tenant, cooldowns, pending, force, result.dry_run, history)
             result.tenants.append(outcome)
             cleaned = outcome.action in ("cleanup", "emergency") and outcome.skipped_reason is None
             if cleaned and not result.dry_run and not outcome.errors:
@@ -95,6 +105,8 @@ def _clean_fleet(settings: Settings, root_fd: int, result: MultitenantResult, fo
     present = {tenant.name for tenant in tenants}
     try:
         write_cooldowns(state_dir, {name: at for name, at in cooldowns.items() if name in present})
+        if set(pending) - present:
+            write_pending(state_dir, {name: action for name, action in pending.items() if name in present})
     except StateError as error:
         result.errors.append(f"cooldowns not saved: {error}")
 
@@ -104,6 +116,7 @@ def _clean_one(
     root_fd: int,
     tenant: Tenant,
     cooldowns: dict[str, float],
+    pending: dict[str, str],
     force: bool,
     dry_run: bool,
     history: _LazyHistory,
@@ -114,15 +127,41 @@ def _clean_one(
     except TenantUnavailable as error:
         return unavailable(tenant, error, dry_run)
     action = due_action(before.status)
-    if action == "none":
+    interrupted = pending.get(tenant.name)
+    if interrupted is not None and (action == "none" or interrupted == "emergency"):
+        action = interrupted  # finish what a killed run started, whatever the status now says
+    elif action == "none":
         return TenantCleanup(before, "none", dry_run, files_after=before.files)
-    if action == "cleanup" and not force:
+    elif action == "cleanup" and not force:
         reason = cooldown_reason(cooldowns.get(tenant.name), now, settings.auto.cooldown)
         if reason is not None:
             return TenantCleanup(before, "skipped", dry_run, skipped_reason=reason, files_after=before.files)
     rules = settings.emergency.rules if action == "emergency" else settings.rules
+    if not dry_run:
+        try:
+            _set_pending(settings, pending, tenant.name, action)
+        except StateError as error:
+            outcome = TenantCleanup(before, "skipped", dry_run, skipped_reason="state not writable")
+            outcome.errors.append(("pending.json", f"nothing deleted: {error}"))
+            return outcome
     outcome = clean_tenant(settings, root_fd, tenant, rules, action=action, dry_run=dry_run, history=history)
+    if interrupted is not None:
+        outcome.notes.insert(0, f"finishing an interrupted {interrupted} of an earlier run")
     if outcome.lock_busy:
         outcome.before = before
         outcome.files_after = before.files
+    if not dry_run and not outcome.errors and (outcome.skipped_reason is None or interrupted is None):
+        with contextlib.suppress(StateError):  # left pending: the next run does it again, harmlessly
+            _set_pending(settings, pending, tenant.name, None)
     return outcome
+
+
+def _set_pending(settings: Settings, pending: dict[str, str], name: str, action: str | None) -> None:
+    """Record (before cleaning) or clear (after) a tenant's cleanup in pending.json, so that a run
+    killed in between is finished by the next one even when the tenant fell below its level."""
+    if action is None:
+        if pending.pop(name, None) is None:
+            return
+    else:
+        pending[name] = action
+    write_pending(settings.effective_state_dir, pending)
