@@ -7,6 +7,8 @@ plan judged (same inode, still a regular file, same mtime); anything else is kep
 from __future__ import annotations
 
 import contextlib
+import functools
+import math
 import os
 import stat
 from dataclasses import dataclass, field
@@ -41,19 +43,24 @@ def _changed(deletion: Deletion, tenant_fd: int) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=4096)
+def _iso_second(epoch_second: int) -> str:
+    """An epoch second as ISO 8601 UTC (`2026-11-22T03:12:28Z`). Cached: a cleanup writes one
+    record per file, and its times (and the mtimes of a pre-key batch) repeat."""
+    return datetime.fromtimestamp(epoch_second, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
 def history_record(company: str, deletion: Deletion, time: datetime) -> dict[str, object]:
     entry = deletion.entry
     return {
         "event": "deleted",
-        "time": time.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "time": _iso_second(math.floor(time.timestamp())),
         "company": company,
         "file": layout.display_name(entry.name),
         "category": entry.category,
         "reason": deletion.reason,
         "bytes": entry.size,
-        "mtime": datetime.fromtimestamp(entry.mtime_ns / 1e9, UTC)
-        .isoformat(timespec="seconds")
-        .replace("+00:00", "Z"),
+        "mtime": _iso_second(entry.mtime_ns // 1_000_000_000),
     }
 
 

@@ -64,6 +64,15 @@ CompanyOption = Annotated[
 DryRunOption = Annotated[
     bool, typer.Option("--dry-run", help="Touch nothing; show what a real run would delete.")
 ]
+JobsOption = Annotated[
+    int,
+    typer.Option(
+        "--jobs",
+        "-j",
+        min=0,
+        help="Work on tenants in N processes; 0 (default): one per CPU when the fleet is large enough.",
+    ),
+]
 
 
 def fail(message: str, code: int) -> NoReturn:
@@ -124,13 +133,14 @@ def scan(
     json_output: JsonOption = False,
     quiet: QuietOption = False,
     verbose: VerboseOption = False,
+    jobs: JobsOption = 0,
 ) -> None:
     """Read only: files per category, bytes, status and problems of every tenant."""
     settings = settings_from(root, config)
     style = output.Style(json=json_output, quiet=quiet, verbose=verbose)
 
     def action() -> int:
-        result = run_scan(settings, company or [], fail_on.value if fail_on else None)
+        result = run_scan(settings, company or [], fail_on.value if fail_on else None, jobs=jobs)
         output.render_scan(result, style)
         return result.exit_code
 
@@ -146,14 +156,16 @@ def cleanup(
     json_output: JsonOption = False,
     quiet: QuietOption = False,
     verbose: VerboseOption = False,
+    jobs: JobsOption = 0,
 ) -> None:
     """Apply the regular rules now to the named tenants, or to every tenant."""
     settings = settings_from(root, config)
     style = output.Style(json=json_output, quiet=quiet, verbose=verbose)
 
     def action() -> int:
-        result = run_cleanup(settings, company or [], dry_run=dry_run)
-        output.render_cleanup(result, style)
+        stream = output.cleanup_stream(style)
+        result = run_cleanup(settings, company or [], dry_run=dry_run, jobs=jobs, stream=stream)
+        stream.end(result)
         return result.exit_code
 
     guarded(action)

@@ -6,10 +6,20 @@ import json
 import os
 import random
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 DAY = 86400
 OWN_PHONE = "15550000000"
+
+
+@dataclass(frozen=True, slots=True)
+class DemoFile:
+    """One file of a synthetic tenant: its name, its content and its mtime (epoch seconds)."""
+
+    name: str
+    content: str
+    mtime: float
 
 
 def _write(path: Path, content: str, mtime: float) -> None:
@@ -18,14 +28,27 @@ def _write(path: Path, content: str, mtime: float) -> None:
 
 
 def make_tenant(folder: Path, rng: random.Random, now: float, files: int = 300) -> int:
-    """Write one tenant folder of about `files` entries; return how many were written.
-
-    The mix: creds.json, app-state keys and versions, LID mappings (protected); a batch of
-    pre-keys sharing one mtime; sessions and sender keys with ages spread over 0-40 days; our own
-    sender key with its sender-key-memory partner; identity keys, device lists, tctokens; and one
-    file Baileys never writes.
-    """
+    """Write one tenant folder of `files` entries (see `tenant_files`); return how many were
+    written."""
     folder.mkdir(parents=True, exist_ok=True)
+    written = 0
+    for demo_file in tenant_files(rng, now, files):
+        _write(folder / demo_file.name, demo_file.content, demo_file.mtime)
+        written += 1
+    return written
+
+
+def tenant_files(
+    rng: random.Random, now: float, files: int = 300, pre_key_batches: int = 1
+) -> list[DemoFile]:
+    """Given a random source, `now` and a size, return the files of one tenant (`files` entries,
+    at least 40), as Baileys names them.
+
+    The mix: creds.json, app-state keys and versions, LID mappings (protected); pre-keys in
+    `pre_key_batches` id batches, each sharing one mtime (Baileys writes a batch at once); sessions
+    and sender keys with ages spread over 0-40 days; our own sender key with its sender-key-memory
+    partner; identity keys, device lists, tctokens; and one file Baileys never writes.
+    """
     protected = 8
     rest = max(files - protected - 4, 20)
     pre_keys = max(rest * 2 // 5, 10)
@@ -40,13 +63,11 @@ def make_tenant(folder: Path, rng: random.Random, now: float, files: int = 300) 
         "firstUnuploadedPreKeyId": next_pre_key_id,
         "me": {"id": f"{OWN_PHONE}:12@s.whatsapp.net", "lid": "100000000000001:12@lid"},
     }
-    written = 0
+    written: list[DemoFile] = []
 
     def put(name: str, age_days: float, body: object | None = None) -> None:
-        nonlocal written
         content = json.dumps(body if body is not None else {"v": rng.randrange(1 << 30)})
-        _write(folder / name, content, now - age_days * DAY)
-        written += 1
+        written.append(DemoFile(name, content, now - age_days * DAY))
 
     put("creds.json", 0.01, creds)
     put("app-state-sync-key-AAAAAB3x.json", 60)
@@ -55,7 +76,10 @@ def make_tenant(folder: Path, rng: random.Random, now: float, files: int = 300) 
         put(f"app-state-sync-version-{name}.json", rng.uniform(0, 20))
     put(f"lid-mapping-{OWN_PHONE}.json", 90, "100000000000001")
     batch_age = rng.uniform(1, 40)
+    batch_size = -(-pre_keys // max(pre_key_batches, 1))
     for key_id in range(first_pre_key, next_pre_key_id):
+        if key_id > first_pre_key and (key_id - first_pre_key) % batch_size == 0:
+            batch_age = rng.uniform(0, batch_age)  # a later batch, uploaded more recently
         put(f"pre-key-{key_id}.json", batch_age)
     for index in range(sessions):
         user = 15550000001 + index
@@ -69,6 +93,8 @@ def make_tenant(folder: Path, rng: random.Random, now: float, files: int = 300) 
         put(f"sender-key-{group}@g.us--{OWN_PHONE}--0.json", 2 + index * 2)
         put(f"sender-key-memory-{group}@g.us.json", rng.uniform(0, 5))
     put("identity-key-15550000001.2.json", 12)
+    for index in range(files - len(written) - 3):  # pad to exactly `files` with peers' identities
+        put(f"identity-key-{15560000001 + index}.0.json", 1 + index % 30)
     put("device-list-15550000001.json", 3)
     put("tctoken-15550000001@s.whatsapp.net.json", 7)
     put("notes.txt", 100)

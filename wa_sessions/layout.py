@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 CREDS = "creds"
 APP_STATE_SYNC_KEY = "app-state-sync-key"
@@ -75,26 +76,52 @@ def key_file_of(name: str) -> str:
     return name
 
 
+# One match classifies a name (the scan runs it for every file). Alternatives are tried longest
+# prefix first, like _KEY_PREFIXES; each has one capturing group, so the index of the group that
+# matched (`lastindex`) names the category: `creds.json`, a pre-key with its numeric id, or a key
+# prefix with a non-empty id; then `.json` and an optional companion suffix.
+def _key_file_pattern() -> tuple[re.Pattern[str], tuple[str, ...]]:
+    alternatives, categories = ["(creds)"], ["", CREDS]
+    for prefix, category in _KEY_PREFIXES:
+        if category == PRE_KEY:
+            alternatives.append(re.escape(prefix) + "([0-9]+)")
+        else:
+            alternatives.append("(" + re.escape(prefix[:-1]) + ")-.+")
+        categories.append(category)
+    pattern = re.compile("(?:" + "|".join(alternatives) + r")\.json(?:\.bak|\.tmp)?", re.DOTALL)
+    return pattern, tuple(categories)
+
+
+_KEY_FILE_NAME, _CATEGORY_OF_GROUP = _key_file_pattern()
+_PRE_KEY_GROUP = _CATEGORY_OF_GROUP.index(PRE_KEY)
+
+
+def category_of(name: str, _match: Callable[[str], re.Match[str] | None] = _KEY_FILE_NAME.fullmatch) -> str:
+    """`classify_name(name).category`, for the scan's hot loop."""
+    match = _match(name)
+    return UNKNOWN if match is None else _CATEGORY_OF_GROUP[match.lastindex or 0]
+
+
+def split_name(
+    name: str, _match: Callable[[str], re.Match[str] | None] = _KEY_FILE_NAME.fullmatch
+) -> tuple[str, str, int | None]:
+    """`classify_name` as a plain tuple (category, key_name, pre_key_id), for the scan's hot loop."""
+    match = _match(name)
+    if match is None:
+        return UNKNOWN, name, None
+    group = match.lastindex or 0
+    key_name = name if name[-1] == "n" else name[:-4]  # it ends in .json, .json.bak or .json.tmp
+    if group == _PRE_KEY_GROUP:
+        return PRE_KEY, key_name, int(match.group(group))
+    return _CATEGORY_OF_GROUP[group], key_name, None
+
+
 def classify_name(name: str) -> FileName:
     """Given the name of a regular file in a tenant folder, return its category (SPEC §2).
 
     `<key file>.bak` and `<key file>.tmp` take the category of their key file.
     """
-    key_name = key_file_of(name)
-    if key_name == CREDS_FILE:
-        return FileName(CREDS, key_name)
-    if not key_name.endswith(".json"):
-        return FileName(UNKNOWN, name)
-    stem = key_name[: -len(".json")]
-    for prefix, category in _KEY_PREFIXES:
-        if stem.startswith(prefix) and len(stem) > len(prefix):
-            key_id = stem[len(prefix) :]
-            if category == PRE_KEY:
-                if not key_id.isascii() or not key_id.isdigit():
-                    return FileName(UNKNOWN, name)
-                return FileName(category, key_name, int(key_id))
-            return FileName(category, key_name)
-    return FileName(UNKNOWN, name)
+    return FileName(*split_name(name))
 
 
 def classify(name: str, *, regular: bool = True) -> str:
@@ -149,6 +176,8 @@ def status_rank(status: str) -> int:
 
 def display_name(name: str) -> str:
     """A name as shown in JSON and text: non-UTF-8 bytes escaped as `\\xNN` (SPEC §6)."""
+    if name.isascii():  # nearly every name: nothing to escape
+        return name
     return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
@@ -186,9 +215,11 @@ def sender_key_memory_name(group: str) -> str:
     return f"sender-key-memory-{group}.json"
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One entry of a tenant folder as the scan saw it (lstat; symlinks not followed)."""
+class Entry(NamedTuple):
+    """One entry of a tenant folder as the scan saw it (lstat; symlinks not followed).
+
+    A named tuple, not a dataclass: a fleet has millions of entries, and a tuple is built (and
+    pickled) fastest."""
 
     name: str
     category: str

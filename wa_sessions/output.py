@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import io
 import json
+import json.encoder
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TextIO
-
-from rich.console import Console
-from rich.table import Table
 
 from wa_sessions import layout
 from wa_sessions.actions.cleanup import CleanupResult, TenantCleanup
@@ -96,7 +96,8 @@ def scan_document(result: ScanResult) -> dict[str, Any]:
     return document
 
 
-def cleanup_fields(outcome: TenantCleanup) -> dict[str, Any]:
+def cleanup_fields(outcome: TenantCleanup, *, files: bool = True) -> dict[str, Any]:
+    """A tenant of a cleanup document (SPEC §6); without `files`, its `deleted` list is empty."""
     fields = scan_fields(outcome.before)
     fields["files_before"] = fields.pop("files")
     fields["status_before"] = fields.pop("status")
@@ -112,7 +113,7 @@ def cleanup_fields(outcome: TenantCleanup) -> dict[str, Any]:
                     "reason": deletion.reason,
                     "bytes": deletion.entry.size,
                 }
-                for deletion in outcome.deleted
+                for deletion in (outcome.deleted if files else ())
             ],
             "files_after": outcome.files_after,
             "bytes_freed": outcome.bytes_freed,
@@ -121,6 +122,35 @@ def cleanup_fields(outcome: TenantCleanup) -> dict[str, Any]:
         }
     )
     return fields
+
+
+def _document_head(command: str, root: str, generated_at: str) -> str:
+    """A document's opening up to its `tenants` list: what a streamed document starts with."""
+    head = json.dumps(_document(command, root, generated_at, []), ensure_ascii=False)
+    return head[: -len("[]}")] + "["
+
+
+def _document_tail(fields: dict[str, Any], tenants: int) -> str:
+    tail = json.dumps(fields, ensure_ascii=False)[1:] if fields else "}"
+    return ("\n" if tenants else "") + "]" + (", " + tail if fields else tail) + "\n"
+
+
+_json_string = json.encoder.encode_basestring  # what json.dumps(..., ensure_ascii=False) writes for a str
+
+
+def tenant_line(fields: dict[str, Any]) -> str:
+    """One tenant of a streamed document: compact JSON on one line (the C encoder's speed)."""
+    return json.dumps(fields, ensure_ascii=False)
+
+
+def write_streamed_document(
+    stream: TextIO, command: str, root: str, generated_at: str, lines: Sequence[str], tail: dict[str, Any]
+) -> None:
+    """A whole document in the streamed layout: the head, one line per tenant, the rest."""
+    stream.write(_document_head(command, root, generated_at))
+    for index, line in enumerate(lines):
+        stream.write(("\n" if index == 0 else ",\n") + line)
+    stream.write(_document_tail(tail, len(lines)))
 
 
 def cleanup_document(result: CleanupResult) -> dict[str, Any]:
@@ -158,6 +188,10 @@ def print_table(
     """A Rich table on a terminal; aligned plain text otherwise."""
     stream = stream or sys.stdout
     if _use_rich(stream):
+        # Imported here: only a terminal needs Rich, and cron and scripts should not pay for it.
+        from rich.console import Console
+        from rich.table import Table
+
         table = Table(title=title)
         for index, header in enumerate(headers):
             table.add_column(header, justify="left" if index == 0 else "right")
@@ -187,7 +221,14 @@ def _disk_line(disk: DiskUsage | None) -> str:
 
 def render_scan(result: ScanResult, style: Style) -> None:
     if style.json:
-        print_json(scan_document(result))
+        document = scan_document(result)
+        tenants = [tenant_line(fields) for fields in document.pop("tenants")]
+        tail = {
+            key: value
+            for key, value in document.items()
+            if key not in ("schema", "command", "root", "generated_at")
+        }
+        write_streamed_document(sys.stdout, "scan", result.root, result.generated_at, tenants, tail)
         return
     for error in result.errors:
         sys.stderr.write(f"wa-sessions: {error}\n")
@@ -215,18 +256,15 @@ def render_scan(result: ScanResult, style: Style) -> None:
     sys.stdout.write(_disk_line(result.disk) + "\n")
 
 
-def _deleted_per_category(outcome: TenantCleanup) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for deletion in outcome.deleted:
-        counts[deletion.entry.category] = counts.get(deletion.entry.category, 0) + 1
-    return counts
-
-
 def render_cleanup(result: CleanupResult, style: Style) -> None:
     if style.json:
         print_json(cleanup_document(result))
     else:
         _render_cleanup_text(result, style)
+    _cleanup_errors(result)
+
+
+def _cleanup_errors(result: CleanupResult) -> None:
     for error in result.errors:
         sys.stderr.write(f"wa-sessions: {error}\n")
     for outcome in result.tenants:
@@ -239,10 +277,14 @@ def render_cleanup(result: CleanupResult, style: Style) -> None:
 def _render_cleanup_text(result: CleanupResult, style: Style) -> None:
     if style.quiet:
         return
-    label = "[dry-run] " if result.dry_run else ""
-    deleted_categories = [
-        c for c in layout.CATEGORIES if any(_deleted_per_category(t).get(c) for t in result.tenants)
-    ]
+    _cleanup_table(result)
+    for outcome in result.tenants:
+        sys.stdout.write(cleanup_tenant_text(outcome, result.dry_run, style))
+
+
+def _cleanup_table(result: CleanupResult) -> None:
+    per_category = [outcome.deleted_per_category() for outcome in result.tenants]
+    deleted_categories = [c for c in layout.CATEGORIES if any(counts.get(c) for counts in per_category)]
     headers = [
         "company",
         "status",
@@ -253,37 +295,129 @@ def _render_cleanup_text(result: CleanupResult, style: Style) -> None:
         "action",
     ]
     rows = []
-    for outcome in result.tenants:
-        per_category = _deleted_per_category(outcome)
+    for outcome, counts in zip(result.tenants, per_category, strict=True):
         action = outcome.action if outcome.skipped_reason is None else f"skipped: {outcome.skipped_reason}"
         rows.append(
             [
                 outcome.before.company,
                 outcome.before.status,
                 str(outcome.before.files),
-                *(str(per_category.get(c, 0)) for c in deleted_categories),
+                *(str(counts.get(c, 0)) for c in deleted_categories),
                 human_bytes(outcome.bytes_freed),
                 str(outcome.files_after),
                 action,
             ]
         )
+    label = "[dry-run] " if result.dry_run else ""
     verb = "would delete" if result.dry_run else "deleted"
-    total = sum(len(t.deleted) for t in result.tenants)
+    total = sum(t.deleted_count for t in result.tenants)
     freed = human_bytes(sum(t.bytes_freed for t in result.tenants))
     title = f"{label}wa-sessions {result.command} of {result.root}: {verb} {total} files ({freed}) in {len(rows)} tenants"
     print_table(title, headers, rows)
-    for outcome in result.tenants:
-        if result.dry_run or style.verbose:
-            for deletion in outcome.deleted:
-                sys.stdout.write(
-                    f"{label}{outcome.before.company}: {verb} {layout.display_name(deletion.entry.name)} "
-                    f"({deletion.entry.category}, {deletion.entry.size} bytes): {deletion.reason}\n"
-                )
-        for note in outcome.notes:
-            sys.stdout.write(f"{label}{outcome.before.company}: note: {note}\n")
-        if style.verbose:
-            for problem in outcome.before.problems:
-                sys.stdout.write(f"{label}{outcome.before.company}: problem: {problem}\n")
+
+
+def cleanup_tenant_text(outcome: TenantCleanup, dry_run: bool, style: Style) -> str:
+    """The lines printed under the table for one tenant: every file (in a dry run, or with
+    --verbose), the notes, and with --verbose the problems."""
+    label = "[dry-run] " if dry_run else ""
+    verb = "would delete" if dry_run else "deleted"
+    prefix = f"{label}{outcome.before.company}: "
+    lines: list[str] = []
+    if dry_run or style.verbose:
+        lines.extend(
+            f"{prefix}{verb} {layout.display_name(deletion.entry.name)} "
+            f"({deletion.entry.category}, {deletion.entry.size} bytes): {deletion.reason}\n"
+            for deletion in outcome.deleted
+        )
+    lines.extend(f"{prefix}note: {note}\n" for note in outcome.notes)
+    if style.verbose:
+        lines.extend(f"{prefix}problem: {problem}\n" for problem in outcome.before.problems)
+    return "".join(lines)
+
+
+def cleanup_line(outcome: TenantCleanup) -> str:
+    """`tenant_line(cleanup_fields(outcome))`, built faster: a dry run of a fleet lists every file
+    it would delete, so the `deleted` list is written straight from the plan, not through a dict
+    per file. The same JSON text."""
+    fields = cleanup_fields(outcome, files=False)
+    keys = list(fields)
+    split = keys.index("deleted")
+    before = {key: fields[key] for key in keys[:split]}
+    after = {key: fields[key] for key in keys[split + 1 :]}
+    deleted = ", ".join(
+        f'{{"file": {_json_string(layout.display_name(deletion.entry.name))}, '
+        f'"category": {_json_string(deletion.entry.category)}, "reason": {_json_string(deletion.reason)}, '
+        f'"bytes": {deletion.entry.size}}}'
+        for deletion in outcome.deleted
+    )
+    return f'{tenant_line(before)[:-1]}, "deleted": [{deleted}], {tenant_line(after)[1:]}'
+
+
+class CleanupJsonStream:
+    """`cleanup --json` written tenant by tenant, in constant memory: the document's head, each
+    tenant on one line (rendered where it was cleaned, in a worker with --jobs), then the rest."""
+
+    def __init__(self, stream: TextIO | None = None):
+        self._stream = stream or sys.stdout
+        self._tenants = 0
+
+    def begin(self, result: CleanupResult) -> None:
+        self._stream.write(_document_head(result.command, result.root, result.generated_at))
+
+    def render(self, outcome: TenantCleanup) -> str:
+        return cleanup_line(outcome)
+
+    def write(self, text: str) -> None:
+        self._stream.write(("\n" if self._tenants == 0 else ",\n") + text)
+        self._tenants += 1
+
+    def end(self, result: CleanupResult) -> None:
+        self._stream.write(
+            _document_tail({"dry_run": result.dry_run, "errors": list(result.errors)}, self._tenants)
+        )
+        _cleanup_errors(result)
+
+
+class CleanupTextStream:
+    """`cleanup` in text, in constant memory: the lines under the table (every file of a dry
+    run) are spooled to a temporary file as tenants are done, and printed after the table."""
+
+    def __init__(self, style: Style, stream: TextIO | None = None):
+        self._style = style
+        self._stream = stream or sys.stdout
+        self._dry_run = False
+        self._spool: TextIO | None = None
+
+    def begin(self, result: CleanupResult) -> None:
+        self._dry_run = result.dry_run
+
+    def render(self, outcome: TenantCleanup) -> str:
+        if self._style.quiet:
+            return ""
+        return cleanup_tenant_text(outcome, self._dry_run, self._style)
+
+    def write(self, text: str) -> None:
+        if not text:
+            return
+        if self._spool is None:
+            self._spool = tempfile.TemporaryFile("w+", encoding="utf-8", errors="backslashreplace")  # noqa: SIM115  # closed by end()
+        self._spool.write(text)
+
+    def end(self, result: CleanupResult) -> None:
+        if not self._style.quiet:
+            _cleanup_table(result)
+            if self._spool is not None:
+                self._stream.flush()
+                self._spool.seek(0)
+                shutil.copyfileobj(self._spool, self._stream, 1 << 20)
+        if self._spool is not None:
+            self._spool.close()
+        _cleanup_errors(result)
+
+
+def cleanup_stream(style: Style) -> CleanupJsonStream | CleanupTextStream:
+    """The streaming renderer of `cleanup` for this style (see run_cleanup's `stream`)."""
+    return CleanupJsonStream() if style.json else CleanupTextStream(style)
 
 
 # ---------------------------------------------------------------- emergency-cleanup, multitenant-cleanup

@@ -6,17 +6,18 @@ newest mtime) and a deletion takes all of its entries together (SPEC §2).
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from wa_sessions import layout
 from wa_sessions.config import Rule, format_duration
 from wa_sessions.layout import Creds, Entry
 
 
-@dataclass(frozen=True, slots=True)
-class Deletion:
+class Deletion(NamedTuple):
     """One entry the plan deletes, and why. `unit` names the entries that go together (a key
     file with its companions; our own sender keys of a group with its sender-key-memory): when
     one of them cannot go, the rest of its unit stays too."""
@@ -34,8 +35,7 @@ class Plan:
     notes: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class _Key:
+class _Key(NamedTuple):
     name: str
     category: str
     entries: tuple[Entry, ...]
@@ -46,48 +46,74 @@ class _Key:
 def format_age(seconds: float) -> str:
     """Given seconds, return a short human age (`20d 3h`, `5h 12m`, `42s`)."""
     seconds = max(0, int(seconds))
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d {hours}h" if hours else f"{days}d"
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 86400:
+        return _format_minutes(seconds // 60)
+    return _format_hours(seconds // 3600)
+
+
+@functools.lru_cache(maxsize=2048)
+def _format_minutes(minutes: int) -> str:
+    """format_age under a day (seconds no longer show): each value is worded once."""
+    hours, minutes = divmod(minutes, 60)
     if hours:
         return f"{hours}h {minutes}m" if minutes else f"{hours}h"
-    if minutes:
-        return f"{minutes}m"
-    return f"{secs}s"
+    return f"{minutes}m"
+
+
+@functools.lru_cache(maxsize=2048)
+def _format_hours(hours: int) -> str:
+    """format_age from a day up (minutes no longer show): a fleet's ages take a few hundred values."""
+    days, hours = divmod(hours, 24)
+    return f"{days}d {hours}h" if hours else f"{days}d"
 
 
 def age_seconds(mtime_ns: int, now: float) -> float:
     """`now - mtime`; an mtime in the future (clock moved back) counts as age 0."""
-    return max(0.0, now - mtime_ns / 1e9)
+    age = now - mtime_ns / 1e9
+    return age if age > 0.0 else 0.0
+
+
+_NEVER_PLANNED = layout.PROTECTED | {layout.UNKNOWN}
 
 
 def _group_keys(entries: Iterable[Entry]) -> dict[str, _Key]:
-    members: dict[str, list[Entry]] = defaultdict(list)
+    """The plannable entries grouped by key file. Most keys are one file, so that case costs one
+    tuple; a key with companions has its entries ordered by name and its newest mtime."""
+    keys: dict[str, _Key] = {}
+    companions: dict[str, list[Entry]] = {}
     for entry in entries:
-        if entry.regular and entry.category not in layout.PROTECTED and entry.category != layout.UNKNOWN:
-            members[entry.key_name].append(entry)
-    keys = {}
-    for key_name, group in members.items():
+        if not entry.regular or entry.category in _NEVER_PLANNED:
+            continue
+        key_name = entry.key_name
+        if key_name in keys:
+            companions.setdefault(key_name, [keys[key_name].entries[0]]).append(entry)
+        else:
+            keys[key_name] = _Key(key_name, entry.category, (entry,), entry.mtime_ns, entry.pre_key_id)
+    for key_name, group in companions.items():
         group.sort(key=lambda entry: entry.name)
         keys[key_name] = _Key(
-            name=key_name,
-            category=group[0].category,
-            entries=tuple(group),
-            mtime_ns=max(entry.mtime_ns for entry in group),
-            pre_key_id=group[0].pre_key_id,
+            key_name,
+            group[0].category,
+            tuple(group),
+            max(entry.mtime_ns for entry in group),
+            group[0].pre_key_id,
         )
     return keys
 
 
 def _age_verdicts(keys: Sequence[_Key], max_age: int, now: float) -> dict[str, str]:
-    verdicts = {}
-    for key in keys:
-        age = age_seconds(key.mtime_ns, now)
-        if age > max_age:
-            verdicts[key.name] = f"older than {format_duration(max_age)}: last used {format_age(age)} ago"
-    return verdicts
+    limit = format_duration(max_age)
+    # Older than max_age <=> mtime before `now - max_age`: one comparison per key (with a
+    # millisecond of slack for float rounding; age_seconds decides), and the age is worked out
+    # (and worded) only for the keys that go.
+    oldest_kept_ns = (now - max_age) * 1e9 + 1e6
+    return {
+        key.name: f"older than {limit}: last used {format_age(age_seconds(key.mtime_ns, now))} ago"
+        for key in keys
+        if key.mtime_ns < oldest_kept_ns and age_seconds(key.mtime_ns, now) > max_age
+    }
 
 
 def _newest_verdicts(keys: Sequence[_Key], keep_newest: int) -> dict[str, str]:
@@ -158,9 +184,10 @@ def plan_tenant(entries: Iterable[Entry], rules: Mapping[str, Rule], creds: Cred
         else:
             verdicts.update(_rule_verdicts(candidates, rule, now))
 
-    partners = _memory_partners(verdicts, keys, creds)
+    own = _own_sender_keys(verdicts, keys, creds)
+    partners = _memory_partners(verdicts, keys, own)
     verdicts.update(partners)
-    units = _units(verdicts, keys, partners, creds)
+    units = _units(verdicts, partners, own)
     deletions = [
         Deletion(
             entry,
@@ -174,18 +201,28 @@ def plan_tenant(entries: Iterable[Entry], rules: Mapping[str, Rule], creds: Cred
     return Plan(tuple(deletions), tuple(notes))
 
 
+def _own_sender_keys(verdicts: Mapping[str, str], keys: Mapping[str, _Key], creds: Creds) -> dict[str, str]:
+    """Our own sender keys (sender = the account of creds.json) among the planned keys, each
+    with its group's sender-key-memory file name."""
+    own = {}
+    for name in verdicts:
+        if keys[name].category != layout.SENDER_KEY:
+            continue
+        parsed = layout.parse_sender_key(name)
+        if parsed is not None and parsed[1] in creds.own_users:
+            own[name] = layout.sender_key_memory_name(parsed[0])
+    return own
+
+
 def _units(
-    verdicts: Mapping[str, str], keys: Mapping[str, _Key], partners: Mapping[str, str], creds: Creds
+    verdicts: Mapping[str, str], partners: Mapping[str, str], own: Mapping[str, str]
 ) -> dict[str, str]:
     """Each planned key's unit: its own name, or for our own sender keys of a group whose
     sender-key-memory goes with them, the memory file's name."""
     units = {key_name: key_name for key_name in verdicts}
-    for key_name in verdicts:
-        parsed = layout.parse_sender_key(key_name) if keys[key_name].category == layout.SENDER_KEY else None
-        if parsed is None or parsed[1] not in creds.own_users:
-            continue
-        if layout.sender_key_memory_name(parsed[0]) in partners:
-            units[key_name] = layout.sender_key_memory_name(parsed[0])
+    for key_name, memory in own.items():
+        if memory in partners:
+            units[key_name] = memory
     return units
 
 
@@ -205,18 +242,26 @@ def _guarded(verdicts: dict[str, str], keys: Mapping[str, _Key], lowest_kept: in
     return {name: reason for name, reason in verdicts.items() if (keys[name].pre_key_id or 0) < lowest_kept}
 
 
-def _memory_partners(verdicts: Mapping[str, str], keys: Mapping[str, _Key], creds: Creds) -> dict[str, str]:
+def _memory_partners(
+    verdicts: Mapping[str, str], keys: Mapping[str, _Key], own: Mapping[str, str]
+) -> dict[str, str]:
     """When our own sender key of a group goes, that group's sender-key-memory file goes too."""
     partners = {}
-    for name in verdicts:
-        if keys[name].category != layout.SENDER_KEY:
-            continue
-        parsed = layout.parse_sender_key(name)
-        if parsed is None or parsed[1] not in creds.own_users:
-            continue
-        memory = layout.sender_key_memory_name(parsed[0])
+    for name, memory in own.items():
         if memory in keys and memory not in verdicts:
             partners[memory] = (
                 f"partner of our own sender key {layout.display_name(name)}, deleted in this run"
             )
     return partners
+
+
+def judged_categories(rules: Mapping[str, Rule]) -> frozenset[str]:
+    """The categories whose entries `plan_tenant` looks at under `rules`: those with a rule
+    (never a protected one), and `sender-key-memory` when sender keys have one (the partner of
+    our own sender key). The scan of a cleanup builds entries for these only."""
+    judged = {
+        category for category in rules if category not in layout.PROTECTED and category != layout.UNKNOWN
+    }
+    if layout.SENDER_KEY in judged:
+        judged.add(layout.SENDER_KEY_MEMORY)
+    return frozenset(judged)

@@ -2,6 +2,9 @@
 
 Nothing here follows a symlink: tenants are opened with O_NOFOLLOW relative to the root's
 descriptor, and entries are examined with fstatat(AT_SYMLINK_NOFOLLOW).
+
+The scan is the hot loop of every command (a fleet has millions of files): one pass over the
+listing stats, classifies, counts and notes problems, and builds entries only when asked to.
 """
 
 from __future__ import annotations
@@ -9,11 +12,13 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import math
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from stat import S_ISREG
 
 from wa_sessions import layout
 from wa_sessions.layout import Creds, Entry
@@ -21,6 +26,7 @@ from wa_sessions.layout import Creds, Entry
 _DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 _CREDS_MAX_BYTES = 4 * 1024 * 1024
 _PROBLEMS_PER_KIND = 20
+_CREDS_NAMES = frozenset({layout.CREDS_FILE, layout.CREDS_FILE + ".bak"})  # what read_creds looks for
 
 
 class TenantUnavailable(Exception):
@@ -39,21 +45,30 @@ class Tenant:
 
 @dataclass(slots=True)
 class TenantScan:
-    """Everything one scandir of a tenant folder saw."""
+    """Everything one scandir of a tenant folder saw: the entries asked for, what creds.json
+    says, the problems seen and (from the scan itself) the counts per category and the bytes."""
 
     entries: list[Entry]
     creds: Creds
     problems: list[str] = field(default_factory=list)
+    counts: dict[str, int] | None = None
+    total_bytes: int = 0
 
     @property
     def files(self) -> int:
+        if self.counts is not None:
+            return sum(self.counts.values())
         return len(self.entries)
 
     @property
     def bytes(self) -> int:
+        if self.counts is not None:
+            return self.total_bytes
         return sum(entry.size for entry in self.entries)
 
     def categories(self) -> dict[str, int]:
+        if self.counts is not None:
+            return dict(self.counts)
         counts = dict.fromkeys(layout.CATEGORIES, 0)
         for entry in self.entries:
             counts[entry.category] += 1
@@ -114,67 +129,121 @@ def _kind(mode: int) -> str:
     return "special file"
 
 
-def scan_tenant(tenant_fd: int, now: float | None = None) -> TenantScan:
-    """Given a tenant's directory descriptor, return its entries (dot-entries left out), what
-    creds.json says, and the problems seen. Raise TenantUnavailable if it cannot be listed.
+def scan_tenant(
+    tenant_fd: int, now: float | None = None, *, keep: Container[str] | None = None
+) -> TenantScan:
+    """Given a tenant's directory descriptor, return the counts per category, the bytes, what
+    creds.json says, the problems seen and the entries (dot-entries left out). Raise
+    TenantUnavailable if it cannot be listed.
 
-    `now` (epoch seconds) is only used to report mtimes in the future.
+    `keep` names the categories whose regular files are returned as entries (default: every
+    entry, whatever its type; an empty set: none, for a scan that only counts). `now` (epoch
+    seconds) is only used to report mtimes in the future.
     """
-    entries: list[Entry] = []
-    problems: dict[str, list[str]] = {}
     try:
         listing = os.scandir(tenant_fd)
     except OSError as error:
         raise TenantUnavailable(f"cannot list tenant folder: {error.strerror}") from None
+    tally = _Tally(now)
     with listing:
-        for dir_entry in listing:
-            name = dir_entry.name
-            if layout.is_own_entry(name):
-                continue
-            try:
-                info = dir_entry.stat(follow_symlinks=False)
-            except FileNotFoundError:
-                continue
-            except OSError as error:
-                _add(problems, "unreadable", f"cannot stat {layout.display_name(name)}: {error.strerror}")
-                continue
-            entries.append(_entry(name, info))
-    for entry in entries:
-        _note_problems(entry, problems, now)
-    creds = read_creds(tenant_fd, {entry.name for entry in entries})
+        _scan_listing(listing, tally, keep)
+    creds = read_creds(tenant_fd, tally.creds_names)
+    problems = tally.problems()
     if creds.state != "ok":
-        problems.setdefault("creds", []).insert(0, f"creds.json is {creds.state}")
-    return TenantScan(entries, creds, _flatten(problems))
+        problems.append(f"creds.json is {creds.state}")
+    return TenantScan(tally.entries, creds, problems, tally.counts, tally.total_bytes)
 
 
-def _entry(name: str, info: os.stat_result) -> Entry:
-    regular = stat.S_ISREG(info.st_mode)
-    if regular:
-        classified = layout.classify_name(name)
-        category, key_name, pre_key_id = classified.category, classified.key_name, classified.pre_key_id
-    else:
-        category, key_name, pre_key_id = layout.UNKNOWN, name, None
-    return Entry(
-        name=name,
-        category=category,
-        key_name=key_name,
-        regular=regular,
-        kind=_kind(info.st_mode),
-        inode=info.st_ino,
-        size=info.st_size,
-        mtime_ns=info.st_mtime_ns,
-        pre_key_id=pre_key_id,
-    )
+class _Tally:
+    """What one pass over a listing adds up: counts, bytes, problems, the entries kept."""
+
+    __slots__ = ("counts", "creds_names", "entries", "future_after", "noted", "total_bytes", "unreadable")
+
+    def __init__(self, now: float | None):
+        self.counts = dict.fromkeys(layout.CATEGORIES, 0)
+        self.total_bytes = 0
+        self.entries: list[Entry] = []
+        self.creds_names: set[str] = set()
+        self.unreadable: list[str] = []
+        self.noted: dict[str, list[str]] = {}
+        self.future_after = math.inf if now is None else now + 60
+
+    def note(self, name: str, category: str, kind: str, size: int, mtime_ns: int) -> None:
+        """Problems of one entry, in the order the scan meets them."""
+        if kind != "file":
+            _add(self.noted, "not-regular", f"not a regular file ({kind}): {layout.display_name(name)}")
+        elif size == 0 and category != layout.UNKNOWN and category != layout.CREDS:
+            _add(self.noted, "empty", f"empty key file: {layout.display_name(name)}")
+        if mtime_ns / 1e9 > self.future_after:
+            _add(
+                self.noted,
+                "future",
+                f"modified in the future (clock moved back?), age taken as 0: {layout.display_name(name)}",
+            )
+
+    def problems(self) -> list[str]:
+        kinds = {"unreadable": self.unreadable, **self.noted} if self.unreadable else self.noted
+        return _flatten(kinds)
 
 
-def _note_problems(entry: Entry, problems: dict[str, list[str]], now: float | None) -> None:
-    shown = layout.display_name(entry.name)
-    if not entry.regular:
-        _add(problems, "not-regular", f"not a regular file ({entry.kind}): {shown}")
-    elif entry.size == 0 and entry.category not in (layout.UNKNOWN, layout.CREDS):
-        _add(problems, "empty", f"empty key file: {shown}")
-    if now is not None and entry.mtime_ns / 1e9 > now + 60:
-        _add(problems, "future", f"modified in the future (clock moved back?), age taken as 0: {shown}")
+def _scan_listing(listing: Iterator[os.DirEntry[str]], tally: _Tally, keep: Container[str] | None) -> None:
+    """One pass: stat each entry (lstat), classify it, count it, note its problems, keep it if
+    asked. The loop every command runs over millions of files: locals only, and nothing per
+    entry that is not needed (a scan that keeps no entry does not split names)."""
+    counts = tally.counts
+    entries = tally.entries
+    creds_names = tally.creds_names
+    split = layout.split_name
+    category_of = layout.category_of
+    is_regular = S_ISREG
+    watched = _CREDS_NAMES
+    unknown = layout.UNKNOWN
+    # note() decides exactly; this only lets through what may be a problem (with a second of slack).
+    future_ns = (tally.future_after - 1) * 1e9
+    keep_all = keep is None
+    kept: Container[str] = () if keep is None else keep
+    keep_none = keep is not None and not keep
+    total = 0
+    for dir_entry in listing:
+        name = dir_entry.name
+        if name[0] == ".":
+            continue
+        try:
+            info = dir_entry.stat(follow_symlinks=False)
+        except FileNotFoundError:
+            continue
+        except OSError as error:
+            tally.unreadable.append(f"cannot stat {layout.display_name(name)}: {error.strerror}")
+            continue
+        size = info.st_size
+        total += size
+        if name in watched:
+            creds_names.add(name)
+        if is_regular(info.st_mode):
+            if keep_none:
+                category = category_of(name)
+                counts[category] += 1
+                if size == 0 or info.st_mtime_ns > future_ns:
+                    tally.note(name, category, "file", size, info.st_mtime_ns)
+                continue
+            category, key_name, pre_key_id = split(name)
+            counts[category] += 1
+            mtime_ns = info.st_mtime_ns
+            if size == 0 or mtime_ns > future_ns:
+                tally.note(name, category, "file", size, mtime_ns)
+            if keep_all or category in kept:
+                entries.append(
+                    Entry(name, category, key_name, True, "file", info.st_ino, size, mtime_ns, pre_key_id)
+                )
+        else:
+            kind = _kind(info.st_mode)
+            counts[unknown] += 1
+            tally.note(name, unknown, kind, size, info.st_mtime_ns)
+            if keep_all:
+                entries.append(
+                    Entry(name, unknown, name, False, kind, info.st_ino, size, info.st_mtime_ns, None)
+                )
+    tally.total_bytes = total
 
 
 def _add(problems: dict[str, list[str]], kind: str, message: str) -> None:
@@ -190,7 +259,7 @@ def _flatten(problems: dict[str, list[str]]) -> list[str]:
     return flat
 
 
-def read_creds(tenant_fd: int, names: set[str]) -> Creds:
+def read_creds(tenant_fd: int, names: Container[str]) -> Creds:
     """Read creds.json (or, when it is missing, creds.json.bak, as Baileys does) without following
     a symlink or blocking on a FIFO. Only reads; never writes."""
     for source in (layout.CREDS_FILE, layout.CREDS_FILE + ".bak"):

@@ -28,6 +28,10 @@ HISTORY_FILE = "history.jsonl"
 COOLDOWNS_FILE = "cooldowns.json"
 
 
+# One encoder for every history line (json.dumps with options builds a new one per call).
+_encode_record = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 class StateError(Exception):
     """The state directory or one of its files could not be written."""
 
@@ -81,7 +85,7 @@ class History:
 
     def write(self, record: Mapping[str, Any]) -> None:
         """Append one record. Raise StateError if it could not be written whole."""
-        line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+        line = _encode_record(record) + "\n"
         try:
             self._write_bytes(line.encode("utf-8", "backslashreplace"))
         except OSError as error:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import dataclasses
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from wa_sessions import layout
 from wa_sessions.actions.common import (
@@ -21,7 +24,8 @@ from wa_sessions.actions.common import (
 from wa_sessions.apply import apply_plan
 from wa_sessions.config import Rule, Settings
 from wa_sessions.locks import LockBusy, LockUnsafe, tenant_lock
-from wa_sessions.rules import Deletion, plan_tenant
+from wa_sessions.parallel import effective_jobs, ordered_map
+from wa_sessions.rules import Deletion, judged_categories, plan_tenant
 from wa_sessions.scan import Tenant, TenantUnavailable, open_tenant, scan_tenant
 from wa_sessions.state import History, StateError
 
@@ -40,14 +44,54 @@ class TenantCleanup:
     files_after: int = 0
     errors: list[tuple[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    tally: DeletedTally | None = None  # set (and `deleted` emptied) once the file list was streamed out
 
     @property
     def bytes_freed(self) -> int:
+        if self.tally is not None:
+            return self.tally.bytes
         return sum(deletion.entry.size for deletion in self.deleted)
+
+    @property
+    def deleted_count(self) -> int:
+        return self.tally.files if self.tally is not None else len(self.deleted)
+
+    def deleted_per_category(self) -> dict[str, int]:
+        if self.tally is not None:
+            return dict(self.tally.per_category)
+        return dict(collections.Counter(deletion.entry.category for deletion in self.deleted))
+
+    def compacted(self) -> TenantCleanup:
+        """This outcome without its file list (only the tally of it): what a streamed run keeps
+        of each tenant, so that a fleet of millions of files fits in constant memory."""
+        tally = DeletedTally(self.deleted_count, self.bytes_freed, self.deleted_per_category())
+        return dataclasses.replace(self, deleted=[], tally=tally)
 
     @property
     def lock_busy(self) -> bool:
         return self.skipped_reason == LOCK_BUSY
+
+
+@dataclass(frozen=True, slots=True)
+class DeletedTally:
+    """How many files (and bytes) a tenant's cleanup deleted, in all and per category."""
+
+    files: int
+    bytes: int
+    per_category: dict[str, int]
+
+
+class TenantStream(Protocol):
+    """Receives a run's tenants as they are done, in company order (the CLI's streaming output)."""
+
+    def begin(self, result: CleanupResult) -> None:
+        """Called once, before the first tenant, with the (still empty) result."""
+
+    def render(self, outcome: TenantCleanup) -> str:
+        """The text for one tenant. Runs where the tenant was cleaned: a worker process with --jobs."""
+
+    def write(self, text: str) -> None:
+        """Called in this process, in company order, with what `render` returned."""
 
 
 @dataclass(slots=True)
@@ -139,7 +183,7 @@ def _clean_open_tenant(
     history: _LazyHistory,
 ) -> TenantCleanup:
     now = time.time()
-    scanned = scan_tenant(tenant_fd, now)
+    scanned = scan_tenant(tenant_fd, now, keep=judged_categories(rules))
     before = tenant_state(tenant, scanned, settings)
     plan = plan_tenant(scanned.entries, rules, scanned.creds, now)
     outcome = TenantCleanup(before, action, dry_run, notes=list(plan.notes))
@@ -169,19 +213,32 @@ def run_cleanup(
     command: str = "cleanup",
     action: str = "cleanup",
     rules: Mapping[str, Rule] | None = None,
+    jobs: int = 1,
+    stream: TenantStream | None = None,
 ) -> CleanupResult:
-    """Apply `rules` (default: the regular rules) to the named tenants, or every tenant."""
+    """Apply `rules` (default: the regular rules) to the named tenants, or every tenant, in `jobs`
+    processes (0: automatic). With a `stream`, each tenant is handed to it as soon as it is done
+    and the result keeps only its tally (`TenantCleanup.compacted`), not its file list."""
     validate_companies(companies)
     generated_at = utc_now()
     profile = settings.rules if rules is None else rules
-    outcomes = []
+    result = CleanupResult(command, str(settings.root), iso(generated_at), dry_run, [])
     with opened_root(settings) as root_fd, lazy_history(settings) as history:
-        for tenant in select_tenants(settings, root_fd, companies):
-            outcomes.append(
-                clean_tenant(
-                    settings, root_fd, tenant, profile, action=action, dry_run=dry_run, history=history
-                )
+        tenants = select_tenants(settings, root_fd, companies)
+
+        def clean(tenant: Tenant) -> tuple[TenantCleanup, str | None]:
+            outcome = clean_tenant(
+                settings, root_fd, tenant, profile, action=action, dry_run=dry_run, history=history
             )
-    result = CleanupResult(command, str(settings.root), iso(generated_at), dry_run, outcomes)
+            if stream is None:
+                return outcome, None
+            return outcome.compacted(), stream.render(outcome)
+
+        if stream is not None:
+            stream.begin(result)
+        for outcome, text in ordered_map(clean, tenants, effective_jobs(jobs, len(tenants))):
+            result.tenants.append(outcome)
+            if stream is not None and text is not None:
+                stream.write(text)
     record_run(settings, command, dry_run=dry_run, exit_code=result.exit_code)
     return result

@@ -33,7 +33,7 @@ class NotifiedResult(CleanupResult):
 def survey(settings: Settings, root_fd: int, tenant: Tenant, now: float) -> TenantState:
     """Scan one tenant (read only) for its status. Raise TenantUnavailable."""
     with open_tenant(root_fd, tenant) as tenant_fd:
-        return tenant_state(tenant, scan_tenant(tenant_fd, now), settings)
+        return tenant_state(tenant, scan_tenant(tenant_fd, now, keep=frozenset()), settings)
 
 
 def unavailable(tenant: Tenant, error: TenantUnavailable, dry_run: bool) -> TenantCleanup:

@@ -19,7 +19,8 @@ from wa_sessions.actions.common import (
     validate_companies,
 )
 from wa_sessions.config import Settings
-from wa_sessions.scan import TenantUnavailable, open_tenant, scan_tenant
+from wa_sessions.parallel import effective_jobs, ordered_map
+from wa_sessions.scan import Tenant, TenantUnavailable, open_tenant, scan_tenant
 
 
 @dataclass(slots=True)
@@ -44,28 +45,35 @@ class ScanResult:
         return 1 if self.tripped or self.errors else 0
 
 
-def run_scan(settings: Settings, companies: Sequence[str], fail_on: str | None = None) -> ScanResult:
-    """Given settings and the companies named (none: all), scan each tenant folder."""
+def run_scan(
+    settings: Settings, companies: Sequence[str], fail_on: str | None = None, *, jobs: int = 1
+) -> ScanResult:
+    """Given settings and the companies named (none: all), scan each tenant folder, in `jobs`
+    processes (0: automatic)."""
     validate_companies(companies)
     generated_at = utc_now()
     now = time.time()
     tenants: list[TenantState] = []
     errors: list[str] = []
     with opened_root(settings) as root_fd:
-        for tenant in select_tenants(settings, root_fd, companies):
+        selected = select_tenants(settings, root_fd, companies)
+
+        def survey(tenant: Tenant) -> tuple[TenantState, str | None]:
             try:
                 with open_tenant(root_fd, tenant) as tenant_fd:
-                    scanned = scan_tenant(tenant_fd, now)
+                    scanned = scan_tenant(tenant_fd, now, keep=frozenset())
             except TenantUnavailable as error:
                 state = TenantState(
                     layout.display_name(tenant.company), layout.display_name(str(tenant.path))
                 )
                 state.problems.append(str(error))
-                tenants.append(state)
-                if not tenant.is_symlink:
-                    errors.append(f"{tenant.name}: {error}")
-                continue
-            tenants.append(tenant_state(tenant, scanned, settings))
+                return state, None if tenant.is_symlink else f"{tenant.name}: {error}"
+            return tenant_state(tenant, scanned, settings), None
+
+        for state, error in ordered_map(survey, selected, effective_jobs(jobs, len(selected))):
+            tenants.append(state)
+            if error is not None:
+                errors.append(error)
     return ScanResult(
         root=str(settings.root),
         generated_at=iso(generated_at),
