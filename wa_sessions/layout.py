@@ -86,7 +86,15 @@ def _key_file_pattern() -> tuple[re.Pattern[str], tuple[str, ...]]:
         if category == PRE_KEY:
             alternatives.append(re.escape(prefix) + "([0-9]+)")
         else:
-            alternatives.append("(" + re.escape(prefix[:-1]) + ")-.+")
+            # a longer prefix that starts with this one owns its names even with an empty id:
+            # `sender-key-memory-.json` is unknown, not a sender key of group `memory-`
+            longer = [
+                other[len(prefix) :]
+                for other, _ in _KEY_PREFIXES
+                if other != prefix and other.startswith(prefix)
+            ]
+            exclude = "".join(f"(?!{re.escape(rest)})" for rest in longer)
+            alternatives.append("(" + re.escape(prefix[:-1]) + ")-" + exclude + ".+")
         categories.append(category)
     pattern = re.compile("(?:" + "|".join(alternatives) + r")\.json(?:\.bak|\.tmp)?", re.DOTALL)
     return pattern, tuple(categories)

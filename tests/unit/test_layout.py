@@ -100,11 +100,6 @@ def test_classify_puts_sender_key_memory_before_sender_key() -> None:
     assert classify("sender-key-120363000000000000@g.us--15550000001--2.json") == layout.SENDER_KEY
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: layout.classify_name('sender-key-memory-.json') falls through to the shorter "
-    "'sender-key-' prefix and returns 'sender-key' instead of 'unknown'",
-)
 def test_classify_treats_a_bare_sender_key_memory_prefix_as_unknown() -> None:
     assert classify("sender-key-memory-.json") == layout.UNKNOWN
 
