@@ -10,7 +10,7 @@ and wa-sessions alternating:
 - `wa-sessions scan --json` against `find ROOT -mindepth 2 -maxdepth 2 -printf '%s %T@ %f\\n'`;
 - `wa-sessions cleanup --dry-run --json` against the same find;
 - a real `wa-sessions cleanup` against the find one-liners a user would write instead, each run on
-  a fresh copy of the tree.
+  a fresh copy of the tree (hard links: `cp -al`).
 
 It prints the medians, the ratios (ours / find), peak memory and files per second as Markdown
 tables, and with `--json FILE` writes them as JSON too. Per-file cost is the median minus the
@@ -185,8 +185,8 @@ def find_cleanup(root: Path) -> list[str]:
 
 @contextlib.contextmanager
 def fresh_tree(workdir: Path, name: str, tenants: int, files_per_tenant: int, now: float) -> Iterator[Path]:
-    """A tree generated for one run (same seed and `now`: the same files every time), synced to
-    disk so that no write-back runs during the measurement; removed afterwards."""
+    """A generated tree, synced to disk so that no write-back runs during the measurements;
+    removed afterwards."""
     root = workdir / name
     if root.exists():
         shutil.rmtree(root)
@@ -196,6 +196,22 @@ def fresh_tree(workdir: Path, name: str, tenants: int, files_per_tenant: int, no
         yield root
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def fresh_copy(pristine: Path, workdir: Path, name: str) -> Iterator[Path]:
+    """A fresh copy of the pristine tree for one real cleanup: hard links (`cp -al`), made in
+    seconds even at a million files. Both cleaners then unlink links (the inodes live on in the
+    pristine tree): the same work for find and for wa-sessions. Removed afterwards."""
+    copy = workdir / name
+    if copy.exists():
+        shutil.rmtree(copy)
+    subprocess.run(["cp", "-al", str(pristine), str(copy)], check=True)
+    os.sync()
+    try:
+        yield copy
+    finally:
+        shutil.rmtree(copy, ignore_errors=True)
 
 
 def count_files(root: Path) -> int:
@@ -231,9 +247,7 @@ def compare_read_only(
 
 def compare_cleanup(
     workdir: Path,
-    tenants: int,
-    files_per_tenant: int,
-    now: float,
+    pristine: Path,
     runs: int,
     empty_root: Path,
     jobs: int | None,
@@ -244,7 +258,7 @@ def compare_cleanup(
     for run in range(runs + 1):  # run 0 is the warm-up
         order = ["find", "ours"] if run % 2 == 0 else ["ours", "find"]
         for who in order:
-            with fresh_tree(workdir, f"copy-{who}", tenants, files_per_tenant, now) as copy:
+            with fresh_copy(pristine, workdir, f"copy-{who}") as copy:
                 if who == "find":
                     sample, _ = timed(find_cleanup(copy))
                     if run == 0:
@@ -326,8 +340,8 @@ def measure_size(
                 variant = compare_read_only(name, command, root, runs, empty_root, other)
                 variant.variant = f"--jobs {other}"
                 variants.append(variant)
-    log(f"{files:,} files: real cleanup ({runs + 1} fresh copies each)")
-    real = compare_cleanup(workdir, tenants, files_per_tenant, now, runs, empty_root, jobs, checks)
+        log(f"{files:,} files: real cleanup ({runs + 1} fresh copies each)")
+        real = compare_cleanup(workdir, root, runs, empty_root, jobs, checks)
     checks["dry_run_matches_cleanup"] = (
         checks["files_generated"] - checks["files_dry_run_would_delete"] == checks["files_left_by_cleanup"]
     )
