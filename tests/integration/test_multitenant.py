@@ -249,15 +249,16 @@ def test_a_file_that_cannot_be_deleted_fails_its_tenant_only(
     fleet = make_fleet(root, now, {"a": "trigger", "b": "trigger"})
     config = write_fleet_config(tmp_path / "config.yaml", root)
     broken = sorted(fleet["a"].old)[0]
-    real_unlink = os.unlink
+    real_rename = os.rename
 
-    def unlink(path: str, *args: object, dir_fd: int | None = None, **kwargs: object) -> None:
-        folder = os.readlink(f"/proc/self/fd/{dir_fd}") if dir_fd is not None else ""
+    # apply moves a file aside (rename to .cleanup.unlinking) before it unlinks it: fail that step
+    def rename(path: str, *args: object, src_dir_fd: int | None = None, **kwargs: object) -> None:
+        folder = os.readlink(f"/proc/self/fd/{src_dir_fd}") if src_dir_fd is not None else ""
         if path == broken and folder == str(fleet["a"].path):
             raise OSError(errno.EIO, os.strerror(errno.EIO))
-        real_unlink(path, *args, dir_fd=dir_fd, **kwargs)  # type: ignore[arg-type]
+        real_rename(path, *args, src_dir_fd=src_dir_fd, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(os, "unlink", unlink)
+    monkeypatch.setattr(os, "rename", rename)
     result = run_multitenant(load_settings(config), dry_run=False)
     monkeypatch.undo()
 

@@ -129,16 +129,17 @@ def test_cli_file_gone_between_plan_and_apply_exits_0(root: Path, tmp_path: Path
 
 
 def test_cli_file_gone_between_history_record_and_unlink_exits_0(root: Path, now: float) -> None:
-    """The narrowest window: re-checked, recorded, then gone just before the unlink."""
+    """The narrowest window: re-checked, recorded, then gone just before the unlink (which starts
+    by moving the file aside to .cleanup.unlinking)."""
     tenant = standard_tenant(root / "company_1", now)
     hook = f"""
 import os
-_real_unlink = os.unlink
-def _racing_unlink(path, *args, **kwargs):
+_real_rename = os.rename
+def _racing_rename(path, *args, **kwargs):
     if path in {GONE!r}:
         os.remove(os.path.join({str(tenant.path)!r}, path))
-    return _real_unlink(path, *args, **kwargs)
-os.unlink = _racing_unlink
+    return _real_rename(path, *args, **kwargs)
+os.rename = _racing_rename
 """
     run = run_cli("cleanup", "--root", root, "--json", prelude=hook)
 

@@ -159,6 +159,8 @@ def kill_campaign(
         assert doomed <= recorded, f"{context}: deletions missing from the history"
         assert len(bad) <= kills, f"{context}: history lines that do not parse: {bad}"
         assert (root / ".wa-sessions" / "history.jsonl").read_bytes().endswith(b"\n")
+        leftovers = [str(path) for path in root.glob("*/.cleanup.unlinking")]
+        assert not leftovers, f"{context}: a killed unlink was left behind: {leftovers}"
         figures["kill: files checked after recovery"] += len(final)
         figures[f"kill: {label} rounds"] += 1
         import shutil

@@ -21,7 +21,7 @@ from wa_sessions.actions.common import (
     utc_now,
     validate_companies,
 )
-from wa_sessions.apply import apply_plan
+from wa_sessions.apply import apply_plan, discard_leftover
 from wa_sessions.config import Rule, Settings
 from wa_sessions.locks import LockBusy, LockUnsafe, tenant_lock
 from wa_sessions.parallel import effective_jobs, ordered_map
@@ -182,6 +182,8 @@ def _clean_open_tenant(
     dry_run: bool,
     history: _LazyHistory,
 ) -> TenantCleanup:
+    if not dry_run:  # under the tenant's lock
+        discard_leftover(tenant_fd)
     now = time.time()
     scanned = scan_tenant(tenant_fd, now, keep=judged_categories(rules))
     before = tenant_state(tenant, scanned, settings)
