@@ -327,3 +327,33 @@ def test_multitenant_cleanup_killed_at_random_points_recovers_to_the_uninterrupt
         KILL_ITERATIONS,
         "multitenant-cleanup",
     )
+
+
+def test_emergency_cleanup_killed_at_random_points_recovers_to_the_uninterrupted_tree(
+    world: Path, rng: random.Random, figures: Counter[str]
+) -> None:
+    """Without --company, emergency-cleanup picks the tenants at `emergency` or above: a kill that
+    leaves one half-cleaned below that level must not make the next run pass it over."""
+    pristine = world / "pristine"
+    fleet = build_fleet(pristine, rng, tenants=4)
+    counts = {t.folder: len(os.listdir(pristine / t.folder)) for t in fleet.tenants}
+    thresholds = _thresholds_between(list(counts.values()))
+    config = world / "config.yaml"
+    config.write_text(json.dumps({"thresholds": thresholds}))
+    doomed = {
+        f"{tenant.folder}/{name}"
+        for tenant in fleet.tenants
+        if counts[tenant.folder] >= thresholds["emergency"]
+        for name in tenant.doomed(EMERGENCY_RULES)
+    }
+    kill_campaign(
+        pristine,
+        fleet,
+        world,
+        rng,
+        figures,
+        lambda root: ["emergency-cleanup", "--root", str(root), "--config", str(config), "--json"],
+        doomed,
+        max(8, KILL_ITERATIONS // 3),
+        "emergency-cleanup",
+    )

@@ -40,7 +40,7 @@ from wa_sessions.layout import Entry
 from wa_sessions.locks import LockBusy, LockUnsafe, tenant_lock, tenant_lock_is_held
 from wa_sessions.rules import Deletion, format_age
 from wa_sessions.scan import Tenant, TenantUnavailable, open_tenant, scan_tenant
-from wa_sessions.state import History, StateError
+from wa_sessions.state import History, StateError, read_pending, write_pending
 
 COMMAND = "emergency-cleanup"
 ACTION = "emergency"
@@ -52,9 +52,12 @@ def run_emergency(settings: Settings, companies: Sequence[str], *, dry_run: bool
     generated_at = utc_now()
     result = NotifiedResult(COMMAND, str(settings.root), iso(generated_at), dry_run, [])
     floor = layout.status_rank("emergency")
+    state_dir = settings.effective_state_dir
+    pending = read_pending(state_dir)
     with opened_root(settings) as root_fd, lazy_history(settings) as history:
         for tenant in select_tenants(settings, root_fd, companies):
-            if not companies:
+            interrupted = pending.get(tenant.name) == ACTION
+            if not companies and not interrupted:  # an interrupted run is finished, whatever the status
                 try:
                     before = survey(settings, root_fd, tenant, time.time())
                 except TenantUnavailable as error:
@@ -62,6 +65,13 @@ def run_emergency(settings: Settings, companies: Sequence[str], *, dry_run: bool
                     continue
                 if layout.status_rank(before.status) < floor:
                     result.tenants.append(TenantCleanup(before, "none", dry_run, files_after=before.files))
+                    continue
+            if not dry_run and not interrupted:
+                try:  # recorded first: a run killed half-way is finished by the next one
+                    write_pending(state_dir, {**pending, tenant.name: ACTION})
+                    pending[tenant.name] = ACTION
+                except StateError as error:
+                    result.errors.append(f"{layout.display_name(tenant.name)}: nothing deleted: {error}")
                     continue
             outcome = clean_tenant(
                 settings,
@@ -73,6 +83,11 @@ def run_emergency(settings: Settings, companies: Sequence[str], *, dry_run: bool
                 history=history,
             )
             result.tenants.append(outcome)
+            finished = not outcome.errors and not outcome.lock_busy
+            if not dry_run and (finished or (outcome.lock_busy and not interrupted)):
+                pending.pop(tenant.name, None)
+                with contextlib.suppress(StateError):  # left pending: done again next time, harmlessly
+                    write_pending(state_dir, pending)
     finish(settings, result)
     return result
 
