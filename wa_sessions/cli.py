@@ -77,7 +77,7 @@ JobsOption = Annotated[
 
 def fail(message: str, code: int) -> NoReturn:
     """Print one line on stderr and exit with `code`."""
-    sys.stderr.write(f"wa-sessions: {message}\n")
+    sys.stderr.write(f"wa-sessions: {output.one_line(message)}\n")
     raise typer.Exit(code)
 
 
@@ -391,7 +391,7 @@ def _report_exception(error: Exception) -> int:
     if type(error).__name__ == "Abort":
         sys.stderr.write("wa-sessions: aborted\n")
         return 1
-    sys.stderr.write(f"wa-sessions: internal error: {type(error).__name__}: {error}\n")
+    sys.stderr.write(f"wa-sessions: internal error: {type(error).__name__}: {output.one_line(str(error))}\n")
     return 1
 
 

@@ -169,6 +169,21 @@ def print_json(document: dict[str, Any], stream: TextIO | None = None) -> None:
 
 # ---------------------------------------------------------------- human
 
+# Control characters (a newline or an escape sequence in a crafted file name) shown escaped.
+_CONTROL = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F, *range(0x80, 0xA0))} | {
+    0x09: "\\t",
+    0x0A: "\\n",
+    0x0D: "\\r",
+    0x2028: "\\u2028",
+    0x2029: "\\u2029",
+}
+
+
+def one_line(text: str) -> str:
+    """Text as one line of human output: control characters are shown escaped (`\\n`, `\\x1b`),
+    so a file or folder name cannot forge, split or hide lines of what operators read."""
+    return text.translate(_CONTROL)
+
 
 def _use_rich(stream: TextIO) -> bool:
     return stream.isatty() and not os.environ.get("NO_COLOR")
@@ -187,6 +202,8 @@ def print_table(
 ) -> None:
     """A Rich table on a terminal; aligned plain text otherwise."""
     stream = stream or sys.stdout
+    title = one_line(title)
+    rows = [[one_line(cell) for cell in row] for row in rows]
     if _use_rich(stream):
         # Imported here: only a terminal needs Rich, and cron and scripts should not pay for it.
         from rich.console import Console
@@ -197,7 +214,7 @@ def print_table(
             table.add_column(header, justify="left" if index == 0 else "right")
         for row in rows:
             table.add_row(*row)
-        Console(file=stream).print(table)
+        Console(file=stream, markup=False).print(table)
         return
     widths = [
         max(len(header), *(len(row[i]) for row in rows)) if rows else len(header)
@@ -231,10 +248,14 @@ def render_scan(result: ScanResult, style: Style) -> None:
         write_streamed_document(sys.stdout, "scan", result.root, result.generated_at, tenants, tail)
         return
     for error in result.errors:
-        sys.stderr.write(f"wa-sessions: {error}\n")
+        sys.stderr.write("wa-sessions: " + one_line(str(error)) + "\n")
     for tenant in result.tripped:
         sys.stderr.write(
-            f"wa-sessions: {tenant.company} is {tenant.status} ({tenant.files} files), at or above --fail-on {result.fail_on}\n"
+            "wa-sessions: "
+            + one_line(
+                f"{tenant.company} is {tenant.status} ({tenant.files} files), at or above --fail-on {result.fail_on}"
+            )
+            + "\n"
         )
     if style.quiet:
         return
@@ -252,7 +273,7 @@ def render_scan(result: ScanResult, style: Style) -> None:
     print_table(f"wa-sessions scan of {result.root}: {len(rows)} tenants", headers, rows)
     for tenant in result.tenants:
         for problem in tenant.problems:
-            sys.stdout.write(f"{tenant.company}: problem: {problem}\n")
+            sys.stdout.write(one_line(f"{tenant.company}: problem: {problem}") + "\n")
     sys.stdout.write(_disk_line(result.disk) + "\n")
 
 
@@ -266,12 +287,16 @@ def render_cleanup(result: CleanupResult, style: Style) -> None:
 
 def _cleanup_errors(result: CleanupResult) -> None:
     for error in result.errors:
-        sys.stderr.write(f"wa-sessions: {error}\n")
+        sys.stderr.write("wa-sessions: " + one_line(str(error)) + "\n")
     for outcome in result.tenants:
         for file, error in outcome.errors:
-            sys.stderr.write(f"wa-sessions: {outcome.before.company}: {file}: {error}\n")
+            sys.stderr.write("wa-sessions: " + one_line(f"{outcome.before.company}: {file}: {error}") + "\n")
         if outcome.lock_busy:
-            sys.stderr.write(f"wa-sessions: {outcome.before.company}: skipped, {outcome.skipped_reason}\n")
+            sys.stderr.write(
+                "wa-sessions: "
+                + one_line(f"{outcome.before.company}: skipped, {outcome.skipped_reason}")
+                + "\n"
+            )
 
 
 def _render_cleanup_text(result: CleanupResult, style: Style) -> None:
@@ -326,13 +351,13 @@ def cleanup_tenant_text(outcome: TenantCleanup, dry_run: bool, style: Style) -> 
     if dry_run or style.verbose:
         lines.extend(
             f"{prefix}{verb} {layout.display_name(deletion.entry.name)} "
-            f"({deletion.entry.category}, {deletion.entry.size} bytes): {deletion.reason}\n"
+            f"({deletion.entry.category}, {deletion.entry.size} bytes): {deletion.reason}"
             for deletion in outcome.deleted
         )
-    lines.extend(f"{prefix}note: {note}\n" for note in outcome.notes)
+    lines.extend(f"{prefix}note: {note}" for note in outcome.notes)
     if style.verbose:
-        lines.extend(f"{prefix}problem: {problem}\n" for problem in outcome.before.problems)
-    return "".join(lines)
+        lines.extend(f"{prefix}problem: {problem}" for problem in outcome.before.problems)
+    return "".join(one_line(line) + "\n" for line in lines)
 
 
 def cleanup_line(outcome: TenantCleanup) -> str:
@@ -448,14 +473,18 @@ def render_fleet(result: NotifiedResult, style: Style, *, busy_is_error: bool = 
     else:
         _render_cleanup_text(result, style)
     for error in result.errors:
-        sys.stderr.write(f"wa-sessions: {error}\n")
+        sys.stderr.write("wa-sessions: " + one_line(str(error)) + "\n")
     for outcome in result.tenants:
         for file, error in outcome.errors:
-            sys.stderr.write(f"wa-sessions: {outcome.before.company}: {file}: {error}\n")
+            sys.stderr.write("wa-sessions: " + one_line(f"{outcome.before.company}: {file}: {error}") + "\n")
         if outcome.lock_busy and (busy_is_error or not style.quiet):
-            sys.stderr.write(f"wa-sessions: {outcome.before.company}: skipped, {outcome.skipped_reason}\n")
+            sys.stderr.write(
+                "wa-sessions: "
+                + one_line(f"{outcome.before.company}: skipped, {outcome.skipped_reason}")
+                + "\n"
+            )
     for warning in result.warnings:
-        sys.stderr.write(f"wa-sessions: warning: {warning}\n")
+        sys.stderr.write("wa-sessions: " + one_line(f"warning: {warning}") + "\n")
 
 
 # ---------------------------------------------------------------- report
@@ -586,7 +615,7 @@ def report_table(result: ReportResult, stream: TextIO) -> None:
 
 
 def _markdown_cell(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    return one_line(text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " "))
 
 
 def report_markdown(result: ReportResult) -> str:
@@ -750,7 +779,7 @@ def render_report(result: ReportResult, report_format: str, style: Style) -> Non
     else:
         sys.stdout.write(report_text(result, report_format))
     for error in result.errors:
-        sys.stderr.write(f"wa-sessions: {error}\n")
+        sys.stderr.write("wa-sessions: " + one_line(str(error)) + "\n")
 
 
 def render_report_written(result: ReportResult, path: os.PathLike[str], style: Style) -> None:
@@ -758,7 +787,7 @@ def render_report_written(result: ReportResult, path: os.PathLike[str], style: S
     if style.verbose and not style.quiet:
         sys.stdout.write(f"wrote {os.fspath(path)}\n")
     for error in result.errors:
-        sys.stderr.write(f"wa-sessions: {error}\n")
+        sys.stderr.write("wa-sessions: " + one_line(str(error)) + "\n")
 
 
 # ---------------------------------------------------------------- config show / validate

@@ -56,6 +56,8 @@ def world() -> Iterator[Path]:
     finally:
         for folder, dirs, _files in os.walk(path):
             for name in dirs:
-                with contextlib.suppress(OSError):
-                    os.chmod(os.path.join(folder, name), 0o755, follow_symlinks=False)
+                path = os.path.join(folder, name)
+                if not os.path.islink(path):
+                    with contextlib.suppress(OSError):
+                        os.chmod(path, 0o755)
         shutil.rmtree(path, ignore_errors=True)

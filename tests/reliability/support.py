@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -125,7 +125,11 @@ def _warm_up() -> None:
 
 
 def run_as(
-    uid: int, gid: int, args: Sequence[str | os.PathLike[str]], env: Mapping[str, str] | None = None
+    uid: int,
+    gid: int,
+    args: Sequence[str | os.PathLike[str]],
+    env: Mapping[str, str] | None = None,
+    prepare: Callable[[], object] | None = None,
 ) -> Ran:
     """Run the wa-sessions command line as another user: fork, drop to uid/gid, call cli.run.
 
@@ -148,6 +152,8 @@ def run_as(
                 os.setuid(uid)
                 os.environ.clear()
                 os.environ.update(clean_env(env))
+                if prepare is not None:  # e.g. a hook that strikes in the middle of the run
+                    prepare()
                 sys.stdout = io.TextIOWrapper(
                     open(1, "wb", closefd=False),  # noqa: SIM115
                     encoding="utf-8",
