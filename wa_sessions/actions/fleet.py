@@ -99,7 +99,7 @@ def _summary(command: str, host: str, payload: dict[str, Any]) -> str:
     if payload["purged"]:
         parts.append(f"{len(payload['purged'])} stale folder(s) purged")
     if payload["failures"]:
-        companies = ", ".join(failure["company"] for failure in payload["failures"][:5])
+        companies = ", ".join(failure["company"] or "the run" for failure in payload["failures"][:5])
         parts.append(f"{len(payload['failures'])} failure(s): {companies}")
     return f"wa-sessions {command} on {host}: " + "; ".join(parts)
 
