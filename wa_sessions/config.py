@@ -242,6 +242,13 @@ class Settings(BaseSettings):
     locks: Locks = Field(default_factory=Locks)
     notify: Notify = Field(default_factory=Notify)
 
+    @field_validator("root", "state_dir")
+    @classmethod
+    def _no_nul(cls, path: Path | None) -> Path | None:
+        if path is not None and "\x00" in str(path):
+            raise ValueError("must not contain a NUL byte")
+        return path
+
     @field_validator("tenant_pattern")
     @classmethod
     def _pattern(cls, pattern: str) -> str:

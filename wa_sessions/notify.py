@@ -85,7 +85,10 @@ def send(url: str, payload: Mapping[str, Any], timeout: float) -> str | None:
     URL's secret parts. The overall deadline holds even against a server that trickles its answer.
     """
     where = redact_url(url)
-    scheme = urlsplit(url).scheme.lower() if "://" in url else ""
+    try:
+        scheme = urlsplit(url).scheme.lower() if "://" in url else ""
+    except ValueError:  # e.g. an unclosed `[` of an IPv6 host
+        return f"notification not sent: webhook {where} is not a valid URL"
     if scheme not in ("http", "https"):
         return f"notification not sent: webhook {where} is not an http(s) URL"
     body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
