@@ -60,10 +60,23 @@ def _create_lock_file(tenant_fd: int) -> None:
     except OSError as error:
         raise LockUnsafe(f"cannot open {layout.LOCK_FILE}: {error.strerror}") from None
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
             raise LockUnsafe(f"{layout.LOCK_FILE} is not a regular file")
+        _give_to_folder_owner(fd, info, os.fstat(tenant_fd))
     finally:
         os.close(fd)
+
+
+def _give_to_folder_owner(fd: int, lock: os.stat_result, folder: os.stat_result) -> None:
+    """Run as root, hand the lock file to the tenant folder's owner: a root-owned 0600 lock would
+    lock that owner (the Baileys user) out of cleaning its own folder. Only an empty file with no
+    other name is handed over, so a planted hard link to a file of value never is."""
+    if os.geteuid() != 0 or (lock.st_uid, lock.st_gid) == (folder.st_uid, folder.st_gid):
+        return
+    if lock.st_nlink == 1 and lock.st_size == 0:
+        with contextlib.suppress(OSError):
+            os.fchown(fd, folder.st_uid, folder.st_gid)
 
 
 @contextlib.contextmanager
