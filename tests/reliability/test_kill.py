@@ -15,9 +15,11 @@ Sometimes the recovery run is killed too. After every kill:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import time
@@ -163,8 +165,6 @@ def kill_campaign(
         assert not leftovers, f"{context}: a killed unlink was left behind: {leftovers}"
         figures["kill: files checked after recovery"] += len(final)
         figures[f"kill: {label} rounds"] += 1
-        import shutil
-
         shutil.rmtree(root)
     figures[f"kill: {label} rounds that stopped mid-deletion"] += mid_deletion
     print(f"{label}: {iterations} rounds, {mid_deletion} stopped mid-deletion (seed {SEED})")
@@ -324,7 +324,7 @@ def test_multitenant_cleanup_killed_at_random_points_recovers_to_the_uninterrupt
         figures,
         lambda root: ["multitenant-cleanup", "--root", str(root), "--config", str(config), "--json"],
         doomed,
-        KILL_ITERATIONS,
+        max(8, KILL_ITERATIONS // 2),
         "multitenant-cleanup",
     )
 
@@ -357,3 +357,62 @@ def test_emergency_cleanup_killed_at_random_points_recovers_to_the_uninterrupted
         max(8, KILL_ITERATIONS // 3),
         "emergency-cleanup",
     )
+
+
+def _group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_a_parallel_cleanup_killed_mid_run_leaves_its_workers_harmless_and_recovers(
+    world: Path, rng: random.Random, figures: Counter[str]
+) -> None:
+    """`cleanup --jobs 2` forks workers. Killing the whole process group (systemd stopping the
+    unit) or only the parent (the OOM killer) must leave the same guarantees; orphaned workers
+    finish their tenant under its lock and go."""
+    pristine = world / "pristine"
+    fleet = build_fleet(pristine, rng, tenants=6)
+    doomed = fleet.doomed(REGULAR_RULES)
+    before = snapshot(pristine)
+    expected = expected_after(before, doomed)
+    rounds = max(6, KILL_ITERATIONS // 4)
+    for iteration in range(rounds):
+        context = f"seed {SEED}, parallel round {iteration}"
+        root = copy_tree(pristine, world / f"parallel-{iteration}")
+        FIGURES["wa-sessions processes run"] += 1
+        process = subprocess.Popen(
+            command("cleanup", "--root", root, "--jobs", "2"),
+            env=clean_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        target = rng.randint(1, 40_000)
+        deadline = time.monotonic() + 60
+        while process.poll() is None and _history_size(root) < target and time.monotonic() < deadline:
+            pass
+        whole_group = rng.random() < 0.5
+        with contextlib.suppress(ProcessLookupError):
+            if whole_group:
+                os.killpg(process.pid, signal.SIGKILL)
+            else:
+                process.send_signal(signal.SIGKILL)
+        process.wait()
+        figures[
+            f"kill: cleanup --jobs 2, SIGKILL to the {'process group' if whole_group else 'parent only'}"
+        ] += 1
+        deadline = time.monotonic() + 60
+        while _group_alive(process.pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not _group_alive(process.pid), f"{context}: orphaned workers still running after 60s"
+        figures["kill: files checked after a kill"] += _check_after_kill(
+            root, before, doomed, fleet.protected(), context
+        )
+        recovery = run_as(0, 0, ["cleanup", "--root", root, "--json"])
+        assert recovery.returncode == 0, f"{context}: {recovery.stderr}"
+        assert snapshot(root) == expected, f"{context}: final tree differs from an uninterrupted run"
+        figures["kill: cleanup --jobs 2 rounds"] += 1
+        shutil.rmtree(root)

@@ -128,7 +128,7 @@ class _Hook(http.server.BaseHTTPRequestHandler):
             {"path": self.path, "auth": self.headers.get("Authorization"), "body": body}
         )
         if self.behaviour == "hang":
-            time.sleep(5)
+            time.sleep(2.5)
             return
         self.send_response(200 if self.behaviour == "ok" else 500)
         self.end_headers()
