@@ -107,21 +107,7 @@ def open_history(state_dir: Path) -> Iterator[History]:
 def read_history(state_dir: Path) -> Iterator[dict[str, Any]]:
     """The records of history.jsonl, oldest first; unreadable lines (a killed run's truncated last
     line) are passed over."""
-    path = state_dir / HISTORY_FILE
-    try:
-        reader = path.open("rb")
-    except FileNotFoundError:
-        return
-    except OSError as error:
-        raise StateError(f"cannot read {path}: {error.strerror}") from None
-    with reader:
-        for raw in reader:
-            try:
-                record = json.loads(raw)
-            except ValueError:
-                continue
-            if isinstance(record, dict):
-                yield record
+    yield from _read_records(state_dir / HISTORY_FILE)
 
 
 def write_atomically(path: Path, data: bytes, mode: int = 0o600) -> None:
