@@ -21,6 +21,7 @@ import os
 import random
 import shutil
 import signal
+import stat
 import subprocess
 import time
 from collections import Counter
@@ -415,4 +416,75 @@ def test_a_parallel_cleanup_killed_mid_run_leaves_its_workers_harmless_and_recov
         assert recovery.returncode == 0, f"{context}: {recovery.stderr}"
         assert snapshot(root) == expected, f"{context}: final tree differs from an uninterrupted run"
         figures["kill: cleanup --jobs 2 rounds"] += 1
+        shutil.rmtree(root)
+
+
+def _archived_files(backups: Path) -> dict[str, bytes]:
+    """`company_X/name` -> content, over every complete archive (the `.partial` of a killed run
+    are not archives)."""
+    import tarfile
+
+    files: dict[str, bytes] = {}
+    for archive in sorted(backups.glob("*.tar.gz")):
+        with tarfile.open(archive) as tar:
+            for member in tar.getmembers():
+                if member.isfile():
+                    reader = tar.extractfile(member)
+                    assert reader is not None
+                    files[member.name] = reader.read()
+    return files
+
+
+def test_a_purge_killed_at_random_points_loses_no_file_that_is_not_in_an_archive(
+    world: Path, rng: random.Random, figures: Counter[str]
+) -> None:
+    """`emergency-cleanup --purge-stale-dirs` removes whole folders after archiving them: after any
+    kill, every file gone is in a complete archive with its content, nothing fresh is touched,
+    archives stay 0600, and the next run finishes the purge."""
+    pristine = world / "pristine"
+    fleet = build_fleet(pristine, rng, tenants=4)
+    stale = {tenant.folder for tenant in fleet.tenants[:3]}
+    for folder in stale:  # nothing written for 40 days
+        for name in os.listdir(pristine / folder):
+            os.utime(pristine / folder / name, (time.time() - 40 * 86400,) * 2)
+    before = snapshot(pristine)
+    contents = {path: (pristine / path).read_bytes() for path, (kind, *_) in before.items() if kind == "-"}
+    args = ["emergency-cleanup", "--purge-stale-dirs", "--older-than", "30d", "--yes", "--json"]
+    baseline = copy_tree(pristine, world / "purge-baseline")
+    started = time.monotonic()
+    assert run_cli(*args, "--root", baseline).returncode == 0
+    duration = time.monotonic() - started
+    history_bytes = _history_size(baseline)
+    expected = {path: value for path, value in before.items() if path.split("/")[0] not in stale}
+    assert snapshot(baseline) == expected
+    for iteration in range(max(6, KILL_ITERATIONS // 4)):
+        context = f"seed {SEED}, purge round {iteration}"
+        root = copy_tree(pristine, world / f"purge-{iteration}")
+        mode, _ = _killed_run([*args, "--root", str(root)], root, rng, duration, history_bytes)
+        figures[f"kill: emergency-cleanup --purge-stale-dirs, SIGKILL {mode}"] += 1
+        now = snapshot(root)
+        gone = {path for path in set(before) - set(now) if before[path][0] == "-"}
+        assert all(path.split("/")[0] in stale for path in gone), f"{context}: a fresh folder was touched"
+        archived = _archived_files(root / ".wa-sessions" / "backups")
+        lost = [path for path in gone if archived.get(path) != contents[path]]
+        assert not lost, f"{context}: removed without a complete archive: {sorted(lost)[:5]}"
+        for entry in (
+            (root / ".wa-sessions" / "backups").iterdir()
+            if (root / ".wa-sessions" / "backups").exists()
+            else []
+        ):
+            assert stat.S_IMODE(entry.lstat().st_mode) == 0o600, f"{context}: {entry.name} is not 0600"
+        figures["kill: files checked after a kill"] += len(before)
+        recovery = run_as(0, 0, [*args, "--root", root])
+        assert recovery.returncode == 0, f"{context}: {recovery.stderr}"
+        assert snapshot(root) == expected, f"{context}: the next run did not finish the purge"
+        archived = _archived_files(root / ".wa-sessions" / "backups")
+        assert all(
+            archived.get(path) == data for path, data in contents.items() if path.split("/")[0] in stale
+        )
+        # a killed archiving leaves its 0600 `.partial` behind (see SECURITY.md, "What is left")
+        figures["kill: purge leftovers (.partial, 0600)"] += len(
+            list((root / ".wa-sessions" / "backups").glob(".*"))
+        )
+        figures["kill: emergency-cleanup --purge-stale-dirs rounds"] += 1
         shutil.rmtree(root)
