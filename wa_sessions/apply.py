@@ -14,15 +14,18 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import math
 import os
 import stat
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from wa_sessions import layout
 from wa_sessions.rules import Deletion, Plan
-from wa_sessions.state import History, StateError
+from wa_sessions.state import History, PartialWrite, StateError
 
 
 @dataclass(slots=True)
@@ -52,11 +55,18 @@ def _changed(deletion: Deletion, tenant_fd: int, name: str | None = None) -> str
     return None
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=1024)
+def _iso_day(day: int) -> str:
+    return datetime.fromtimestamp(day * 86400, UTC).date().isoformat()
+
+
 def _iso_second(epoch_second: int) -> str:
-    """An epoch second as ISO 8601 UTC (`2026-11-22T03:12:28Z`). Cached: a cleanup writes one
-    record per file, and its times (and the mtimes of a pre-key batch) repeat."""
-    return datetime.fromtimestamp(epoch_second, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    """An epoch second as ISO 8601 UTC (`2026-11-22T03:12:28Z`). A cleanup writes one record per
+    file: the date part is worked out once per day, the time of day by arithmetic."""
+    day, second = divmod(epoch_second, 86400)
+    hour, second = divmod(second, 3600)
+    minute, second = divmod(second, 60)
+    return f"{_iso_day(day)}T{hour:02d}:{minute:02d}:{second:02d}Z"
 
 
 def history_record(company: str, deletion: Deletion, time: datetime) -> dict[str, object]:
@@ -73,18 +83,62 @@ def history_record(company: str, deletion: Deletion, time: datetime) -> dict[str
     }
 
 
+_json_string = json.encoder.encode_basestring  # json.dumps(text, ensure_ascii=False), in C
+
+
+def history_lines(company: str, deletions: Sequence[Deletion], time: datetime) -> list[str]:
+    """The history lines of `history_record` for each deletion, encoded as the history encodes a
+    record (compact JSON), without a dict per file: a cleanup of a fleet writes millions."""
+    head = f'{{"event":"deleted","time":"{_iso_second(math.floor(time.timestamp()))}","company":{_json_string(company)},"file":'
+    return [
+        f'{head}{_json_string(layout.display_name(entry.name))},"category":{_json_string(entry.category)},'
+        f'"reason":{_json_string(deletion.reason)},"bytes":{entry.size},'
+        f'"mtime":"{_iso_second(entry.mtime_ns // 1_000_000_000)}"}}'
+        for deletion in deletions
+        for entry in (deletion.entry,)
+    ]
+
+
+# History lines are written in batches of up to this many deletions, each batch before its unlinks.
+HISTORY_BATCH = 64
+
+
 def apply_plan(tenant_fd: int, company: str, plan: Plan, history: History) -> Applied:
     """Given an open tenant folder and its plan, delete what is still as planned.
 
-    Each deletion is recorded in the history before the unlink; a history write that fails stops
-    the tenant (nothing more is deleted) and is reported as an error.
+    Deletions go in batches: each file of a batch is re-checked, the batch's records are appended
+    to the history in one write, then its files are unlinked. Every unlinked file has its record
+    (a run killed inside a batch leaves records of files it did not reach; the next run deletes
+    them). A history write that fails stops the tenant: the files whose records are whole are still
+    deleted, nothing more is, and the failure is reported as an error.
     """
     applied = Applied()
     held: set[str] = set()  # units of which an entry stays: the rest of the unit stays too
-    for deletion in plan.deletions:
-        name = deletion.entry.name
-        shown = layout.display_name(name)
+    pending = iter(plan.deletions)
+    while batch := _checked_batch(pending, tenant_fd, applied, held):
+        recorded = _Recorded(company, datetime.now(UTC), history)
+        lines = history_lines(company, batch, recorded.time)
+        try:
+            history.write_lines(lines)
+        except PartialWrite as error:
+            _unlink_batch(batch[: error.complete], recorded, tenant_fd, applied, held)
+            applied.errors.append(
+                (layout.display_name(batch[error.complete].entry.name), f"not deleted: {error}")
+            )
+            break
+        _unlink_batch(batch, recorded, tenant_fd, applied, held)
+    return applied
+
+
+def _checked_batch(
+    pending: Iterator[Deletion], tenant_fd: int, applied: Applied, held: set[str]
+) -> list[Deletion]:
+    """The next deletions (up to HISTORY_BATCH) that are still the files the plan judged; the
+    others are counted as vanished, kept or failed on the way."""
+    batch: list[Deletion] = []
+    for deletion in pending:
         if deletion.unit and deletion.unit in held:
+            shown = layout.display_name(deletion.entry.name)
             applied.kept.append(f"{shown}: kept with {layout.display_name(deletion.unit)}")
             continue
         try:
@@ -94,36 +148,59 @@ def apply_plan(tenant_fd: int, company: str, plan: Plan, history: History) -> Ap
             continue
         except OSError as error:
             held.add(deletion.unit)
-            applied.errors.append((shown, f"cannot stat: {error.strerror}"))
+            applied.errors.append(
+                (layout.display_name(deletion.entry.name), f"cannot stat: {error.strerror}")
+            )
             continue
         if changed is not None:
             held.add(deletion.unit)
-            applied.kept.append(f"{shown}: {changed}; kept")
+            applied.kept.append(f"{layout.display_name(deletion.entry.name)}: {changed}; kept")
             continue
-        record = history_record(company, deletion, datetime.now(UTC))
-        try:
-            history.write(record)
-        except StateError as error:
-            applied.errors.append((shown, f"not deleted: {error}"))
+        batch.append(deletion)
+        if len(batch) == HISTORY_BATCH:
             break
+    return batch
+
+
+class _Recorded(NamedTuple):
+    """Where and when a batch was recorded: what a `failed` line taking one back repeats."""
+
+    company: str
+    time: datetime
+    history: History
+
+
+def _unlink_batch(
+    batch: Sequence[Deletion], recorded: _Recorded, tenant_fd: int, applied: Applied, held: set[str]
+) -> None:
+    """Unlink the files of a recorded batch; a file that stays gets a `failed` line."""
+    for deletion in batch:
+        if deletion.unit and deletion.unit in held:  # another file of its unit stayed in this batch
+            why = f"kept with {layout.display_name(deletion.unit)}"
+            applied.kept.append(f"{layout.display_name(deletion.entry.name)}: {why}")
+            _record_failure(recorded, deletion, why)
+            continue
         try:
             changed = _unlink_unless_changed(deletion, tenant_fd)
         except FileNotFoundError:
             applied.vanished += 1
-            _record_failure(history, record, "already gone")
+            _record_failure(recorded, deletion, "already gone")
             continue
         except OSError as error:
             held.add(deletion.unit)
-            applied.errors.append((shown, f"cannot delete: {error.strerror}"))
-            _record_failure(history, record, error.strerror or str(error))
+            applied.errors.append(
+                (layout.display_name(deletion.entry.name), f"cannot delete: {error.strerror}")
+            )
+            _record_failure(recorded, deletion, error.strerror or str(error))
             continue
         if changed is not None:
             held.add(deletion.unit)
-            applied.kept.append(f"{shown}: {changed} while being deleted; kept")
-            _record_failure(history, record, f"kept: {changed} while being deleted")
+            applied.kept.append(
+                f"{layout.display_name(deletion.entry.name)}: {changed} while being deleted; kept"
+            )
+            _record_failure(recorded, deletion, f"kept: {changed} while being deleted")
             continue
         applied.deleted.append(deletion)
-    return applied
 
 
 def discard_leftover(tenant_fd: int) -> None:
@@ -167,6 +244,8 @@ def _put_back(tenant_fd: int, name: str) -> bool:
     return True
 
 
-def _record_failure(history: History, record: dict[str, object], error: str) -> None:
+def _record_failure(recorded: _Recorded, deletion: Deletion, error: str) -> None:
+    """Take back a deletion's record: the file is still there (or was not ours to delete)."""
+    record = history_record(recorded.company, deletion, recorded.time)
     with contextlib.suppress(StateError):
-        history.write({**record, "event": "failed", "error": error})
+        recorded.history.write({**record, "event": "failed", "error": error})

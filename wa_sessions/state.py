@@ -1,8 +1,9 @@
 """State under `<state_dir>`: the deletion history, per-tenant cooldowns, successful runs.
 
 history.jsonl is append-only, one JSON object per line. A deletion is recorded *before* the file
-is unlinked (a run killed in between leaves a record of a file that still exists, never a deleted
-file without a record); an unlink that then fails appends an `"event": "failed"` line. Other state
+is unlinked, in batches of up to 64 records per write (a run killed in between leaves records of
+files that still exist, at most one batch, never a deleted file without a record); an unlink that
+then fails appends an `"event": "failed"` line. Other state
 files are replaced atomically (temp file, fsync, rename).
 
 History rotation: when history.jsonl reaches HISTORY_ROTATE_BYTES it is renamed to
@@ -16,7 +17,7 @@ import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +35,14 @@ _encode_record = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).enc
 
 class StateError(Exception):
     """The state directory or one of its files could not be written."""
+
+
+class PartialWrite(StateError):
+    """A batch of history lines was cut short: `complete` lines of it are in the file whole."""
+
+    def __init__(self, message: str, complete: int):
+        super().__init__(message)
+        self.complete = complete
 
 
 def ensure_state_dir(state_dir: Path) -> None:
@@ -85,11 +94,19 @@ class History:
 
     def write(self, record: Mapping[str, Any]) -> None:
         """Append one record. Raise StateError if it could not be written whole."""
-        line = _encode_record(record) + "\n"
+        self.write_lines([_encode_record(record)])
+
+    def write_lines(self, lines: Sequence[str]) -> None:
+        """Append encoded records (one JSON object each, no newline) in one write. Raise
+        PartialWrite, saying how many of them are in the file whole, if not all could be written."""
+        data = ("\n".join(lines) + "\n").encode("utf-8", "backslashreplace")
+        view = memoryview(data)
         try:
-            self._write_bytes(line.encode("utf-8", "backslashreplace"))
+            while view:
+                view = view[os.write(self._fd, view) :]
         except OSError as error:
-            raise StateError(f"cannot write {self.path}: {error.strerror}") from None
+            complete = data.count(b"\n", 0, len(data) - len(view))
+            raise PartialWrite(f"cannot write {self.path}: {error.strerror}", complete) from None
 
     def close(self) -> None:
         os.close(self._fd)
