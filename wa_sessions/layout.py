@@ -100,18 +100,18 @@ def _key_file_pattern() -> tuple[re.Pattern[str], tuple[str, ...]]:
     return pattern, tuple(categories)
 
 
-_KEY_FILE_NAME, _CATEGORY_OF_GROUP = _key_file_pattern()
-_PRE_KEY_GROUP = _CATEGORY_OF_GROUP.index(PRE_KEY)
+KEY_FILE_NAME, CATEGORY_OF_GROUP = _key_file_pattern()
+PRE_KEY_GROUP = CATEGORY_OF_GROUP.index(PRE_KEY)
 
 
-def category_of(name: str, _match: Callable[[str], re.Match[str] | None] = _KEY_FILE_NAME.fullmatch) -> str:
+def category_of(name: str, _match: Callable[[str], re.Match[str] | None] = KEY_FILE_NAME.fullmatch) -> str:
     """`classify_name(name).category`, for the scan's hot loop."""
     match = _match(name)
-    return UNKNOWN if match is None else _CATEGORY_OF_GROUP[match.lastindex or 0]
+    return UNKNOWN if match is None else CATEGORY_OF_GROUP[match.lastindex or 0]
 
 
 def split_name(
-    name: str, _match: Callable[[str], re.Match[str] | None] = _KEY_FILE_NAME.fullmatch
+    name: str, _match: Callable[[str], re.Match[str] | None] = KEY_FILE_NAME.fullmatch
 ) -> tuple[str, str, int | None]:
     """`classify_name` as a plain tuple (category, key_name, pre_key_id), for the scan's hot loop."""
     match = _match(name)
@@ -119,9 +119,9 @@ def split_name(
         return UNKNOWN, name, None
     group = match.lastindex or 0
     key_name = name if name[-1] == "n" else name[:-4]  # it ends in .json, .json.bak or .json.tmp
-    if group == _PRE_KEY_GROUP:
+    if group == PRE_KEY_GROUP:
         return PRE_KEY, key_name, int(match.group(group))
-    return _CATEGORY_OF_GROUP[group], key_name, None
+    return CATEGORY_OF_GROUP[group], key_name, None
 
 
 def classify_name(name: str) -> FileName:

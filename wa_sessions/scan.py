@@ -193,8 +193,11 @@ def _scan_listing(listing: Iterator[os.DirEntry[str]], tally: _Tally, keep: Cont
     counts = tally.counts
     entries = tally.entries
     creds_names = tally.creds_names
-    split = layout.split_name
-    category_of = layout.category_of
+    # layout.split_name, inlined: one regex match whose group index names the category
+    match = layout.KEY_FILE_NAME.fullmatch
+    category_of_group = layout.CATEGORY_OF_GROUP
+    pre_key_group = layout.PRE_KEY_GROUP
+    make = tuple.__new__  # Entry(...) without its Python-level __new__: a third of the cost
     is_regular = S_ISREG
     watched = _CREDS_NAMES
     unknown = layout.UNKNOWN
@@ -220,21 +223,23 @@ def _scan_listing(listing: Iterator[os.DirEntry[str]], tally: _Tally, keep: Cont
         if name in watched:
             creds_names.add(name)
         if is_regular(info.st_mode):
-            if keep_none:
-                category = category_of(name)
-                counts[category] += 1
-                if size == 0 or info.st_mtime_ns > future_ns:
-                    tally.note(name, category, "file", size, info.st_mtime_ns)
-                continue
-            category, key_name, pre_key_id = split(name)
+            matched = match(name)
+            category = unknown if matched is None else category_of_group[matched.lastindex or 0]
             counts[category] += 1
             mtime_ns = info.st_mtime_ns
             if size == 0 or mtime_ns > future_ns:
                 tally.note(name, category, "file", size, mtime_ns)
-            if keep_all or category in kept:
-                entries.append(
-                    Entry(name, category, key_name, True, "file", info.st_ino, size, mtime_ns, pre_key_id)
-                )
+            if keep_none or not (keep_all or category in kept):
+                continue
+            if matched is None:
+                key_name, pre_key_id = name, None
+            else:
+                key_name = name if name[-1] == "n" else name[:-4]  # .json, .json.bak or .json.tmp
+                group = matched.lastindex
+                pre_key_id = int(matched.group(group)) if group == pre_key_group else None
+            entries.append(
+                make(Entry, (name, category, key_name, True, "file", info.st_ino, size, mtime_ns, pre_key_id))
+            )
         else:
             kind = _kind(info.st_mode)
             counts[unknown] += 1
