@@ -69,7 +69,7 @@ def _cleanup(outcome: TenantCleanup) -> dict[str, Any]:
         "status_before": outcome.before.status,
         "files_before": outcome.before.files,
         "files_after": outcome.files_after,
-        "deleted": len(outcome.deleted),
+        "deleted": outcome.deleted_count,
         "bytes_freed": outcome.bytes_freed,
     }
 

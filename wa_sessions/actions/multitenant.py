@@ -14,11 +14,12 @@ import time
 from dataclasses import dataclass
 
 from wa_sessions import layout
-from wa_sessions.actions.cleanup import TenantCleanup, _LazyHistory, clean_tenant, lazy_history
-from wa_sessions.actions.common import iso, opened_root, select_tenants, utc_now
+from wa_sessions.actions.cleanup import TenantCleanup, TenantStream, _LazyHistory, clean_tenant, lazy_history
+from wa_sessions.actions.common import TenantState, iso, opened_root, select_tenants, utc_now
 from wa_sessions.actions.fleet import NotifiedResult, finish, survey, unavailable
 from wa_sessions.config import Locks, Settings
 from wa_sessions.locks import LockBusy, LockUnsafe, hold
+from wa_sessions.parallel import effective_jobs, ordered_map
 from wa_sessions.rules import format_age
 from wa_sessions.scan import Tenant, TenantUnavailable
 from wa_sessions.state import (
@@ -65,8 +66,17 @@ def due_action(status: str) -> str:
     return "none"
 
 
-def run_multitenant(settings: Settings, *, dry_run: bool, force: bool = False) -> MultitenantResult:
-    """Clean every tenant that is due. Raise LockBusy (exit 3) when another run holds the run lock."""
+def run_multitenant(
+    settings: Settings,
+    *,
+    dry_run: bool,
+    force: bool = False,
+    jobs: int = 1,
+    stream: TenantStream | None = None,
+) -> MultitenantResult:
+    """Clean every tenant that is due, in `jobs` processes (0: automatic). With a `stream`, each
+    tenant is handed to it as soon as it is done and the result keeps only its tally (see
+    run_cleanup). Raise LockBusy (exit 3) when another run holds the run lock."""
     generated_at = utc_now()
     state_dir = settings.effective_state_dir
     result = MultitenantResult(COMMAND, str(settings.root), iso(generated_at), dry_run, [])
@@ -81,87 +91,150 @@ def run_multitenant(settings: Settings, *, dry_run: bool, force: bool = False) -
                 ) from None
             except LockUnsafe as error:
                 raise StateError(f"{state_dir}: {error}") from None
-        _clean_fleet(settings, root_fd, result, force)
+        _clean_fleet(settings, root_fd, result, force, jobs, stream)
     finish(settings, result)
     return result
 
 
-def _clean_fleet(settings: Settings, root_fd: int, result: MultitenantResult, force: bool) -> None:
+@dataclass(frozen=True, slots=True)
+class _Due:
+    """A tenant the survey found due: the action, its state then, and the action of a killed
+    earlier run it finishes (if any)."""
+
+    action: str
+    before: TenantState
+    interrupted: str | None
+
+
+def _clean_fleet(
+    settings: Settings,
+    root_fd: int,
+    result: MultitenantResult,
+    force: bool,
+    jobs: int,
+    stream: TenantStream | None,
+) -> None:
+    """Survey every tenant, decide, record the due ones in pending.json (one write), clean them,
+    then save cooldowns and what is still pending (one write each). Both passes over the fleet run
+    in `jobs` processes; state is only read and written here."""
     state_dir = settings.effective_state_dir
     cooldowns = read_cooldowns(state_dir)
     pending = read_pending(state_dir)
     tenants = select_tenants(settings, root_fd, [])
+    processes = effective_jobs(jobs, len(tenants))
     # Busy tenants are skipped at once, whatever `locks.wait` says for the commands that name them.
     no_wait = settings.model_copy(update={"locks": Locks(wait=0)})
+    now = time.time()
+
+    def surveyed(tenant: Tenant) -> TenantState | TenantUnavailable:
+        try:
+            return survey(no_wait, root_fd, tenant, now)
+        except TenantUnavailable as error:
+            return error
+
+    decisions = [
+        _decide(no_wait, tenant, state, cooldowns, pending, force, result.dry_run)
+        for tenant, state in zip(tenants, ordered_map(surveyed, tenants, processes), strict=True)
+    ]
+    due = {
+        tenant.name: decision.action
+        for tenant, decision in zip(tenants, decisions, strict=True)
+        if isinstance(decision, _Due)
+    }
+    on_disk = dict(pending)
+    if due and not result.dry_run:
+        try:
+            write_pending(state_dir, {**pending, **due})
+            on_disk.update(due)
+        except StateError as error:
+            decisions = [_not_recorded(decision, error) for decision in decisions]
+
     with lazy_history(settings) as history:
-        for tenant in tenants:
-            outcome = _clean_one(no_wait, root_fd, tenant, cooldowns, pending, force, result.dry_run, history)
+
+        def clean(item: tuple[Tenant, TenantCleanup | _Due]) -> tuple[TenantCleanup, str | None]:
+            tenant, decision = item
+            if isinstance(decision, TenantCleanup):
+                outcome = decision
+            else:
+                outcome = _clean_due(no_wait, root_fd, tenant, decision, result.dry_run, history)
+            if stream is None:
+                return outcome, None
+            return outcome.compacted(), stream.render(outcome)
+
+        if stream is not None:
+            stream.begin(result)
+        work = list(zip(tenants, decisions, strict=True))
+        for (tenant, decision), (outcome, text) in zip(
+            work, ordered_map(clean, work, processes), strict=True
+        ):
             result.tenants.append(outcome)
-            cleaned = outcome.action in ("cleanup", "emergency") and outcome.skipped_reason is None
-            if cleaned and not result.dry_run and not outcome.errors:
+            if stream is not None and text is not None:
+                stream.write(text)
+            if result.dry_run or not isinstance(decision, _Due):
+                continue
+            if not outcome.errors and outcome.skipped_reason is None:
                 cooldowns[tenant.name] = time.time()
+            if not outcome.errors and (outcome.skipped_reason is None or decision.interrupted is None):
+                pending.pop(tenant.name, None)  # done; a busy tenant that a killed run left stays pending
+            else:
+                pending[tenant.name] = decision.action
     if result.dry_run:
         return
     present = {tenant.name for tenant in tenants}
     try:
         write_cooldowns(state_dir, {name: at for name, at in cooldowns.items() if name in present})
-        if set(pending) - present:
-            write_pending(state_dir, {name: action for name, action in pending.items() if name in present})
+        still_pending = {name: action for name, action in pending.items() if name in present}
+        if still_pending != on_disk:
+            write_pending(state_dir, still_pending)
     except StateError as error:
         result.errors.append(f"cooldowns not saved: {error}")
 
 
-def _clean_one(
+def _decide(
     settings: Settings,
-    root_fd: int,
     tenant: Tenant,
+    state: TenantState | TenantUnavailable,
     cooldowns: dict[str, float],
     pending: dict[str, str],
     force: bool,
     dry_run: bool,
-    history: _LazyHistory,
-) -> TenantCleanup:
-    now = time.time()
-    try:
-        before = survey(settings, root_fd, tenant, now)
-    except TenantUnavailable as error:
-        return unavailable(tenant, error, dry_run)
-    action = due_action(before.status)
+) -> TenantCleanup | _Due:
+    """Given a tenant's survey, return its final outcome (nothing to do, cooldown, unavailable)
+    or what to clean it with."""
+    if isinstance(state, TenantUnavailable):
+        return unavailable(tenant, state, dry_run)
+    action = due_action(state.status)
     interrupted = pending.get(tenant.name)
     if interrupted is not None and (action == "none" or interrupted == "emergency"):
         action = interrupted  # finish what a killed run started, whatever the status now says
     elif action == "none":
-        return TenantCleanup(before, "none", dry_run, files_after=before.files)
+        return TenantCleanup(state, "none", dry_run, files_after=state.files)
     elif action == "cleanup" and not force:
-        reason = cooldown_reason(cooldowns.get(tenant.name), now, settings.auto.cooldown)
+        reason = cooldown_reason(cooldowns.get(tenant.name), time.time(), settings.auto.cooldown)
         if reason is not None:
-            return TenantCleanup(before, "skipped", dry_run, skipped_reason=reason, files_after=before.files)
-    rules = settings.emergency.rules if action == "emergency" else settings.rules
-    if not dry_run:
-        try:
-            _set_pending(settings, pending, tenant.name, action)
-        except StateError as error:
-            outcome = TenantCleanup(before, "skipped", dry_run, skipped_reason="state not writable")
-            outcome.errors.append(("pending.json", f"nothing deleted: {error}"))
-            return outcome
-    outcome = clean_tenant(settings, root_fd, tenant, rules, action=action, dry_run=dry_run, history=history)
-    if interrupted is not None:
-        outcome.notes.insert(0, f"finishing an interrupted {interrupted} of an earlier run")
-    if outcome.lock_busy:
-        outcome.before = before
-        outcome.files_after = before.files
-    if not dry_run and not outcome.errors and (outcome.skipped_reason is None or interrupted is None):
-        with contextlib.suppress(StateError):  # left pending: the next run does it again, harmlessly
-            _set_pending(settings, pending, tenant.name, None)
+            return TenantCleanup(state, "skipped", dry_run, skipped_reason=reason, files_after=state.files)
+    return _Due(action, state, interrupted)
+
+
+def _not_recorded(decision: TenantCleanup | _Due, error: StateError) -> TenantCleanup | _Due:
+    """A due tenant when pending.json cannot be written: skipped, nothing deleted."""
+    if not isinstance(decision, _Due):
+        return decision
+    outcome = TenantCleanup(decision.before, "skipped", False, skipped_reason="state not writable")
+    outcome.errors.append(("pending.json", f"nothing deleted: {error}"))
     return outcome
 
 
-def _set_pending(settings: Settings, pending: dict[str, str], name: str, action: str | None) -> None:
-    """Record (before cleaning) or clear (after) a tenant's cleanup in pending.json, so that a run
-    killed in between is finished by the next one even when the tenant fell below its level."""
-    if action is None:
-        if pending.pop(name, None) is None:
-            return
-    else:
-        pending[name] = action
-    write_pending(settings.effective_state_dir, pending)
+def _clean_due(
+    settings: Settings, root_fd: int, tenant: Tenant, due: _Due, dry_run: bool, history: _LazyHistory
+) -> TenantCleanup:
+    rules = settings.emergency.rules if due.action == "emergency" else settings.rules
+    outcome = clean_tenant(
+        settings, root_fd, tenant, rules, action=due.action, dry_run=dry_run, history=history
+    )
+    if due.interrupted is not None:
+        outcome.notes.insert(0, f"finishing an interrupted {due.interrupted} of an earlier run")
+    if outcome.lock_busy:
+        outcome.before = due.before
+        outcome.files_after = due.before.files
+    return outcome
