@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -287,16 +288,16 @@ def test_a_pre_key_consumed_after_the_plan_is_not_an_error(world: Path) -> None:
 
 
 class _StrikingHistory(History):
-    """A history whose first record write lets the writer strike: the moment between the last
-    check of a file and its unlink."""
+    """A history whose first batch of `deleted` records lets the writer strike: the moment
+    between the last check of a file and its unlink."""
 
     def __init__(self, state_dir: Path, strike: Any):
         super().__init__(state_dir)
         self.strike = strike
 
-    def write(self, record: Any) -> None:
-        super().write(record)
-        if self.strike is not None and record.get("event") == "deleted":
+    def write_lines(self, lines: Sequence[str]) -> None:
+        super().write_lines(lines)
+        if self.strike is not None and any(json.loads(line)["event"] == "deleted" for line in lines):
             strike, self.strike = self.strike, None
             strike()
 
