@@ -6,21 +6,17 @@ import sys
 from collections.abc import Callable, Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
 from wa_sessions import __version__, output
-from wa_sessions.actions.cleanup import run_cleanup
-from wa_sessions.actions.common import UsageError
-from wa_sessions.actions.configuration import run_config_show
-from wa_sessions.actions.emergency import run_emergency, run_purge
-from wa_sessions.actions.multitenant import run_multitenant
-from wa_sessions.actions.report import run_report
-from wa_sessions.actions.scan import run_scan
-from wa_sessions.config import ConfigError, Settings, load_settings
-from wa_sessions.locks import LockBusy
-from wa_sessions.state import StateError, write_atomically
+
+# Start-up time: each command imports the modules it needs where it runs (`--version` and
+# `--help` need none of them, and no command needs every action, e.g. the archiving of
+# emergency-cleanup or the HTTP client of the notifications).
+if TYPE_CHECKING:
+    from wa_sessions.config import Settings
 
 app = typer.Typer(
     name="wa-sessions",
@@ -83,6 +79,8 @@ def fail(message: str, code: int) -> NoReturn:
 
 def settings_from(root: Path | None, config: Path | None) -> Settings:
     """Load the effective configuration; exit 2 naming every bad key."""
+    from wa_sessions.config import ConfigError, load_settings
+
     overrides: dict[str, Any] = {}
     if root is not None:
         overrides["root"] = root
@@ -94,6 +92,11 @@ def settings_from(root: Path | None, config: Path | None) -> Settings:
 
 def guarded(action: Callable[[], int]) -> None:
     """Run an action; translate the library's errors into one-line messages and SPEC §7 exit codes."""
+    from wa_sessions.actions.common import UsageError
+    from wa_sessions.config import ConfigError
+    from wa_sessions.locks import LockBusy
+    from wa_sessions.state import StateError
+
     try:
         code = action()
     except UsageError as error:
@@ -136,6 +139,8 @@ def scan(
     jobs: JobsOption = 0,
 ) -> None:
     """Read only: files per category, bytes, status and problems of every tenant."""
+    from wa_sessions.actions.scan import run_scan
+
     settings = settings_from(root, config)
     style = output.Style(json=json_output, quiet=quiet, verbose=verbose)
 
@@ -159,6 +164,8 @@ def cleanup(
     jobs: JobsOption = 0,
 ) -> None:
     """Apply the regular rules now to the named tenants, or to every tenant."""
+    from wa_sessions.actions.cleanup import run_cleanup
+
     settings = settings_from(root, config)
     style = output.Style(json=json_output, quiet=quiet, verbose=verbose)
 
@@ -224,6 +231,9 @@ def emergency_cleanup(
 ) -> None:
     """Apply the emergency profile to the named tenants, or to every tenant at `emergency` or above;
     or, with --purge-stale-dirs, archive and remove stale tenant folders."""
+    from wa_sessions.actions.common import UsageError
+    from wa_sessions.actions.emergency import run_emergency, run_purge
+
     settings = settings_from(root, config)
     style = output.Style(json=json_output, quiet=quiet, verbose=verbose)
 
@@ -259,6 +269,8 @@ def multitenant_cleanup(
 ) -> None:
     """The automatic trigger (cron, every 30 minutes): clean every tenant at `trigger` or above,
     with the emergency profile at `danger`, under one run lock."""
+    from wa_sessions.actions.multitenant import run_multitenant
+
     settings = settings_from(root, config)
     style = output.Style(json=json_output, quiet=quiet, verbose=verbose)
 
@@ -299,6 +311,10 @@ def report(
 ) -> None:
     """Fleet summary: tenants per status, files per category, the largest tenants, disk and
     inodes, and per tenant the last cleanup and what it freed."""
+    from wa_sessions.actions.common import UsageError
+    from wa_sessions.actions.report import run_report
+    from wa_sessions.state import write_atomically
+
     settings = settings_from(root, config)
     style = output.Style(json=json_output, quiet=quiet, verbose=verbose)
 
@@ -353,6 +369,8 @@ def config_validate(
 
 
 def _explain_config(root: Path | None, config: Path | None, command: str, style: output.Style) -> int:
+    from wa_sessions.actions.configuration import run_config_show
+
     result = run_config_show(config, {"root": root} if root is not None else {}, command)
     output.render_config(result, style)
     return result.exit_code

@@ -12,8 +12,6 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
-from filelock import FileLock, Timeout
-
 from wa_sessions import layout
 
 
@@ -38,6 +36,9 @@ def _tenant_lock_path(tenant_fd: int, tenant_path: Path) -> str:
 def hold(path: str, wait_seconds: float) -> Iterator[None]:
     """Hold the lock file at `path`, waiting up to `wait_seconds`. Raise LockBusy if it stays busy,
     LockUnsafe if it cannot be opened (e.g. swapped for a symlink: filelock opens with O_NOFOLLOW)."""
+    # Imported here: scan, report and config never take a lock, and should not pay for filelock.
+    from filelock import FileLock, Timeout
+
     lock = FileLock(path, timeout=wait_seconds, mode=0o600)
     try:
         lock.acquire()

@@ -13,8 +13,6 @@ import base64
 import json
 import socket
 import threading
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -54,6 +52,8 @@ def _without_userinfo(url: str) -> tuple[str, dict[str, str]]:
 
 
 def _post(url: str, body: bytes, timeout: float) -> None:
+    import urllib.request  # already imported by send()
+
     target, auth = _without_userinfo(url)
     request = urllib.request.Request(
         target,
@@ -66,6 +66,8 @@ def _post(url: str, body: bytes, timeout: float) -> None:
 
 
 def _why(error: BaseException) -> str:
+    import urllib.error  # already imported by send()
+
     if isinstance(error, urllib.error.HTTPError):
         return f"HTTP {error.code}"
     if isinstance(error, urllib.error.URLError):
@@ -91,6 +93,10 @@ def send(url: str, payload: Mapping[str, Any], timeout: float) -> str | None:
         return f"notification not sent: webhook {where} is not a valid URL"
     if scheme not in ("http", "https"):
         return f"notification not sent: webhook {where} is not an http(s) URL"
+    # Loaded here, not at the top: most runs send no notification and should not pay for an HTTP
+    # client; and before the thread starts, so the import does not eat into the deadline.
+    import urllib.request  # noqa: F401  # used by _post and _why
+
     body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
     failure: list[BaseException] = []
 

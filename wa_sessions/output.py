@@ -12,17 +12,20 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from wa_sessions import layout
-from wa_sessions.actions.cleanup import CleanupResult, TenantCleanup
-from wa_sessions.actions.common import DiskUsage, TenantState
-from wa_sessions.actions.configuration import ConfigResult
-from wa_sessions.actions.emergency import PurgeResult
-from wa_sessions.actions.fleet import NotifiedResult
-from wa_sessions.actions.report import ReportResult, TenantReport
-from wa_sessions.actions.scan import ScanResult
-from wa_sessions.config import format_duration
+
+# The results' types are only named in annotations: importing their modules here would make
+# every command (and `--version`) import every action (see cli.py).
+if TYPE_CHECKING:
+    from wa_sessions.actions.cleanup import CleanupResult, TenantCleanup
+    from wa_sessions.actions.common import DiskUsage, TenantState
+    from wa_sessions.actions.configuration import ConfigResult
+    from wa_sessions.actions.emergency import PurgeResult
+    from wa_sessions.actions.fleet import NotifiedResult
+    from wa_sessions.actions.report import ReportResult, TenantReport
+    from wa_sessions.actions.scan import ScanResult
 
 SCHEMA = 1
 
@@ -454,14 +457,27 @@ def fleet_document(result: NotifiedResult) -> dict[str, Any]:
     document = cleanup_document(result)
     document["warnings"] = list(result.warnings)
     document["notified"] = result.notified
-    if isinstance(result, PurgeResult):
+    purge = _as_purge(result)
+    if purge is not None:
+        from wa_sessions.config import format_duration
+
         document["purge_stale_dirs"] = True
-        document["older_than"] = format_duration(result.older_than)
-        document["backup"] = result.backup
+        document["older_than"] = format_duration(purge.older_than)
+        document["backup"] = purge.backup
         for tenant in document["tenants"]:
-            tenant["backup"] = result.archives.get(tenant["company"])
-            tenant["newest_file_at"] = result.newest_file_at.get(tenant["company"])
+            tenant["backup"] = purge.archives.get(tenant["company"])
+            tenant["newest_file_at"] = purge.newest_file_at.get(tenant["company"])
     return document
+
+
+def _as_purge(result: NotifiedResult) -> PurgeResult | None:
+    """`result` if it is a PurgeResult. Only emergency-cleanup makes one: when its module was
+    never imported (multitenant-cleanup), `result` is not one, and the module stays unimported."""
+    if "wa_sessions.actions.emergency" not in sys.modules:
+        return None
+    from wa_sessions.actions.emergency import PurgeResult
+
+    return result if isinstance(result, PurgeResult) else None
 
 
 def render_fleet(result: NotifiedResult, style: Style, *, busy_is_error: bool = True) -> None:

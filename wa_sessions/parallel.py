@@ -7,7 +7,6 @@ function to run, so only tenants go to them and only results come back, in the o
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
@@ -58,6 +57,9 @@ def ordered_map(function: Callable[[Item], Result], items: Sequence[Item], jobs:
     if jobs <= 1 or len(items) < 2:
         yield from map(function, items)
         return
+    # Imported here: most runs use one process, and should not pay for multiprocessing.
+    import multiprocessing
+
     # Small chunks keep the workers evenly loaded and the results flowing in order.
     chunk = max(1, min(16, len(items) // (jobs * 8)))
     with multiprocessing.get_context("fork").Pool(jobs, initializer=_install, initargs=(function,)) as pool:
