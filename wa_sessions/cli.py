@@ -266,6 +266,7 @@ def multitenant_cleanup(
     json_output: JsonOption = False,
     quiet: QuietOption = False,
     verbose: VerboseOption = False,
+    jobs: JobsOption = 0,
 ) -> None:
     """The automatic trigger (cron, every 30 minutes): clean every tenant at `trigger` or above,
     with the emergency profile at `danger`, under one run lock."""
@@ -275,8 +276,9 @@ def multitenant_cleanup(
     style = output.Style(json=json_output, quiet=quiet, verbose=verbose)
 
     def action() -> int:
-        result = run_multitenant(settings, dry_run=dry_run, force=force)
-        output.render_fleet(result, style, busy_is_error=False)
+        stream = output.multitenant_stream(style)
+        result = run_multitenant(settings, dry_run=dry_run, force=force, jobs=jobs, stream=stream)
+        stream.end(result)
         return result.exit_code
 
     guarded(action)

@@ -288,18 +288,22 @@ def render_cleanup(result: CleanupResult, style: Style) -> None:
     _cleanup_errors(result)
 
 
-def _cleanup_errors(result: CleanupResult) -> None:
+def _cleanup_errors(result: CleanupResult, *, show_busy: bool = True) -> None:
+    """The run's errors on stderr, one line each: the run's own, each tenant's, the busy tenants
+    (unless `show_busy` is False) and, for a fleet command, its warnings."""
     for error in result.errors:
         sys.stderr.write("wa-sessions: " + one_line(str(error)) + "\n")
     for outcome in result.tenants:
         for file, error in outcome.errors:
             sys.stderr.write("wa-sessions: " + one_line(f"{outcome.before.company}: {file}: {error}") + "\n")
-        if outcome.lock_busy:
+        if outcome.lock_busy and show_busy:
             sys.stderr.write(
                 "wa-sessions: "
                 + one_line(f"{outcome.before.company}: skipped, {outcome.skipped_reason}")
                 + "\n"
             )
+    for warning in getattr(result, "warnings", ()):
+        sys.stderr.write("wa-sessions: " + one_line(f"warning: {warning}") + "\n")
 
 
 def _render_cleanup_text(result: CleanupResult, style: Style) -> None:
@@ -383,11 +387,14 @@ def cleanup_line(outcome: TenantCleanup) -> str:
 
 class CleanupJsonStream:
     """`cleanup --json` written tenant by tenant, in constant memory: the document's head, each
-    tenant on one line (rendered where it was cleaned, in a worker with --jobs), then the rest."""
+    tenant on one line (rendered where it was cleaned, in a worker with --jobs), then the rest.
+    For multitenant-cleanup (a NotifiedResult), the rest has the run's warnings and whether the
+    webhook was notified, as in fleet_document; `show_busy` False leaves busy tenants off stderr."""
 
-    def __init__(self, stream: TextIO | None = None):
+    def __init__(self, stream: TextIO | None = None, *, show_busy: bool = True):
         self._stream = stream or sys.stdout
         self._tenants = 0
+        self._show_busy = show_busy
 
     def begin(self, result: CleanupResult) -> None:
         self._stream.write(_document_head(result.command, result.root, result.generated_at))
@@ -400,21 +407,25 @@ class CleanupJsonStream:
         self._tenants += 1
 
     def end(self, result: CleanupResult) -> None:
-        self._stream.write(
-            _document_tail({"dry_run": result.dry_run, "errors": list(result.errors)}, self._tenants)
-        )
-        _cleanup_errors(result)
+        tail: dict[str, Any] = {"dry_run": result.dry_run, "errors": list(result.errors)}
+        warnings = getattr(result, "warnings", None)
+        if warnings is not None:
+            tail["warnings"] = list(warnings)
+            tail["notified"] = getattr(result, "notified", False)
+        self._stream.write(_document_tail(tail, self._tenants))
+        _cleanup_errors(result, show_busy=self._show_busy)
 
 
 class CleanupTextStream:
     """`cleanup` in text, in constant memory: the lines under the table (every file of a dry
     run) are spooled to a temporary file as tenants are done, and printed after the table."""
 
-    def __init__(self, style: Style, stream: TextIO | None = None):
+    def __init__(self, style: Style, stream: TextIO | None = None, *, show_busy: bool = True):
         self._style = style
         self._stream = stream or sys.stdout
         self._dry_run = False
         self._spool: TextIO | None = None
+        self._show_busy = show_busy
 
     def begin(self, result: CleanupResult) -> None:
         self._dry_run = result.dry_run
@@ -440,12 +451,23 @@ class CleanupTextStream:
                 shutil.copyfileobj(self._spool, self._stream, 1 << 20)
         if self._spool is not None:
             self._spool.close()
-        _cleanup_errors(result)
+        _cleanup_errors(result, show_busy=self._show_busy)
 
 
 def cleanup_stream(style: Style) -> CleanupJsonStream | CleanupTextStream:
     """The streaming renderer of `cleanup` for this style (see run_cleanup's `stream`)."""
     return CleanupJsonStream() if style.json else CleanupTextStream(style)
+
+
+def multitenant_stream(style: Style) -> CleanupJsonStream | CleanupTextStream:
+    """The streaming renderer of `multitenant-cleanup`, where a busy tenant is skipped and the run
+    still succeeds: it is mentioned on stderr only without --quiet (see render_fleet)."""
+    show_busy = not style.quiet
+    return (
+        CleanupJsonStream(show_busy=show_busy)
+        if style.json
+        else CleanupTextStream(style, show_busy=show_busy)
+    )
 
 
 # ---------------------------------------------------------------- emergency-cleanup, multitenant-cleanup

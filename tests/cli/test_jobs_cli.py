@@ -121,3 +121,58 @@ def test_text_output_with_jobs_is_the_same_as_one_process(fleet: Path) -> None:
 def test_negative_jobs_is_a_usage_error(fleet: Path) -> None:
     result = runner.invoke(cli.app, ["scan", "--root", str(fleet), "--jobs", "-1"])
     assert result.exit_code == 2
+
+
+FLEET_LEVELS = {
+    "WA_SESSIONS_THRESHOLDS__WARNING": "50",
+    "WA_SESSIONS_THRESHOLDS__CRITICAL": "100",
+    "WA_SESSIONS_THRESHOLDS__TRIGGER": "150",
+    "WA_SESSIONS_THRESHOLDS__EMERGENCY": "190",
+    "WA_SESSIONS_THRESHOLDS__DANGER": "200",  # the full tenants: emergency profile; the one without creds.json: regular rules
+}
+
+
+@pytest.mark.parametrize("jobs", ["2", "3"])
+def test_multitenant_dry_run_with_jobs_gives_the_same_document_as_one_process(
+    fleet: Path, jobs: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in FLEET_LEVELS.items():
+        monkeypatch.setenv(name, value)
+    code, serial = invoke("multitenant-cleanup", "--dry-run", "--root", str(fleet), "--json", "--jobs", "1")
+    parallel_code, parallel = invoke(
+        "multitenant-cleanup", "--dry-run", "--root", str(fleet), "--json", "--jobs", jobs
+    )
+    assert (parallel_code, parallel) == (code, serial)
+    actions = [tenant["action"] for tenant in serial["tenants"]]
+    assert actions.count("emergency") == 39 and actions.count("cleanup") == 1, actions
+    assert sum(len(tenant["deleted"]) for tenant in serial["tenants"]) > 1000
+    assert serial["notified"] is False and serial["warnings"] == []
+
+
+def test_multitenant_real_run_with_jobs_deletes_records_and_remembers_what_one_process_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in FLEET_LEVELS.items():
+        monkeypatch.setenv(name, value)
+    serial_root, parallel_root = tmp_path / "serial" / "root", tmp_path / "parallel" / "root"
+    make_fleet(serial_root)
+    make_fleet(parallel_root)
+    code, serial = invoke("multitenant-cleanup", "--root", str(serial_root), "--json", "--jobs", "1")
+    parallel_code, parallel = invoke(
+        "multitenant-cleanup", "--root", str(parallel_root), "--json", "--jobs", "2"
+    )
+    for document, root in ((serial, serial_root), (parallel, parallel_root)):
+        document["root"] = "ROOT"
+        for tenant in document["tenants"]:
+            tenant["path"] = tenant["path"].replace(str(root), "ROOT")
+    assert (parallel_code, parallel) == (code, serial)
+    assert code == 0
+    assert _files(parallel_root) == _files(serial_root)
+    assert _history(parallel_root) == _history(serial_root)
+    assert len(_history(serial_root)) == sum(len(tenant["deleted"]) for tenant in serial["tenants"]) > 1000
+    for root in (serial_root, parallel_root):
+        state = root / ".wa-sessions"
+        cooled = json.loads((state / "cooldowns.json").read_text())["tenants"]
+        assert len(cooled) == 40, "every tenant cleaned gets its cooldown"
+        pending = state / "pending.json"
+        assert json.loads(pending.read_text())["tenants"] == {}, "recorded before, cleared after"
