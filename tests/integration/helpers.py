@@ -32,9 +32,12 @@ _RUN_TAIL = "\nimport sys as _sys\nfrom wa_sessions.cli import run as _run\n_sys
 #: Run as root before a child drops its privileges: the interpreter and site-packages may live where
 #: the unprivileged user cannot read (e.g. /root/.pyenv under a 0o700 /root), so everything the run
 #: needs must already be imported. A full warm-up run (real deletion, history, lock, JSON output) on
-#: a throw-away tree of its own imports exactly what the real run will need.
+#: a throw-away tree of its own imports exactly what the real run will need; the codecs that only
+#: paths the warm-up does not take look up (filelock reads /proc files as ascii when it checks a
+#: lock file owned by someone else) are imported by name.
 _WARM_UP = """
 import contextlib, ctypes, io, json, os, shutil, sys, tempfile, time
+import encodings.ascii, encodings.latin_1, encodings.utf_8
 from wa_sessions.cli import run as _warm_run
 _scratch = tempfile.mkdtemp(prefix="wa-sessions-warm-up-")
 try:
