@@ -112,7 +112,9 @@ def guarded(action: Callable[[], int]) -> None:
 
 def _version(value: bool) -> None:
     if value:
-        sys.stdout.write(f"wa-sessions {__version__}\n")
+        from wa_sessions.scan import LISTING
+
+        sys.stdout.write(f"wa-sessions {__version__} (directory listing in {LISTING})\n")
         raise typer.Exit(0)
 
 

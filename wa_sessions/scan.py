@@ -4,7 +4,9 @@ Nothing here follows a symlink: tenants are opened with O_NOFOLLOW relative to t
 descriptor, and entries are examined with fstatat(AT_SYMLINK_NOFOLLOW).
 
 The scan is the hot loop of every command (a fleet has millions of files): one pass over the
-listing stats, classifies, counts and notes problems, and builds entries only when asked to.
+listing classifies, counts and notes problems, and builds entries only when asked to. The listing
+itself (readdir + fstatat per entry) is done in C by wa_sessions/_listing.c when it was built at
+install, and by os.scandir otherwise: the same entries either way.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import json
 import math
 import os
 import stat
-from collections.abc import Container, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from stat import S_ISREG
@@ -140,18 +142,54 @@ def scan_tenant(
     entry, whatever its type; an empty set: none, for a scan that only counts). `now` (epoch
     seconds) is only used to report mtimes in the future.
     """
+    tally = _Tally(now)
     try:
-        listing = os.scandir(tenant_fd)
+        _scan_listing(listing(tenant_fd), tally, keep)
     except OSError as error:
         raise TenantUnavailable(f"cannot list tenant folder: {error.strerror}") from None
-    tally = _Tally(now)
-    with listing:
-        _scan_listing(listing, tally, keep)
     creds = read_creds(tenant_fd, tally.creds_names)
     problems = tally.problems()
     if creds.state != "ok":
         problems.append(f"creds.json is {creds.state}")
     return TenantScan(tally.entries, creds, problems, tally.counts, tally.total_bytes)
+
+
+#: One listed entry: (name, st_mode, st_ino, st_size, st_mtime_ns), or (name, -1, errno, 0, 0)
+#: when its lstat failed with anything but ENOENT (a vanished entry is left out).
+ListedEntry = tuple[str, int, int, int, int]
+
+
+def python_listing(tenant_fd: int) -> Iterator[ListedEntry]:
+    """Given a directory descriptor, yield its entries but dot-entries, lstat'ed relative to it:
+    what the C listing (wa_sessions/_listing.c) yields, with os.scandir and DirEntry.stat. Both
+    start at the beginning of the directory and leave its offset there."""
+    os.lseek(tenant_fd, 0, os.SEEK_SET)  # os.scandir(fd) lists from the descriptor's offset
+    with os.scandir(tenant_fd) as entries:
+        for entry in entries:
+            name = entry.name
+            if name[0] == ".":
+                continue
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            except OSError as error:
+                yield name, -1, error.errno or 0, 0, 0
+                continue
+            yield name, info.st_mode, info.st_ino, info.st_size, info.st_mtime_ns
+
+
+#: The listing the scan uses: the C one (no DirEntry and no stat_result per file) when it was
+#: built at install, else python_listing. `wa-sessions --version` says which.
+listing: Callable[[int], Iterable[ListedEntry]]
+try:
+    from wa_sessions._listing import listing as _c_listing
+
+    listing = _c_listing
+    LISTING = "C"
+except ImportError:  # not built (no compiler at install): the pure-Python listing does the same
+    listing = python_listing
+    LISTING = "Python"
 
 
 class _Tally:
@@ -186,10 +224,10 @@ class _Tally:
         return _flatten(kinds)
 
 
-def _scan_listing(listing: Iterator[os.DirEntry[str]], tally: _Tally, keep: Container[str] | None) -> None:
-    """One pass: stat each entry (lstat), classify it, count it, note its problems, keep it if
-    asked. The loop every command runs over millions of files: locals only, and nothing per
-    entry that is not needed (a scan that keeps no entry does not split names)."""
+def _scan_listing(listed: Iterable[ListedEntry], tally: _Tally, keep: Container[str] | None) -> None:
+    """One pass: classify each listed entry, count it, note its problems, keep it if asked. The
+    loop every command runs over millions of files: locals only, and nothing per entry that is
+    not needed (a scan that keeps no entry does not split names)."""
     counts = tally.counts
     entries = tally.entries
     creds_names = tally.creds_names
@@ -207,26 +245,18 @@ def _scan_listing(listing: Iterator[os.DirEntry[str]], tally: _Tally, keep: Cont
     kept: Container[str] = () if keep is None else keep
     keep_none = keep is not None and not keep
     total = 0
-    for dir_entry in listing:
-        name = dir_entry.name
-        if name[0] == ".":
+    for name, mode, inode, size, mtime_ns in listed:
+        if mode < 0:
+            error = os.strerror(inode)
+            tally.unreadable.append(f"cannot stat {layout.display_name(name)}: {error}")
             continue
-        try:
-            info = dir_entry.stat(follow_symlinks=False)
-        except FileNotFoundError:
-            continue
-        except OSError as error:
-            tally.unreadable.append(f"cannot stat {layout.display_name(name)}: {error.strerror}")
-            continue
-        size = info.st_size
         total += size
         if name in watched:
             creds_names.add(name)
-        if is_regular(info.st_mode):
+        if is_regular(mode):
             matched = match(name)
             category = unknown if matched is None else category_of_group[matched.lastindex or 0]
             counts[category] += 1
-            mtime_ns = info.st_mtime_ns
             if size == 0 or mtime_ns > future_ns:
                 tally.note(name, category, "file", size, mtime_ns)
             if keep_none or not (keep_all or category in kept):
@@ -238,16 +268,14 @@ def _scan_listing(listing: Iterator[os.DirEntry[str]], tally: _Tally, keep: Cont
                 group = matched.lastindex
                 pre_key_id = int(matched.group(group)) if group == pre_key_group else None
             entries.append(
-                make(Entry, (name, category, key_name, True, "file", info.st_ino, size, mtime_ns, pre_key_id))
+                make(Entry, (name, category, key_name, True, "file", inode, size, mtime_ns, pre_key_id))
             )
         else:
-            kind = _kind(info.st_mode)
+            kind = _kind(mode)
             counts[unknown] += 1
-            tally.note(name, unknown, kind, size, info.st_mtime_ns)
+            tally.note(name, unknown, kind, size, mtime_ns)
             if keep_all:
-                entries.append(
-                    Entry(name, unknown, name, False, kind, info.st_ino, size, info.st_mtime_ns, None)
-                )
+                entries.append(Entry(name, unknown, name, False, kind, inode, size, mtime_ns, None))
     tally.total_bytes = total
 
 

@@ -14,6 +14,7 @@ from types import FrameType
 import pytest
 
 from wa_sessions import layout
+from wa_sessions import scan as scan_module
 from wa_sessions.scan import (
     Tenant,
     TenantScan,
@@ -39,6 +40,17 @@ def write(folder: Path, name: str | bytes, data: bytes | str = b"{}", age: float
     with open(path, "wb") as writer:
         writer.write(data.encode() if isinstance(data, str) else data)
     os.utime(path, (NOW - age, NOW - age))
+
+
+@pytest.fixture(autouse=True, params=["C", "Python"])
+def listing(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test of this file runs with both listings: the C one and os.scandir."""
+    if request.param == "C":
+        c_listing = pytest.importorskip("wa_sessions._listing", reason="the C listing was not built")
+        monkeypatch.setattr(scan_module, "listing", c_listing.listing)
+    else:
+        monkeypatch.setattr(scan_module, "listing", scan_module.python_listing)
+    return str(request.param)
 
 
 @pytest.fixture

@@ -1,0 +1,9 @@
+"""Directory listing with lstat, in C (wa_sessions/_listing.c); scan.python_listing does the same."""
+
+from collections.abc import Iterator
+
+class Listing(Iterator[tuple[str, int, int, int, int]]):
+    def __next__(self) -> tuple[str, int, int, int, int]: ...
+    def close(self) -> None: ...
+
+def listing(dir_fd: int, /) -> Listing: ...
