@@ -397,9 +397,12 @@ def machine() -> str:
     find_version = subprocess.run(["find", "--version"], capture_output=True, text=True).stdout.splitlines()[
         0
     ]
+    ours_version = subprocess.run(
+        [sys.executable, "-m", "wa_sessions", "--version"], capture_output=True, text=True
+    ).stdout.strip()
     return (
         f"{os.cpu_count()} CPUs ({cpu}), Linux {platform.release()}, Python {platform.python_version()}, "
-        f"{find_version}"
+        f"{find_version}, {ours_version}"
     )
 
 

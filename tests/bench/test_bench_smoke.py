@@ -39,6 +39,7 @@ def test_benchmark_script_produces_its_ratios_on_a_small_tree(tmp_path: Path) ->
     assert completed.returncode == 0, completed.stderr[-3000:]
     report = completed.stdout
     assert "20,000 files (40 tenants x 500 files)" in report
+    assert re.search(r"wa-sessions \S+ \(directory listing in (C|Python)\)", report), report[:500]
     for command in ("`scan --json`", "`cleanup --dry-run --json`", "`cleanup` (real)"):
         (row,) = [line for line in report.splitlines() if line.startswith(f"| {command}")]
         assert re.search(r"\*\*\d+\.\d\dx\*\*", row), row  # the ratio ours / find
