@@ -46,12 +46,50 @@ static void listing_dealloc(Listing *self) {
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-static PyObject *entry_tuple(const char *name, long mode, unsigned long long inode, long long size,
-                             long long mtime_ns) {
-    PyObject *items[5] = {
-        PyUnicode_DecodeFSDefault(name),   PyLong_FromLong(mode),         PyLong_FromUnsignedLongLong(inode),
-        PyLong_FromLongLong(size),         PyLong_FromLongLong(mtime_ns),
-    };
+/* st_mtim as integer nanoseconds, as os.stat's st_mtime_ns: a C integer while it fits (until the
+ * year 2262), a Python integer beyond, so that a crafted far-future mtime is not wrapped round. */
+static PyObject *mtime_ns_of(const struct stat *info) {
+    long long seconds = (long long)info->st_mtim.tv_sec;
+    long long nanoseconds = (long long)info->st_mtim.tv_nsec;
+    long long total;
+    if (!__builtin_mul_overflow(seconds, 1000000000LL, &total) &&
+        !__builtin_add_overflow(total, nanoseconds, &total)) {
+        return PyLong_FromLongLong(total);
+    }
+    PyObject *python_seconds = PyLong_FromLongLong(seconds);
+    PyObject *billion = PyLong_FromLong(1000000000L);
+    PyObject *python_nanoseconds = PyLong_FromLongLong(nanoseconds);
+    PyObject *scaled = NULL;
+    PyObject *result = NULL;
+    if (python_seconds != NULL && billion != NULL && python_nanoseconds != NULL) {
+        scaled = PyNumber_Multiply(python_seconds, billion);
+        if (scaled != NULL) {
+            result = PyNumber_Add(scaled, python_nanoseconds);
+        }
+    }
+    Py_XDECREF(python_seconds);
+    Py_XDECREF(billion);
+    Py_XDECREF(python_nanoseconds);
+    Py_XDECREF(scaled);
+    return result;
+}
+
+/* Steals nothing; returns a new tuple (name, mode, inode, size, mtime_ns), or NULL with an error
+ * set. `info` NULL: the lstat failed with `error_number`. */
+static PyObject *entry_tuple(const char *name, const struct stat *info, int error_number) {
+    PyObject *items[5];
+    if (info == NULL) {
+        items[1] = PyLong_FromLong(-1);
+        items[2] = PyLong_FromLong(error_number);
+        items[3] = PyLong_FromLong(0);
+        items[4] = PyLong_FromLong(0);
+    } else {
+        items[1] = PyLong_FromLong((long)info->st_mode);
+        items[2] = PyLong_FromUnsignedLongLong((unsigned long long)info->st_ino);
+        items[3] = PyLong_FromLongLong((long long)info->st_size);
+        items[4] = mtime_ns_of(info);
+    }
+    items[0] = PyUnicode_DecodeFSDefault(name);
     PyObject *tuple = PyTuple_New(5);
     int failed = tuple == NULL;
     for (int index = 0; index < 5; index++) {
@@ -72,10 +110,22 @@ static PyObject *entry_tuple(const char *name, long mode, unsigned long long ino
 
 static PyObject *listing_next(Listing *self) {
     while (self->directory != NULL) {
+        struct dirent *entry;
+        struct stat info;
+        int status = 0;
+        int saved = 0;
+        /* the GIL is released around the system calls, as os.scandir does: a hung mount must
+         * not stop the run's other threads (the webhook notification) */
+        Py_BEGIN_ALLOW_THREADS
         errno = 0;
-        struct dirent *entry = readdir(self->directory);
+        entry = readdir(self->directory);
+        saved = errno;
+        if (entry != NULL && entry->d_name[0] != '.') {
+            status = fstatat(dirfd(self->directory), entry->d_name, &info, AT_SYMLINK_NOFOLLOW);
+            saved = errno;
+        }
+        Py_END_ALLOW_THREADS
         if (entry == NULL) {
-            int saved = errno;
             listing_close_directory(self);
             if (saved != 0) {
                 errno = saved;
@@ -86,16 +136,13 @@ static PyObject *listing_next(Listing *self) {
         if (entry->d_name[0] == '.') {
             continue;
         }
-        struct stat info;
-        if (fstatat(dirfd(self->directory), entry->d_name, &info, AT_SYMLINK_NOFOLLOW) != 0) {
-            if (errno == ENOENT) {
+        if (status != 0) {
+            if (saved == ENOENT) {
                 continue;
             }
-            return entry_tuple(entry->d_name, -1, (unsigned long long)errno, 0, 0);
+            return entry_tuple(entry->d_name, NULL, saved);
         }
-        long long mtime_ns = (long long)info.st_mtim.tv_sec * 1000000000LL + (long long)info.st_mtim.tv_nsec;
-        return entry_tuple(entry->d_name, (long)info.st_mode, (unsigned long long)info.st_ino,
-                           (long long)info.st_size, mtime_ns);
+        return entry_tuple(entry->d_name, &info, 0);
     }
     return NULL;
 }

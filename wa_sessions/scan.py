@@ -17,10 +17,11 @@ import json
 import math
 import os
 import stat
-from collections.abc import Callable, Container, Iterable, Iterator
+from collections.abc import Callable, Container, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from stat import S_ISREG
+from typing import Protocol
 
 from wa_sessions import layout
 from wa_sessions.layout import Creds, Entry
@@ -144,7 +145,8 @@ def scan_tenant(
     """
     tally = _Tally(now)
     try:
-        _scan_listing(listing(tenant_fd), tally, keep)
+        with contextlib.closing(listing(tenant_fd)) as listed:  # its descriptor closed, come what may
+            _scan_listing(listed, tally, keep)
     except OSError as error:
         raise TenantUnavailable(f"cannot list tenant folder: {error.strerror}") from None
     creds = read_creds(tenant_fd, tally.creds_names)
@@ -159,7 +161,15 @@ def scan_tenant(
 ListedEntry = tuple[str, int, int, int, int]
 
 
-def python_listing(tenant_fd: int) -> Iterator[ListedEntry]:
+class Listing(Protocol):
+    """What a listing returns: its entries, one at a time, and `close()` to let go early."""
+
+    def __iter__(self) -> Iterator[ListedEntry]: ...
+
+    def close(self) -> None: ...
+
+
+def python_listing(tenant_fd: int) -> Generator[ListedEntry, None, None]:
     """Given a directory descriptor, yield its entries but dot-entries, lstat'ed relative to it:
     what the C listing (wa_sessions/_listing.c) yields, with os.scandir and DirEntry.stat. Both
     start at the beginning of the directory and leave its offset there."""
@@ -181,7 +191,7 @@ def python_listing(tenant_fd: int) -> Iterator[ListedEntry]:
 
 #: The listing the scan uses: the C one (no DirEntry and no stat_result per file) when it was
 #: built at install, else python_listing. `wa-sessions --version` says which.
-listing: Callable[[int], Iterable[ListedEntry]]
+listing: Callable[[int], Listing]
 try:
     from wa_sessions._listing import listing as _c_listing
 

@@ -1,0 +1,25 @@
+"""The C listing is optional (an install without a compiler falls back to os.scandir), so a broken
+build would go unnoticed but for this file, which does not need the extension to run."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from wa_sessions import scan
+
+
+def test_the_c_listing_is_built_wherever_a_compiler_is() -> None:
+    if not (shutil.which("cc") or shutil.which("gcc")):
+        pytest.skip("no C compiler here: the pure-Python listing is expected")
+    assert scan.LISTING == "C", "a C compiler is on PATH but wa_sessions/_listing.c was not built"
+
+
+def test_without_the_c_listing_the_scan_lists_with_os_scandir() -> None:
+    if scan.LISTING == "C":
+        from wa_sessions._listing import listing as c_listing
+
+        assert scan.listing is c_listing
+    else:
+        assert scan.listing is scan.python_listing
