@@ -14,7 +14,8 @@ and wa-sessions alternating:
 
 It prints the medians, the ratios (ours / find), peak memory and files per second as Markdown
 tables, and with `--json FILE` writes them as JSON too. Per-file cost is the median minus the
-median of the same command on an empty root (interpreter start-up), divided by the files.
+median of the same command on an empty root (interpreter start-up, timed in the same rounds),
+divided by the files.
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ done
 TARGETS = {"scan": 1.5, "dry-run": 1.0, "cleanup": 1.2}
 GROWTH_LIMIT = 1.25
 SMALL_TREE_RUNS = 11  # runs on trees of 100,000 files or fewer (when --runs is 5 or more)
+TINY_TREE_RUNS = 31  # and on trees of 10,000 files or fewer: their work is a few hundredths of a
+# second next to 0.35 s of start-up, so their per-file cost needs many runs to stand out
 RSS_LIMIT_MB = 100
 
 
@@ -235,15 +238,17 @@ def compare_read_only(
     """Time a read-only command of ours against find's printf on the same tree, alternating."""
     comparison = Comparison(name)
     find_command = find_printf(root)
+    empty_command = [empty_root.as_posix() if part == str(root) else part for part in our_command]
     timed(find_command)
     _, comparison_peak = timed(our_command, sample_memory=True)
     comparison.peak_pss_mb = comparison_peak / 1024
+    startup: list[Sample] = []
     for run in range(runs):
-        pair = [(comparison.find, find_command), (comparison.ours, our_command)]
-        for target, command in pair if run % 2 == 0 else reversed(pair):
+        # the start-up run (the same command on an empty root) in every round, next to the runs it
+        # is taken off: the machine's speed drifts over minutes, and must drift for both alike
+        rounds = [(comparison.find, find_command), (comparison.ours, our_command), (startup, empty_command)]
+        for target, command in rounds if run % 2 == 0 else reversed(rounds):
             target.append(timed(command)[0])
-    empty_command = [empty_root.as_posix() if part == str(root) else part for part in our_command]
-    startup = [timed(empty_command)[0] for _ in range(runs)]
     comparison.ours_startup = statistics.median(sample.wall for sample in startup)
     comparison.ours_startup_cpu = statistics.median(sample.cpu for sample in startup)
     return comparison
@@ -259,6 +264,8 @@ def compare_cleanup(
 ) -> Comparison:
     """Time a real cleanup of ours against the find one-liners, each run on a fresh copy."""
     comparison = Comparison("cleanup")
+    empty_command = ours("cleanup", "--root", str(empty_root), jobs=jobs)
+    startup: list[Sample] = []
     for run in range(runs + 1):  # run 0 is the warm-up
         order = ["find", "ours"] if run % 2 == 0 else ["ours", "find"]
         for who in order:
@@ -279,8 +286,7 @@ def compare_cleanup(
                         checks["files_left_by_cleanup"] = count_files(copy)
                     else:
                         comparison.ours.append(sample)
-    empty_command = ours("cleanup", "--root", str(empty_root), jobs=jobs)
-    startup = [timed(empty_command)[0] for _ in range(runs)]
+                        startup.append(timed(empty_command)[0])  # next to the run it is taken off
     comparison.ours_startup = statistics.median(sample.wall for sample in startup)
     comparison.ours_startup_cpu = statistics.median(sample.cpu for sample in startup)
     return comparison
@@ -335,7 +341,7 @@ def measure_size(
     empty_root.mkdir(exist_ok=True)
     checks: dict[str, Any] = {}
     if files <= 100_000 and runs >= 5:  # a small tree's net time is small next to start-up noise
-        runs = max(runs, SMALL_TREE_RUNS)
+        runs = max(runs, TINY_TREE_RUNS if files <= 10_000 else SMALL_TREE_RUNS)
     log(f"{files:,} files: generating {tenants:,} tenants x {files_per_tenant} files")
     with fresh_tree(workdir, "tree", tenants, files_per_tenant, now) as root:
         check_outputs(root, files, jobs, checks)
@@ -473,7 +479,7 @@ def report(results: Sequence[SizeResult], runs: int, load: tuple[float, float]) 
         f"machine: {machine()}",
         f"median of {runs} runs after 1 warm-up"
         + (
-            f" ({SMALL_TREE_RUNS} on trees of 100,000 files or fewer)"
+            f" ({SMALL_TREE_RUNS} on trees of 100,000 files or fewer, {TINY_TREE_RUNS} on 10,000 or fewer)"
             if runs >= 5 and len(results) > 1
             else ""
         )
