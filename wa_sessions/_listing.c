@@ -14,7 +14,8 @@
  * `dir_fd` is not consumed: the listing reads a duplicate of it (as os.scandir(fd) does) from the
  * beginning of the directory, and closes that duplicate when exhausted, closed or collected,
  * rewound (as os.scandir does too: the next listing of `dir_fd` starts at the beginning).
- * Memory is one entry at a time, however large the folder.
+ * Memory is one entry at a time, however large the folder. The GIL is released around each
+ * readdir/fstatat (as os.scandir does), so one listing must not be shared between threads.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
