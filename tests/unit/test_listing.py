@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
 import socket
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from wa_sessions import scan
 from wa_sessions.scan import ListedEntry, python_listing
 
 c_listing = pytest.importorskip("wa_sessions._listing", reason="the C listing was not built").listing
@@ -31,13 +32,20 @@ def opened(path: Path) -> int:
     return os.open(path, os.O_RDONLY | os.O_DIRECTORY)
 
 
-def both(path: Path) -> tuple[list[ListedEntry], list[ListedEntry]]:
-    """Both listings of the same descriptor, one after the other."""
+@contextlib.contextmanager
+def descriptor(path: Path) -> Iterator[int]:
+    """A directory descriptor of `path`, closed afterwards."""
     fd = opened(path)
     try:
-        return sorted(c_listing(fd)), sorted(python_listing(fd))
+        yield fd
     finally:
         os.close(fd)
+
+
+def both(path: Path) -> tuple[list[ListedEntry], list[ListedEntry]]:
+    """Both listings of the same descriptor, one after the other."""
+    with descriptor(path) as fd:
+        return sorted(c_listing(fd)), sorted(python_listing(fd))
 
 
 def hostile_tree(folder: Path) -> None:
@@ -98,8 +106,7 @@ def test_a_listing_starts_at_the_beginning_and_leaves_the_descriptor_open_and_re
 ) -> None:
     for index in range(50):
         (folder / f"pre-key-{index}.json").write_text("{}")
-    fd = opened(folder)
-    try:
+    with descriptor(folder) as fd:
         os.lseek(fd, 0, os.SEEK_END)  # whatever read the descriptor before
         first = list(list_entries(fd))
         again = list(list_entries(fd))
@@ -109,8 +116,6 @@ def test_a_listing_starts_at_the_beginning_and_leaves_the_descriptor_open_and_re
         with os.scandir(fd) as entries:  # what emergency-cleanup lists after its scan
             after = [entry.name for entry in entries]
         os.fstat(fd)  # still open
-    finally:
-        os.close(fd)
     assert len(first) == len(again) == len(after) == 50
 
 
@@ -134,29 +139,23 @@ def test_c_listing_refuses_what_is_not_a_descriptor() -> None:
 def test_c_listing_closed_early_yields_nothing_more(folder: Path) -> None:
     for index in range(5):
         (folder / f"pre-key-{index}.json").write_text("{}")
-    fd = opened(folder)
-    try:
+    with descriptor(folder) as fd:
         entries = c_listing(fd)
         next(entries)
         entries.close()
         assert list(entries) == []
-    finally:
-        os.close(fd)
 
 
 def test_c_listing_leaves_out_entries_deleted_while_it_lists(folder: Path) -> None:
     for index in range(2000):
         (folder / f"session-{index}.0.json").write_text("{}")
-    fd = opened(folder)
-    try:
+    with descriptor(folder) as fd:
         entries = c_listing(fd)
         seen = [next(entries)[0]]
         for path in folder.iterdir():  # what a concurrent Baileys or cleanup may do
             if path.name != seen[0]:
                 path.unlink()
         seen += [entry[0] for entry in entries]
-    finally:
-        os.close(fd)
     # readdir still returns the names it had read ahead; fstatat finds them gone: left out, no error
     assert seen == [seen[0]]
     assert (folder / seen[0]).exists()
@@ -217,30 +216,19 @@ def test_a_listing_reports_any_mtime_exactly_far_future_and_before_1970_included
         os.utime(path, ns=(0, mtime_ns))
     except OverflowError:
         pytest.skip("this Python cannot set such an mtime")
-    fd = opened(folder)
-    try:
+    with descriptor(folder) as fd:
         (entry,) = list(list_entries(fd))
-    finally:
-        os.close(fd)
     assert entry[4] == os.lstat(path).st_mtime_ns
     if mtime_ns < 2**63:
         assert entry[4] == mtime_ns
-
-
-def test_scan_uses_the_c_listing_when_it_was_built() -> None:
-    assert scan.listing is c_listing
-    assert scan.LISTING == "C"
 
 
 def test_c_listing_holds_one_entry_at_a_time(folder: Path) -> None:
     """An iterator, not a list: a folder of millions of files is not held in memory by the scan."""
     for index in range(300):
         (folder / f"pre-key-{index}.json").write_text("{}")
-    fd = opened(folder)
-    try:
+    with descriptor(folder) as fd:
         entries = c_listing(fd)
         assert iter(entries) is entries
         assert not isinstance(entries, list | tuple)
         assert sum(1 for _ in entries) == 300
-    finally:
-        os.close(fd)

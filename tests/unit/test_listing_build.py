@@ -16,7 +16,7 @@ def test_the_c_listing_is_built_wherever_a_compiler_is() -> None:
     assert scan.LISTING == "C", "a C compiler is on PATH but wa_sessions/_listing.c was not built"
 
 
-def test_without_the_c_listing_the_scan_lists_with_os_scandir() -> None:
+def test_the_scan_lists_with_the_listing_it_names() -> None:
     if scan.LISTING == "C":
         from wa_sessions._listing import listing as c_listing
 
