@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import stat
 import subprocess
 import tarfile
@@ -17,8 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from wa_sessions.layout import display_name
+
 from .fleet_helpers import LEVEL_FILES, make_fleet, on_disk, tenants_by_company, write_fleet_config
-from .helpers import history_lines, run_cli, snapshot, write_file
+from .helpers import Run, history_lines, run_cli, snapshot, write_file
 
 HOUR = 3600
 ODD_NAME = b"odd-\xff-name.json"
@@ -426,3 +429,118 @@ def test_a_folder_written_to_while_it_is_archived_is_kept(
     assert (flat["stale"] / "creds.json").read_text() == '{"written": "by Baileys, just now"}'
     assert len(list(flat["stale"].iterdir())) == 6  # 5 files and our lock file
     assert list((root / ".wa-sessions" / "backups").iterdir()), "the archive stays"
+
+
+# A purge killed between its first unlink and the folder's rmdir leaves the folder emptied or
+# part-emptied, its own mtime new. The killer SIGKILLs the real run at a chosen point.
+_KILL_AFTER_UNLINKS = """
+import os, signal
+_real_unlink = os.unlink
+_unlinked = []
+def _unlink_then_die(path, *args, **kwargs):
+    _real_unlink(path, *args, **kwargs)
+    if not os.fsdecode(path).startswith("."):  # not the archive's temp file, nor our lock
+        _unlinked.append(path)
+        if len(_unlinked) == 2:
+            os.kill(os.getpid(), signal.SIGKILL)
+os.unlink = _unlink_then_die
+"""
+_KILL_AT_RMDIR = """
+import os, signal
+def _die(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)
+os.rmdir = _die
+"""
+
+
+def _purge(config: Path, *extra: str, prelude: str | None = None) -> Run:
+    return run_cli(
+        "emergency-cleanup",
+        "--config",
+        config,
+        "--company",
+        "stale-session",
+        "--purge-stale-dirs",
+        "--older-than",
+        "1h",
+        "--json",
+        *extra,
+        prelude=prelude,
+    )
+
+
+@pytest.mark.parametrize(
+    ("killer", "left"), [(_KILL_AFTER_UNLINKS, 3), (_KILL_AT_RMDIR, 0)], ids=["after-2-unlinks", "at-rmdir"]
+)
+def test_the_next_run_finishes_a_purge_killed_after_it_began_removing_files(
+    root: Path, tmp_path: Path, flat: dict[str, Path], now: float, killer: str, left: int
+) -> None:
+    config = _purge_config(tmp_path, root)
+    originals = _contents(flat["stale"])
+    state = root / ".wa-sessions"
+
+    killed = _purge(config, "--yes", prelude=killer)
+
+    assert killed.returncode == -signal.SIGKILL, killed.describe()
+    assert len([n for n in os.listdir(flat["stale"]) if n != ".cleanup.lock"]) == left
+    assert flat["stale"].stat().st_mtime > now - 60, "removing files made the folder look fresh"
+    (archive,) = (state / "backups").iterdir()
+    assert [path.name for path in (state / "purging").iterdir()] != []
+
+    dry = _purge(config, "--dry-run")
+    assert dry.returncode == 0, dry.describe()
+    planned = tenants_by_company(dry.doc)["stale-session"]
+    assert planned["action"] == "emergency" and len(planned["deleted"]) == left
+    assert any("by the interrupted run" in note for note in planned["notes"]), planned
+    assert flat["stale"].exists()
+
+    run = _purge(config, "--yes")
+
+    assert run.returncode == 0, run.describe()
+    assert not flat["stale"].exists()
+    assert flat["live"].exists() and flat["touched"].exists()  # --company: only the one named
+    done = tenants_by_company(run.doc)["stale-session"]
+    assert done["action"] == "emergency" and done["files_after"] == 0 and done["errors"] == []
+    assert done["backup"] == str(archive)
+    assert len(done["deleted"]) == left
+    assert all("finishing an interrupted purge" in item["reason"] for item in done["deleted"])
+    assert list((state / "backups").iterdir()) == [archive], "the first run's archive is not written again"
+    assert list((state / "purging").iterdir()) == []
+    got = _contents(_restore(archive, tmp_path / "restored") / "stale-session")
+    assert {name: data for name, (data, _) in got.items()} == {n: d for n, (d, _) in originals.items()}
+    recorded = {
+        line["file"]
+        for line in history_lines(state)
+        if line["company"] == "stale-session" and line["event"] == "deleted"
+    }
+    assert recorded == {display_name(os.fsdecode(name)) for name in originals}
+
+
+def test_a_folder_emptied_by_a_killed_purge_and_then_written_to_is_kept(
+    root: Path, tmp_path: Path, flat: dict[str, Path]
+) -> None:
+    config = _purge_config(tmp_path, root)
+    assert _purge(config, "--yes", prelude=_KILL_AT_RMDIR).returncode == -signal.SIGKILL
+    (flat["stale"] / "creds.json").write_text('{"written": "by Baileys, pairing again"}')
+
+    run = _purge(config, "--yes")
+
+    assert run.returncode == 0, run.describe()
+    assert tenants_by_company(run.doc)["stale-session"]["action"] == "none"
+    assert (flat["stale"] / "creds.json").read_text() == '{"written": "by Baileys, pairing again"}'
+
+
+def test_an_empty_folder_is_judged_by_its_own_mtime(root: Path, tmp_path: Path, now: float) -> None:
+    """Without a killed purge behind it, a new empty folder (Baileys about to write creds.json) is
+    kept; an old one is removed."""
+    config = _purge_config(tmp_path, root)
+    (root / "new-empty").mkdir()
+    (root / "old-empty").mkdir()
+    os.utime(root / "old-empty", (now - 7200, now - 7200))
+
+    run = run_cli(
+        "emergency-cleanup", "--config", config, "--purge-stale-dirs", "--older-than", "1h", "--yes", "--json"
+    )
+
+    assert run.returncode == 0, run.describe()
+    assert (root / "new-empty").is_dir() and not (root / "old-empty").exists()

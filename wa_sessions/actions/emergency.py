@@ -8,17 +8,25 @@ tenant folders whose newest file is older than AGE are archived to
 `<state_dir>/backups/<name>-<UTC timestamp>.tar.gz` (unless `--no-backup`) and removed. A folder
 whose lock is held, that holds anything but regular files, or that changes while it is being
 archived is left alone. Every removed file is recorded in history.jsonl first, as for a cleanup.
+
+Before its first unlink a purge writes `<state_dir>/purging/<dev>-<inode>.json` (the folder's
+name, its files as archived, the newest file's mtime, the archive) and removes it with the
+folder. A run killed in between leaves the folder emptied or part-emptied, its own mtime new; the
+next run finishes that purge: a folder whose every entry is still as that run archived it is
+judged by the newest file it had then, and the archive it wrote is not written again.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import stat
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 from wa_sessions import layout
 from wa_sessions.actions.cleanup import LOCK_BUSY, TenantCleanup, _LazyHistory, clean_tenant, lazy_history
@@ -40,10 +48,19 @@ from wa_sessions.layout import Entry
 from wa_sessions.locks import LockBusy, LockUnsafe, tenant_lock, tenant_lock_is_held
 from wa_sessions.rules import Deletion, format_age
 from wa_sessions.scan import Tenant, TenantUnavailable, open_tenant, scan_tenant
-from wa_sessions.state import History, StateError, read_pending, write_pending
+from wa_sessions.state import (
+    History,
+    StateError,
+    ensure_state_dir,
+    read_json,
+    read_pending,
+    write_atomically,
+    write_pending,
+)
 
 COMMAND = "emergency-cleanup"
 ACTION = "emergency"
+PURGING_DIR = "purging"
 
 
 def run_emergency(settings: Settings, companies: Sequence[str], *, dry_run: bool) -> NotifiedResult:
@@ -144,13 +161,74 @@ def _list_folder(tenant_fd: int) -> _Listing:
     return _Listing(tuple(entries), tuple(sorted(other)), os.fstat(tenant_fd).st_mtime_ns)
 
 
-def _stale_reason(listing: _Listing, older_than: int, now: float) -> str | None:
+Identity = frozenset[tuple[str, int, int, int]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Interrupted:
+    """A purge of this very folder that was killed after it had started removing files."""
+
+    newest_ns: int
+    archive: str | None
+    files: Identity
+
+
+def _marker_path(settings: Settings, tenant_fd: int) -> Path:
+    info = os.fstat(tenant_fd)
+    return settings.effective_state_dir / PURGING_DIR / f"{info.st_dev}-{info.st_ino}.json"
+
+
+def _interrupted(
+    settings: Settings, tenant: Tenant, tenant_fd: int, listing: _Listing
+) -> _Interrupted | None:
+    """The killed purge whose leftovers `listing` is (every entry still as it archived it), or None."""
+    document = read_json(_marker_path(settings, tenant_fd))
+    try:
+        newest, archive, files = document["newest_ns"], document["archive"], document["files"]
+        if document["folder"] != tenant.name or type(newest) is not int:
+            return None
+        if archive is not None and not isinstance(archive, str):
+            return None
+        identity = frozenset((str(name), int(ino), int(size), int(mtime)) for name, ino, size, mtime in files)
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not listing.identity() <= identity:
+        return None
+    return _Interrupted(newest, archive, identity)
+
+
+def _write_marker(
+    settings: Settings, tenant_fd: int, tenant: Tenant, listing: _Listing, newest_ns: int, archive: str | None
+) -> Path:
+    """Note the purge about to remove the folder's files. Raise StateError."""
+    path = _marker_path(settings, tenant_fd)
+    ensure_state_dir(settings.effective_state_dir)
+    try:
+        path.parent.mkdir(mode=0o700, exist_ok=True)
+    except OSError as error:
+        raise StateError(f"cannot create {path.parent}: {error.strerror}") from None
+    document = {
+        "schema": 1,
+        "folder": tenant.name,
+        "newest_ns": newest_ns,
+        "archive": archive,
+        "files": sorted(listing.identity()),
+    }
+    write_atomically(path, json.dumps(document).encode("ascii"))
+    return path
+
+
+def _stale_reason(
+    listing: _Listing, older_than: int, now: float, interrupted: _Interrupted | None = None
+) -> str | None:
     """Why the folder is stale, or None when it is not."""
-    age = now - listing.newest_ns / 1e9
+    newest_ns = listing.newest_ns if interrupted is None else interrupted.newest_ns
+    age = now - newest_ns / 1e9
     if age <= older_than:
         return None
-    what = "newest file" if listing.entries else "empty folder, modified"
-    return f"stale folder: {what} {format_age(age)} ago, older than {format_age(older_than)}; folder removed"
+    what = "newest file" if listing.entries or interrupted else "empty folder, modified"
+    finishing = "; finishing an interrupted purge" if interrupted else ""
+    return f"stale folder: {what} {format_age(age)} ago, older than {format_age(older_than)}{finishing}; folder removed"
 
 
 def run_purge(
@@ -242,18 +320,22 @@ def _purge_open_tenant(
         listing = _list_folder(tenant_fd)
     except OSError as error:
         raise TenantUnavailable(f"cannot list tenant folder: {error.strerror}") from None
-    result.newest_file_at[before.company] = _iso_ns(listing.newest_ns)
-    reason = _stale_reason(listing, result.older_than, now)
+    interrupted = _interrupted(settings, tenant, tenant_fd, listing)
+    newest_ns = listing.newest_ns if interrupted is None else interrupted.newest_ns
+    result.newest_file_at[before.company] = _iso_ns(newest_ns)
+    reason = _stale_reason(listing, result.older_than, now, interrupted)
     if reason is None:
         return TenantCleanup(before, "none", result.dry_run, files_after=before.files)
     if listing.other:
         why = f"holds {', '.join(listing.other[:5])}: only folders of regular files are purged"
         return TenantCleanup(before, "skipped", result.dry_run, skipped_reason=why, files_after=before.files)
     if result.dry_run:
-        return _purge_plan(settings, tenant, tenant_fd, before, listing, reason, result, when)
+        return _purge_plan(settings, tenant, tenant_fd, before, (listing, interrupted), reason, result, when)
     try:
         with tenant_lock(tenant_fd, tenant.path, settings.locks.wait):
-            return _purge_locked(settings, root_fd, tenant, tenant_fd, before, result, history, when)
+            return _purge_locked(
+                settings, root_fd, tenant, tenant_fd, (before, listing), result, history, when
+            )
     except LockBusy:
         return TenantCleanup(before, "skipped", False, skipped_reason=LOCK_BUSY, files_after=before.files)
     except LockUnsafe as error:
@@ -275,16 +357,19 @@ def _purge_plan(
     tenant: Tenant,
     tenant_fd: int,
     before: TenantState,
-    listing: _Listing,
+    seen: tuple[_Listing, _Interrupted | None],
     reason: str,
     result: PurgeResult,
     when: datetime,
 ) -> TenantCleanup:
     """A dry run: what a real purge would archive and remove (no lock taken, nothing created)."""
+    listing, interrupted = seen
     if tenant_lock_is_held(tenant_fd, tenant.path):
         return TenantCleanup(before, "skipped", True, skipped_reason=LOCK_BUSY, files_after=before.files)
     outcome = TenantCleanup(before, ACTION, True, deleted=_deletions(listing, reason), files_after=0)
-    if result.backup:
+    if interrupted is not None and interrupted.archive is not None:
+        outcome.notes.append(f"archived to {layout.display_name(interrupted.archive)} by the interrupted run")
+    elif result.backup:
         target = settings.effective_state_dir / BACKUPS_DIR / archive_name(tenant.name, when)
         outcome.notes.append(f"would archive to {layout.display_name(str(target))}")
     else:
@@ -297,21 +382,34 @@ def _purge_locked(
     root_fd: int,
     tenant: Tenant,
     tenant_fd: int,
-    before: TenantState,
+    seen: tuple[TenantState, _Listing],
     result: PurgeResult,
     history: _LazyHistory,
     when: datetime,
 ) -> TenantCleanup:
-    """Under the tenant lock: look again, archive, check nothing changed, record, remove."""
+    """Under the tenant lock: look again, archive (unless the interrupted run whose leftovers these
+    are did), check nothing changed, note the purge, record, remove."""
+    before, unlocked = seen
     listing = _list_folder(tenant_fd)
-    reason = _stale_reason(listing, result.older_than, time.time())
+    if not listing.entries and not unlocked.entries:
+        # An empty folder is judged by its own mtime, which taking the lock (creating our lock
+        # file in it) has just changed: judge it as it was before.
+        listing = replace(listing, folder_mtime_ns=unlocked.folder_mtime_ns)
+    interrupted = _interrupted(settings, tenant, tenant_fd, listing)
+    reason = _stale_reason(listing, result.older_than, time.time(), interrupted)
     if reason is None or listing.other:
         note = "changed before the lock was taken; kept"
         return TenantCleanup(before, "skipped", False, skipped_reason=note, files_after=before.files)
     outcome = TenantCleanup(before, ACTION, False, files_after=before.files)
-    if result.backup:
+    archive = None if interrupted is None else interrupted.archive
+    if archive is not None:
+        shown = layout.display_name(archive)
+        result.archives[before.company] = shown
+        outcome.notes.append(f"archived to {shown} by the interrupted run")
+        reason = f"{reason}; backup {shown}"
+    elif result.backup:
         try:
-            archive, _ = archive_folder(
+            path, _ = archive_folder(
                 settings.effective_state_dir, tenant_fd, tenant.name, [e.name for e in listing.entries], when
             )
         except BackupError as error:
@@ -319,7 +417,8 @@ def _purge_locked(
                 (layout.display_name(tenant.name), f"backup failed, nothing removed: {error}")
             )
             return outcome
-        shown = layout.display_name(str(archive))
+        archive = str(path)
+        shown = layout.display_name(archive)
         result.archives[before.company] = shown
         outcome.notes.append(f"archived to {shown}")
         reason = f"{reason}; backup {shown}"
@@ -329,7 +428,15 @@ def _purge_locked(
             return outcome
     else:
         outcome.notes.append("no backup (--no-backup)")
-    _remove(root_fd, tenant, tenant_fd, _deletions(listing, reason), outcome, history)
+    newest_ns = listing.newest_ns if interrupted is None else interrupted.newest_ns
+    try:
+        marker = _write_marker(settings, tenant_fd, tenant, listing, newest_ns, archive)
+    except StateError as error:
+        outcome.errors.append((layout.display_name(tenant.name), f"nothing removed: {error}"))
+        return outcome
+    if _remove(root_fd, tenant, tenant_fd, _deletions(listing, reason), outcome, history):
+        with contextlib.suppress(OSError):
+            marker.unlink()
     return outcome
 
 
@@ -340,13 +447,14 @@ def _remove(
     deletions: list[Deletion],
     outcome: TenantCleanup,
     history: _LazyHistory,
-) -> None:
-    """Record each file, unlink it relative to the folder's descriptor, then remove the folder."""
+) -> bool:
+    """Record each file, unlink it relative to the folder's descriptor, then remove the folder.
+    Return whether the folder is gone."""
     try:
         opened = history.get()
     except StateError as error:
         outcome.errors.append(("history.jsonl", f"nothing removed: {error}"))
-        return
+        return False
     removed = 0  # entries counted in files (not dot-entries) that are gone
     for deletion in deletions:
         changed = _changed_since_listed(tenant_fd, deletion.entry)
@@ -376,7 +484,7 @@ def _remove(
         removed += not layout.is_own_entry(deletion.entry.name)
     outcome.files_after = outcome.before.files - removed
     if outcome.errors:
-        return
+        return False
     try:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(layout.LOCK_FILE, dir_fd=tenant_fd)
@@ -385,6 +493,8 @@ def _remove(
         os.rmdir(tenant.name, dir_fd=root_fd)
     except OSError as error:
         outcome.errors.append((layout.display_name(tenant.name), f"cannot remove folder: {error.strerror}"))
+        return False
+    return True
 
 
 def _changed_since_listed(tenant_fd: int, entry: Entry) -> str | None:
