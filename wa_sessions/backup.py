@@ -5,6 +5,9 @@ The archive is written to a hidden temp name (0600, in a 0700 folder), fsynced, 
 and compared with what was written (names, sizes, mtimes, SHA-256 of every file), and only then
 linked under its final name, which is never overwritten. Members are `<name>/<file>` in PAX
 format with nanosecond mtimes, so `tar -xzpf ARCHIVE -C <root>` restores the folder exactly.
+
+A run killed while archiving leaves its temp file (`.<archive name>.<pid>.partial`); the next
+archiving removes those whose process is gone and that nobody has written for LEFTOVER_AGE.
 """
 
 from __future__ import annotations
@@ -12,8 +15,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import stat
 import tarfile
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,6 +31,9 @@ BACKUPS_DIR = "backups"
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _ENCODING = {"encoding": "utf-8", "errors": "surrogateescape"}
+_PARTIAL = re.compile(r"\..+\.(\d{1,9})\.partial", re.DOTALL)
+#: A temp file written to this recently may belong to a live run in another PID namespace.
+LEFTOVER_AGE = 600
 
 
 class BackupError(Exception):
@@ -87,6 +95,29 @@ def _backups_dir(state_dir: Path) -> Iterator[int]:
         yield fd
     finally:
         os.close(fd)
+
+
+def _process_is_gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # EPERM: it exists, as somebody else
+        return False
+    return False
+
+
+def _remove_leftovers(backups_fd: int) -> None:
+    """Remove the temp files of killed archivings (best effort: a failure only leaves them)."""
+    with contextlib.suppress(OSError), os.scandir(backups_fd) as entries:
+        for entry in entries:
+            match = _PARTIAL.fullmatch(entry.name)
+            if match is None or int(match[1]) in (0, os.getpid()) or not _process_is_gone(int(match[1])):
+                continue
+            with contextlib.suppress(OSError):
+                info = entry.stat(follow_symlinks=False)
+                if stat.S_ISREG(info.st_mode) and time.time() - info.st_mtime > LEFTOVER_AGE:
+                    os.unlink(entry.name, dir_fd=backups_fd)
 
 
 def _add_folder(tar: tarfile.TarFile, tenant_fd: int, folder: str, names: Sequence[str]) -> list[Member]:
@@ -164,6 +195,7 @@ def archive_folder(
     path and what it holds. Raise BackupError (and leave no archive) if it cannot be written or
     does not verify."""
     with _backups_dir(state_dir) as backups_fd:
+        _remove_leftovers(backups_fd)
         temp_name = f".{archive_name(folder, when)}.{os.getpid()}.partial"
         try:
             fd = os.open(

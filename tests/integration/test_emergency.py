@@ -544,3 +544,31 @@ def test_an_empty_folder_is_judged_by_its_own_mtime(root: Path, tmp_path: Path, 
 
     assert run.returncode == 0, run.describe()
     assert (root / "new-empty").is_dir() and not (root / "old-empty").exists()
+
+
+def test_the_next_archiving_removes_what_killed_archivings_left(
+    root: Path, tmp_path: Path, flat: dict[str, Path], now: float
+) -> None:
+    """A killed archiving leaves `.<archive>.<pid>.partial` (a copy of creds.json); the next one
+    removes those of processes that are gone and that nobody wrote to for LEFTOVER_AGE."""
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    backups = root / ".wa-sessions" / "backups"
+    backups.mkdir(parents=True, mode=0o700)
+    old = now - 3600
+    leftovers = {
+        f".stale-session-20261101T000000Z.tar.gz.{gone.pid}.partial": (old, False),
+        f".live-session-20261101T000000Z.tar.gz.{gone.pid}.partial": (now, True),  # too recent
+        f".touched-dir-20261101T000000Z.tar.gz.{os.getpid()}.partial": (old, True),  # its process lives
+        "notes.txt": (old, True),
+    }
+    for name, (mtime, _) in leftovers.items():
+        (backups / name).write_bytes(b'{"creds": "copy"}')
+        os.utime(backups / name, (mtime, mtime))
+
+    assert _purge(_purge_config(tmp_path, root), "--yes").returncode == 0
+    assert not flat["stale"].exists()
+    left = {path.name for path in backups.iterdir()}
+    assert {name for name, (_, stays) in leftovers.items() if stays} <= left
+    assert {name for name, (_, stays) in leftovers.items() if not stays} & left == set()
+    assert len(left) == 4, left  # and the new archive

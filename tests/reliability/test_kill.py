@@ -482,7 +482,8 @@ def test_a_purge_killed_at_random_points_loses_no_file_that_is_not_in_an_archive
         assert all(
             archived.get(path) == data for path, data in contents.items() if path.split("/")[0] in stale
         )
-        # a killed archiving leaves its 0600 `.partial` behind (see SECURITY.md, "What is left")
+        # a killed archiving leaves its 0600 `.partial` behind until a later archiving, 10 minutes
+        # on, removes it (SECURITY.md, "What wa-sessions does not defend against"; test_emergency.py tests the removal)
         figures["kill: purge leftovers (.partial, 0600)"] += len(
             list((root / ".wa-sessions" / "backups").glob(".*"))
         )
