@@ -112,7 +112,8 @@ def _remove_leftovers(backups_fd: int) -> None:
     with contextlib.suppress(OSError), os.scandir(backups_fd) as entries:
         for entry in entries:
             match = _PARTIAL.fullmatch(entry.name)
-            if match is None or int(match[1]) in (0, os.getpid()) or not _process_is_gone(int(match[1])):
+            pid = 0 if match is None else int(match[1])
+            if pid in (0, os.getpid()) or not _process_is_gone(pid):
                 continue
             with contextlib.suppress(OSError):
                 info = entry.stat(follow_symlinks=False)

@@ -122,6 +122,9 @@ class PurgeResult(NotifiedResult):
     newest_file_at: dict[str, str] = field(default_factory=dict)
 
 
+Identity = frozenset[tuple[str, int, int, int]]  # (name, inode, size, mtime_ns) of each file
+
+
 @dataclass(frozen=True, slots=True)
 class _Listing:
     """Every entry of a tenant folder except our lock file; `other` names what is not a regular file."""
@@ -134,7 +137,7 @@ class _Listing:
     def newest_ns(self) -> int:
         return max((entry.mtime_ns for entry in self.entries), default=self.folder_mtime_ns)
 
-    def identity(self) -> frozenset[tuple[str, int, int, int]]:
+    def identity(self) -> Identity:
         return frozenset((e.name, e.inode, e.size, e.mtime_ns) for e in self.entries)
 
 
@@ -159,9 +162,6 @@ def _list_folder(tenant_fd: int) -> _Listing:
             )
     entries.sort(key=lambda entry: entry.name)
     return _Listing(tuple(entries), tuple(sorted(other)), os.fstat(tenant_fd).st_mtime_ns)
-
-
-Identity = frozenset[tuple[str, int, int, int]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +197,11 @@ def _interrupted(
     return _Interrupted(newest, archive, identity)
 
 
+def _newest_ns(listing: _Listing, interrupted: _Interrupted | None) -> int:
+    """What the folder is judged by: its newest file, or the newest the interrupted purge saw."""
+    return listing.newest_ns if interrupted is None else interrupted.newest_ns
+
+
 def _write_marker(
     settings: Settings, tenant_fd: int, tenant: Tenant, listing: _Listing, newest_ns: int, archive: str | None
 ) -> Path:
@@ -222,8 +227,7 @@ def _stale_reason(
     listing: _Listing, older_than: int, now: float, interrupted: _Interrupted | None = None
 ) -> str | None:
     """Why the folder is stale, or None when it is not."""
-    newest_ns = listing.newest_ns if interrupted is None else interrupted.newest_ns
-    age = now - newest_ns / 1e9
+    age = now - _newest_ns(listing, interrupted) / 1e9
     if age <= older_than:
         return None
     what = "newest file" if listing.entries or interrupted else "empty folder, modified"
@@ -321,8 +325,7 @@ def _purge_open_tenant(
     except OSError as error:
         raise TenantUnavailable(f"cannot list tenant folder: {error.strerror}") from None
     interrupted = _interrupted(settings, tenant, tenant_fd, listing)
-    newest_ns = listing.newest_ns if interrupted is None else interrupted.newest_ns
-    result.newest_file_at[before.company] = _iso_ns(newest_ns)
+    result.newest_file_at[before.company] = _iso_ns(_newest_ns(listing, interrupted))
     reason = _stale_reason(listing, result.older_than, now, interrupted)
     if reason is None:
         return TenantCleanup(before, "none", result.dry_run, files_after=before.files)
@@ -428,9 +431,10 @@ def _purge_locked(
             return outcome
     else:
         outcome.notes.append("no backup (--no-backup)")
-    newest_ns = listing.newest_ns if interrupted is None else interrupted.newest_ns
     try:
-        marker = _write_marker(settings, tenant_fd, tenant, listing, newest_ns, archive)
+        marker = _write_marker(
+            settings, tenant_fd, tenant, listing, _newest_ns(listing, interrupted), archive
+        )
     except StateError as error:
         outcome.errors.append((layout.display_name(tenant.name), f"nothing removed: {error}"))
         return outcome
