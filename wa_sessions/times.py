@@ -1,0 +1,58 @@
+"""ISO 8601 times from epoch seconds or nanoseconds: the one helper, which cannot raise.
+
+A file's mtime is whatever its owner set (tmpfs, btrfs and ZFS keep years before 1 and after
+9999), so every time a tenant's files can carry is clamped to what `datetime` can show:
+0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z. NaN and infinities clamp too.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from datetime import UTC, datetime
+
+_MIN_SECOND = -62135596800  # 0001-01-01T00:00:00Z
+_MAX_SECOND = 253402300799  # 9999-12-31T23:59:59Z
+_EPOCH_DAY = 719163  # date(1970, 1, 1).toordinal()
+
+
+def clamp_second(epoch_second: float) -> int:
+    """Whole epoch seconds (floored), clamped to the range `datetime` can show."""
+    if math.isnan(epoch_second):
+        return 0
+    if epoch_second <= _MIN_SECOND:
+        return _MIN_SECOND
+    if epoch_second >= _MAX_SECOND:
+        return _MAX_SECOND
+    return math.floor(epoch_second)
+
+
+@functools.lru_cache(maxsize=1024)
+def _iso_day(day: int) -> str:
+    return datetime.fromordinal(day + _EPOCH_DAY).date().isoformat()
+
+
+def iso_second(epoch_second: float) -> str:
+    """Epoch seconds as `2026-11-22T03:12:28Z` (UTC). A cleanup writes one per file: the date is
+    worked out once per day, the time of day by arithmetic."""
+    day, second = divmod(clamp_second(epoch_second), 86400)
+    hour, second = divmod(second, 3600)
+    minute, second = divmod(second, 60)
+    return f"{_iso_day(day)}T{hour:02d}:{minute:02d}:{second:02d}Z"
+
+
+def iso_ns(epoch_ns: int) -> str:
+    """Epoch nanoseconds (an st_mtime_ns) as `iso_second` shows them."""
+    return iso_second(epoch_ns // 1_000_000_000)
+
+
+def iso_datetime(moment: datetime) -> str:
+    """An aware datetime as `iso_second` shows it."""
+    return iso_second(moment.timestamp())
+
+
+def datetime_of(epoch_second: float) -> datetime:
+    """Epoch seconds as an aware UTC datetime, clamped like `iso_second`."""
+    day, rest = divmod(clamp_second(epoch_second), 86400)
+    moment = datetime.fromordinal(day + _EPOCH_DAY).replace(tzinfo=UTC)
+    return moment.replace(hour=rest // 3600, minute=rest % 3600 // 60, second=rest % 60)
