@@ -25,7 +25,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from wa_sessions.state import StateError, ensure_state_dir
+from wa_sessions.apply import RESTORING_PREFIX, link_noreplace
+from wa_sessions.state import StateError, open_state_folder
 
 BACKUPS_DIR = "backups"
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
@@ -76,19 +77,15 @@ class _Hashing:
 
 
 @contextlib.contextmanager
-def _backups_dir(state_dir: Path) -> Iterator[int]:
-    """`<state_dir>/backups` (0700) as a directory descriptor. Raise BackupError."""
+def _archive_dir(state_dir: Path, subdir: str) -> Iterator[int]:
+    """`<state_dir>/<subdir>` (0700, ours, never through a symlink) as a directory descriptor.
+    Raise BackupError."""
     try:
-        ensure_state_dir(state_dir)
+        fd = open_state_folder(state_dir)
+        os.close(fd)
+        fd = open_state_folder(state_dir / subdir)
     except StateError as error:
         raise BackupError(str(error)) from None
-    path = state_dir / BACKUPS_DIR
-    try:
-        with contextlib.suppress(FileExistsError):
-            os.mkdir(path, 0o700)
-        fd = os.open(path, _DIRECTORY_FLAGS)
-    except OSError as error:
-        raise BackupError(f"cannot open {path}: {error.strerror}") from None
     try:
         if stat.S_IMODE(os.fstat(fd).st_mode) != 0o700:
             os.fchmod(fd, 0o700)
@@ -190,12 +187,17 @@ def _verify(backups_fd: int, temp_name: str, folder: str, members: Sequence[Memb
 
 
 def archive_folder(
-    state_dir: Path, tenant_fd: int, folder: str, names: Sequence[str], when: datetime
+    state_dir: Path,
+    tenant_fd: int,
+    folder: str,
+    names: Sequence[str],
+    when: datetime,
+    subdir: str = BACKUPS_DIR,
 ) -> tuple[Path, list[Member]]:
-    """Archive the regular files `names` of the open tenant folder `folder`; return the archive's
-    path and what it holds. Raise BackupError (and leave no archive) if it cannot be written or
-    does not verify."""
-    with _backups_dir(state_dir) as backups_fd:
+    """Archive the regular files `names` of the open tenant folder `folder` into
+    `<state_dir>/<subdir>`; return the archive's path and what it holds. Raise BackupError (and
+    leave no archive) if it cannot be written or does not verify."""
+    with _archive_dir(state_dir, subdir) as backups_fd:
         _remove_leftovers(backups_fd)
         temp_name = f".{archive_name(folder, when)}.{os.getpid()}.partial"
         try:
@@ -222,7 +224,85 @@ def archive_folder(
         finally:
             with contextlib.suppress(OSError):
                 os.unlink(temp_name, dir_fd=backups_fd)
-    return state_dir / BACKUPS_DIR / final, members
+    return state_dir / subdir / final, members
+
+
+def verify_archive(state_dir: Path, subdir: str, name: str, folder: str, members: Sequence[Member]) -> None:
+    """Check that `<state_dir>/<subdir>/<name>` exists and holds exactly `members` (names, sizes,
+    mtimes, SHA-256): what a purge marker must pass before it is trusted. Raise BackupError."""
+    if not name or "/" in name or name.startswith("."):
+        raise BackupError(f"not an archive name: {name!r}")
+    with _archive_dir(state_dir, subdir) as archives_fd:
+        _verify(archives_fd, name, folder, members)
+
+
+def remove_archive(state_dir: Path, subdir: str, name: str) -> None:
+    """Remove an archive of ours (the temporary one of a purge without backup). Best effort."""
+    with contextlib.suppress(OSError, BackupError), _archive_dir(state_dir, subdir) as archives_fd:
+        os.unlink(name, dir_fd=archives_fd)
+
+
+def restore_missing(
+    state_dir: Path, subdir: str, name: str, folder: str, tenant_fd: int
+) -> tuple[list[str], list[tuple[str, str]]]:
+    """Put back, from the archive, every file of the folder that is no longer there: written to
+    a temp name, fsynced, given its mode, owner and mtime, then linked under its name, never
+    replacing a file (one a writer made since stays). Return the names put back and the errors."""
+    restored: list[str] = []
+    errors: list[tuple[str, str]] = []
+    prefix = f"{folder}/"
+    try:
+        with _archive_dir(state_dir, subdir) as archives_fd:
+            fd = os.open(name, _READ_FLAGS, dir_fd=archives_fd)
+            with os.fdopen(fd, "rb") as raw, tarfile.open(fileobj=raw, mode="r:gz", **_ENCODING) as tar:  # type: ignore[call-overload]
+                for info in tar:
+                    file_name = info.name[len(prefix) :]
+                    if not info.isfile() or not info.name.startswith(prefix) or "/" in file_name:
+                        continue
+                    try:
+                        if _restore_member(tar, info, file_name, tenant_fd):
+                            restored.append(file_name)
+                    except OSError as error:
+                        errors.append((file_name, f"cannot put back: {error.strerror or error}"))
+    except (OSError, tarfile.TarError, EOFError, BackupError) as error:
+        errors.append((folder, f"cannot read archive {name}: {error}"))
+    return restored, errors
+
+
+def _restore_member(tar: tarfile.TarFile, info: tarfile.TarInfo, name: str, tenant_fd: int) -> bool:
+    """Put one archived file back under `name` unless that name exists; return whether it did."""
+    try:
+        os.stat(name, dir_fd=tenant_fd, follow_symlinks=False)
+        return False
+    except FileNotFoundError:
+        pass
+    temp = RESTORING_PREFIX + name
+    with contextlib.suppress(FileNotFoundError):  # never write through a planted name
+        os.unlink(temp, dir_fd=tenant_fd)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(temp, flags, 0o600, dir_fd=tenant_fd)
+    with os.fdopen(fd, "wb") as writer:
+        source = tar.extractfile(info)
+        if source is not None:
+            while chunk := source.read(1 << 20):
+                writer.write(chunk)
+        writer.flush()
+        os.fsync(fd)
+        os.fchmod(fd, info.mode & 0o7777)
+        if os.geteuid() == 0:
+            with contextlib.suppress(OSError):
+                os.fchown(fd, info.uid, info.gid)
+        mtime = info.pax_headers.get("mtime")
+        mtime_ns = _ns_of_pax(mtime) if mtime else int(info.mtime) * 1_000_000_000
+        os.utime(fd, ns=(mtime_ns, mtime_ns))
+    if link_noreplace(temp, name, tenant_fd):
+        os.unlink(temp, dir_fd=tenant_fd)
+    return True
+
+
+def _ns_of_pax(value: str) -> int:
+    seconds, _, fraction = value.partition(".")
+    return int(seconds) * 1_000_000_000 + int((fraction + "000000000")[:9])
 
 
 def _link_final(backups_fd: int, temp_name: str, folder: str, when: datetime) -> str:

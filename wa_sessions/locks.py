@@ -1,16 +1,18 @@
 """Per-tenant locks (`<tenant>/.cleanup.lock`) and the global run lock (`<state_dir>/run.lock`).
 
-Both are filelock's flock-based locks: the kernel drops them when the holder dies, so a lock
-left by a killed process never blocks the next run.
+Both are flock locks (the tenant lock taken on our own descriptor, the state-dir locks through
+filelock): the kernel drops them when the holder dies, so a lock left by a killed process never
+blocks the next run.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import stat
+import time
 from collections.abc import Iterator
-from pathlib import Path
 
 from wa_sessions import layout
 
@@ -21,15 +23,6 @@ class LockBusy(Exception):
 
 class LockUnsafe(Exception):
     """The lock file is not a regular file (a planted symlink, a FIFO...): the tenant is not touched."""
-
-
-def _tenant_lock_path(tenant_fd: int, tenant_path: Path) -> str:
-    """The lock file's path, pinned to the already opened folder where /proc allows it, so a folder
-    swapped for a symlink after it was opened cannot redirect the lock file."""
-    pinned = f"/proc/self/fd/{tenant_fd}"
-    if os.path.isdir(pinned):
-        return f"{pinned}/{layout.LOCK_FILE}"
-    return str(tenant_path / layout.LOCK_FILE)
 
 
 @contextlib.contextmanager
@@ -52,21 +45,46 @@ def hold(path: str, wait_seconds: float) -> Iterator[None]:
         lock.release()
 
 
-def _create_lock_file(tenant_fd: int) -> None:
-    """Create `.cleanup.lock` relative to the tenant's descriptor, refusing to follow a symlink
-    or open anything but a regular file, before filelock opens it by path."""
-    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+_LOCK_FLAGS = os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+_POLL_SECONDS = 0.05
+
+
+def _open_lock_file(tenant_fd: int, *, create: bool) -> int | None:
+    """`.cleanup.lock` opened relative to the tenant's descriptor, never through a symlink and
+    never anything but a regular file. Return None when it does not exist and not `create`.
+    Raise LockUnsafe."""
     try:
-        fd = os.open(layout.LOCK_FILE, flags, 0o600, dir_fd=tenant_fd)
+        fd = os.open(layout.LOCK_FILE, _LOCK_FLAGS | (os.O_CREAT if create else 0), 0o600, dir_fd=tenant_fd)
+    except FileNotFoundError:
+        if create:
+            raise LockUnsafe(f"cannot open {layout.LOCK_FILE}: the folder is gone") from None
+        return None
     except OSError as error:
         raise LockUnsafe(f"cannot open {layout.LOCK_FILE}: {error.strerror}") from None
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise LockUnsafe(f"{layout.LOCK_FILE} is not a regular file")
-        _give_to_folder_owner(fd, info, os.fstat(tenant_fd))
-    finally:
+        if create:
+            _give_to_folder_owner(fd, info, os.fstat(tenant_fd))
+    except BaseException:
         os.close(fd)
+        raise
+    return fd
+
+
+def _flock(fd: int, operation: int, wait_seconds: float) -> bool:
+    """Take the flock `operation` on `fd`, waiting up to `wait_seconds`; return whether it was taken."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            fcntl.flock(fd, operation | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            time.sleep(min(_POLL_SECONDS, left))
 
 
 def _give_to_folder_owner(fd: int, lock: os.stat_result, folder: os.stat_result) -> None:
@@ -81,21 +99,27 @@ def _give_to_folder_owner(fd: int, lock: os.stat_result, folder: os.stat_result)
 
 
 @contextlib.contextmanager
-def tenant_lock(tenant_fd: int, tenant_path: Path, wait_seconds: float) -> Iterator[None]:
-    """Hold `<tenant>/.cleanup.lock`. Raise LockBusy if another process holds it, LockUnsafe if
-    the lock file is not a regular file."""
-    _create_lock_file(tenant_fd)
-    with hold(_tenant_lock_path(tenant_fd, tenant_path), wait_seconds):
+def tenant_lock(tenant_fd: int, wait_seconds: float) -> Iterator[None]:
+    """Hold `<tenant>/.cleanup.lock`: opened relative to the tenant's descriptor and flock'ed on
+    that very descriptor (no path through /proc or the folder's name, which a tenant owner can
+    swap). Raise LockBusy if another process holds it, LockUnsafe if it is not a regular file."""
+    fd = _open_lock_file(tenant_fd, create=True)
+    assert fd is not None
+    try:
+        if not _flock(fd, fcntl.LOCK_EX, wait_seconds):
+            raise LockBusy(layout.LOCK_FILE)
         yield
+    finally:
+        os.close(fd)  # drops the lock
 
 
-def tenant_lock_is_held(tenant_fd: int, tenant_path: Path) -> bool:
-    """Whether another process holds the tenant's lock (without creating a lock file)."""
-    path = _tenant_lock_path(tenant_fd, tenant_path)
-    if not os.path.lexists(path):
+def tenant_lock_is_held(tenant_fd: int) -> bool:
+    """Whether another process holds the tenant's lock (without creating a lock file). Raise
+    LockUnsafe if the lock file is not a regular file."""
+    fd = _open_lock_file(tenant_fd, create=False)
+    if fd is None:
         return False
     try:
-        with hold(path, 0):
-            return False
-    except LockBusy:
-        return True
+        return not _flock(fd, fcntl.LOCK_SH, 0)
+    finally:
+        os.close(fd)

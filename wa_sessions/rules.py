@@ -229,7 +229,7 @@ def _units(
     sender-key-memory goes with them, the memory file's name."""
     units = {key_name: key_name for key_name in verdicts}
     for key_name, memory in own.items():
-        if memory in partners:
+        if memory in partners or memory in verdicts:  # a rule on sender-key-memory too (SPEC §2)
             units[key_name] = memory
     return units
 
@@ -242,6 +242,23 @@ def _apply_order(deletion: Deletion) -> tuple[str, int, str]:
     entry = deletion.entry
     rank = 0 if entry.category == layout.SENDER_KEY_MEMORY else 1 if entry.name != entry.key_name else 2
     return deletion.unit, rank, entry.name
+
+
+def purge_plan(entries: Iterable[Entry], reason: str) -> Plan:
+    """A purge of a whole folder: every entry, in the order that keeps the folder usable longest.
+    Sender-key-memory files before sender keys (as a cleanup does), everything else by name, and
+    the creds last (`creds.json.bak`/`.tmp` before `creds.json`): a purge stopped at any point
+    leaves either creds.json or an empty folder, never keys without their account."""
+
+    def order(deletion: Deletion) -> tuple[int, int, str]:
+        entry = deletion.entry
+        if entry.category == layout.CREDS:
+            return 2, entry.name == layout.CREDS_FILE, entry.name
+        return entry.category != layout.SENDER_KEY_MEMORY, 0, entry.name
+
+    deletions = [Deletion(entry, reason, entry.key_name) for entry in entries]
+    deletions.sort(key=order)
+    return Plan(tuple(deletions))
 
 
 def _guarded(verdicts: dict[str, str], keys: Mapping[str, _Key], lowest_kept: int | None) -> dict[str, str]:

@@ -16,7 +16,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
+import stat
 import tempfile
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -45,14 +48,107 @@ class PartialWrite(StateError):
         self.complete = complete
 
 
-def ensure_state_dir(state_dir: Path) -> None:
-    """Create the state directory (0700). Raise StateError if it cannot be created."""
+_STALE_TEMP_AGE = 600  # seconds untouched before a killed run's temp file is removed
+_cleaned_temps: set[str] = set()
+
+
+def _check_own_directory(fd: int, path: Path) -> None:
+    """Refuse a state folder someone else could write to: owned by another user, or group- or
+    world-writable. Raise StateError."""
+    info = os.fstat(fd)
+    if not stat.S_ISDIR(info.st_mode):
+        raise StateError(f"state dir {path} is not a directory")
+    if info.st_uid != os.geteuid():
+        raise StateError(f"state dir {path} is owned by uid {info.st_uid}, not by this user; refused")
+    if info.st_mode & 0o022:
+        raise StateError(
+            f"state dir {path} is group- or world-writable (mode {stat.S_IMODE(info.st_mode):o}); refused"
+        )
+
+
+def _make_parents(path: Path) -> None:
+    """Create the missing parents of `path` with mode 0755 at most (whatever the umask)."""
+    missing = []
+    parent = path.parent
+    while not os.path.lexists(parent) and parent != parent.parent:
+        missing.append(parent)
+        parent = parent.parent
+    for folder in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(folder, 0o755)
+
+
+def open_state_folder(path: Path) -> int:
+    """`path` (the state dir, or a folder in it) as a directory descriptor, created 0700 if
+    missing, never through a symlink, and refused unless only we can write to it. Raise StateError."""
     try:
-        state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            os.mkdir(path, 0o700)
+        except FileNotFoundError:
+            _make_parents(path)
+            os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
     except OSError as error:
-        raise StateError(f"cannot create state dir {state_dir}: {error.strerror}") from None
-    if state_dir.is_symlink() or not state_dir.is_dir():
-        raise StateError(f"state dir {state_dir} is not a directory")
+        raise StateError(f"cannot create state dir {path}: {error.strerror}") from None
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as error:
+        why = "is a symlink" if os.path.islink(path) else f"cannot be opened: {error.strerror}"
+        raise StateError(f"state dir {path} {why}; refused") from None
+    try:
+        _check_own_directory(fd, path)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def ensure_state_dir(state_dir: Path) -> None:
+    """Create the state directory (0700, parents 0755 at most) or check the one there: a real
+    directory (not a symlink), ours, not group/world-writable. Raise StateError. The first call
+    of a process also removes the temp files of killed runs (`.<file>.<random>.tmp`)."""
+    fd = open_state_folder(state_dir)
+    try:
+        key = str(state_dir)
+        if key not in _cleaned_temps:
+            _cleaned_temps.add(key)
+            remove_stale_temps(fd)
+    finally:
+        os.close(fd)
+
+
+_TEMP_NAME = re.compile(r"\..+\.[A-Za-z0-9_]{6,}\.tmp", re.DOTALL)  # write_atomically's temp names
+
+
+def remove_stale_temps(folder_fd: int) -> None:
+    """Remove the temp files killed runs left in a state folder (regular files named like
+    write_atomically's temps, untouched for 10 minutes). Best effort."""
+    with contextlib.suppress(OSError), os.scandir(folder_fd) as entries:
+        for entry in entries:
+            if not _TEMP_NAME.fullmatch(entry.name):
+                continue
+            with contextlib.suppress(OSError):
+                info = entry.stat(follow_symlinks=False)
+                if stat.S_ISREG(info.st_mode) and time.time() - info.st_mtime > _STALE_TEMP_AGE:
+                    os.unlink(entry.name, dir_fd=folder_fd)
+
+
+def open_state_file(path: Path, flags: int, mode: int = 0o600) -> int:
+    """A state file opened without following a symlink, refused unless it is a regular file with
+    one link (a hard link planted to an outside file must not be appended to or read). Raise
+    OSError, StateError."""
+    fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, mode)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise StateError(f"{path} is not a regular file; refused")
+        if info.st_nlink != 1:
+            raise StateError(f"{path} has {info.st_nlink} links; refused")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 class History:
@@ -64,9 +160,7 @@ class History:
             rotate_history(state_dir)
         path = state_dir / HISTORY_FILE
         try:
-            self._fd = os.open(
-                path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
-            )
+            self._fd = open_state_file(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
         except OSError as error:
             raise StateError(f"cannot open {path}: {error.strerror}") from None
         self.path = path
@@ -78,9 +172,11 @@ class History:
             size = os.fstat(self._fd).st_size
             if size == 0:
                 return
-            with open(self.path, "rb") as reader:
-                reader.seek(size - 1)
-                last = reader.read(1)
+            reader = open_state_file(self.path, os.O_RDONLY)
+            try:
+                last = os.pread(reader, 1, size - 1)
+            finally:
+                os.close(reader)
             if last != b"\n":
                 self._write_bytes(b"\n")
         except OSError as error:
@@ -147,10 +243,18 @@ def write_atomically(path: Path, data: bytes, mode: int = 0o600) -> None:
 
 
 def read_json(path: Path) -> dict[str, Any]:
-    """A JSON state file, or {} when it is missing or unreadable (the next write replaces it)."""
+    """A JSON state file, or {} when it is missing, unreadable, not a regular file of one link,
+    or in a folder others can write to (the next write replaces it)."""
     try:
-        document = json.loads(path.read_bytes())
-    except (OSError, ValueError):
+        folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            _check_own_directory(folder, path.parent)
+        finally:
+            os.close(folder)
+        fd = open_state_file(path, os.O_RDONLY)
+        with os.fdopen(fd, "rb") as reader:
+            document = json.loads(reader.read())
+    except (OSError, ValueError, StateError):
         return {}
     return document if isinstance(document, dict) else {}
 
@@ -243,7 +347,7 @@ def _totals_of_file(path: Path, totals: dict[str, DeletionTotals]) -> None:
 
 def _read_records(path: Path) -> Iterator[dict[str, Any]]:
     try:
-        reader = path.open("rb")
+        reader = os.fdopen(open_state_file(path, os.O_RDONLY), "rb")
     except FileNotFoundError:
         return
     except OSError as error:

@@ -400,14 +400,14 @@ def test_purge_never_removes_the_state_dir_even_when_it_matches_the_pattern(
 
     assert run.returncode == 0, run.describe()
     assert state_dir.is_dir() and (state_dir / "backups").is_dir()
-    assert tenants_by_company(run.doc)["state"]["action"] == "none"
+    assert "state" not in tenants_by_company(run.doc)  # the state dir is never a tenant
     assert not flat["stale"].exists()
 
 
 def test_a_folder_written_to_while_it_is_archived_is_kept(
     root: Path, tmp_path: Path, flat: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from wa_sessions.actions import emergency
+    from wa_sessions.actions import purge as emergency
     from wa_sessions.config import load_settings
 
     real_archive = emergency.archive_folder
@@ -439,7 +439,7 @@ _real_unlink = os.unlink
 _unlinked = []
 def _unlink_then_die(path, *args, **kwargs):
     _real_unlink(path, *args, **kwargs)
-    if not os.fsdecode(path).startswith("."):  # not the archive's temp file, nor our lock
+    if os.fsdecode(path).startswith(".cleanup.unlinking."):  # a file the deletion engine removed
         _unlinked.append(path)
         if len(_unlinked) == 2:
             os.kill(os.getpid(), signal.SIGKILL)
@@ -520,14 +520,20 @@ def test_a_folder_emptied_by_a_killed_purge_and_then_written_to_is_kept(
     root: Path, tmp_path: Path, flat: dict[str, Path]
 ) -> None:
     config = _purge_config(tmp_path, root)
+    originals = _contents(flat["stale"])
     assert _purge(config, "--yes", prelude=_KILL_AT_RMDIR).returncode == -signal.SIGKILL
     (flat["stale"] / "creds.json").write_text('{"written": "by Baileys, pairing again"}')
 
     run = _purge(config, "--yes")
 
     assert run.returncode == 0, run.describe()
-    assert tenants_by_company(run.doc)["stale-session"]["action"] == "none"
+    outcome = tenants_by_company(run.doc)["stale-session"]
+    assert outcome["action"] == "skipped" and "put back from the archive" in outcome["skipped_reason"]
     assert (flat["stale"] / "creds.json").read_text() == '{"written": "by Baileys, pairing again"}'
+    back = _contents(flat["stale"])  # the rest of the folder is whole again, the writer's file kept
+    assert {name for name in originals if name != b"creds.json"} <= set(back)
+    assert all(back[name] == data for name, data in originals.items() if name != b"creds.json")
+    assert list((root / ".wa-sessions" / "purging").iterdir()) == []
 
 
 def test_an_empty_folder_is_judged_by_its_own_mtime(root: Path, tmp_path: Path, now: float) -> None:

@@ -21,7 +21,7 @@ from wa_sessions.actions.common import (
     utc_now,
     validate_companies,
 )
-from wa_sessions.apply import apply_plan, discard_leftover
+from wa_sessions.apply import apply_plan, recover_leftovers
 from wa_sessions.config import Rule, Settings
 from wa_sessions.locks import LockBusy, LockUnsafe, tenant_lock
 from wa_sessions.parallel import effective_jobs, ordered_map
@@ -155,7 +155,7 @@ def clean_tenant(
         with open_tenant(root_fd, tenant) as tenant_fd:
             if dry_run:
                 return _clean_open_tenant(settings, tenant, tenant_fd, rules, action, True, history)
-            with tenant_lock(tenant_fd, tenant.path, settings.locks.wait):
+            with tenant_lock(tenant_fd, settings.locks.wait):
                 return _clean_open_tenant(settings, tenant, tenant_fd, rules, action, False, history)
     except LockBusy:
         before = TenantState(company, layout.display_name(str(tenant.path)))
@@ -182,13 +182,14 @@ def _clean_open_tenant(
     dry_run: bool,
     history: _LazyHistory,
 ) -> TenantCleanup:
+    recovered = []
     if not dry_run:  # under the tenant's lock
-        discard_leftover(tenant_fd)
+        recovered = recover_leftovers(tenant_fd, layout.display_name(tenant.company), history.get)
     now = time.time()
     scanned = scan_tenant(tenant_fd, now, keep=judged_categories(rules))
     before = tenant_state(tenant, scanned, settings)
     plan = plan_tenant(scanned.entries, rules, scanned.creds, now)
-    outcome = TenantCleanup(before, action, dry_run, notes=list(plan.notes))
+    outcome = TenantCleanup(before, action, dry_run, notes=[*recovered, *plan.notes])
     if dry_run or not plan.deletions:
         outcome.deleted = list(plan.deletions)
         outcome.files_after = before.files - len(plan.deletions)

@@ -14,6 +14,7 @@ from wa_sessions import layout
 from wa_sessions.config import Settings
 from wa_sessions.scan import Tenant, TenantScan, TenantUnavailable, list_tenants, open_root
 from wa_sessions.state import StateError, record_success
+from wa_sessions.times import iso_datetime
 
 
 class UsageError(Exception):
@@ -60,7 +61,8 @@ def utc_now() -> datetime:
 
 
 def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    """`2026-11-22T03:12:28Z`; see times.iso_second (cannot raise)."""
+    return iso_datetime(moment)
 
 
 def validate_companies(companies: Sequence[str]) -> None:
@@ -92,6 +94,7 @@ def select_tenants(settings: Settings, root_fd: int, companies: Sequence[str]) -
         tenants = list_tenants(settings.root, root_fd, settings.tenant_pattern)
     except OSError as error:
         raise UsageError(f"cannot list root {settings.root}: {error.strerror}") from None
+    tenants = _without_state_folders(settings, root_fd, tenants)
     if not companies:
         return tenants
     chosen: dict[str, Tenant] = {}
@@ -102,6 +105,32 @@ def select_tenants(settings: Settings, root_fd: int, companies: Sequence[str]) -
         for tenant in matches:
             chosen[tenant.name] = tenant
     return sorted(chosen.values(), key=lambda tenant: (tenant.company, tenant.name))
+
+
+STATE_SUBFOLDERS = ("backups", "purging")
+
+
+def _without_state_folders(settings: Settings, root_fd: int, tenants: list[Tenant]) -> list[Tenant]:
+    """The tenants, less the state dir and its own folders (backups/, purging/): with
+    `state_dir` = root or a folder under root, a pattern like `*` would take them for tenants."""
+    state_dir = settings.effective_state_dir
+    ours = set()
+    for folder in (state_dir, *(state_dir / name for name in STATE_SUBFOLDERS)):
+        with contextlib.suppress(OSError):
+            info = os.stat(folder, follow_symlinks=False)
+            ours.add((info.st_dev, info.st_ino))
+    if not ours:
+        return tenants
+    kept = []
+    for tenant in tenants:
+        try:
+            info = os.stat(tenant.name, dir_fd=root_fd, follow_symlinks=False)
+        except OSError:
+            kept.append(tenant)
+            continue
+        if (info.st_dev, info.st_ino) not in ours:
+            kept.append(tenant)
+    return kept
 
 
 def disk_usage(root: Path) -> DiskUsage | None:

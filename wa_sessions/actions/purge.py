@@ -1,0 +1,530 @@
+"""`wa-sessions emergency-cleanup --purge-stale-dirs`: remove whole stale tenant folders.
+
+A folder whose newest file is older than `--older-than` is archived (to
+`<state_dir>/backups/<name>-<UTC timestamp>.tar.gz`; with `--no-backup` to a temporary archive in
+`<state_dir>/purging/`, removed once the folder is gone) and the archive read back and verified.
+Then `<state_dir>/purging/<dev>-<inode>.json` notes the purge (the folder's files as archived,
+with their SHA-256, and the archive), and the one deletion engine (apply.py) removes the files
+from a frozen plan whose order keeps the folder usable longest: creds.json goes last.
+
+A tenant that comes back to life stops the purge: the first file not as archived (or a file
+that appears before the folder can be removed) ends the deletions, and every file removed is put
+back from the verified archive, never replacing a file the writer made since. The folder is left
+whole and the tenant reported skipped.
+
+A run killed part-way leaves the marker. The next run trusts it only when its archive exists and
+verifies; then a folder still holding only files as archived is finished (judged by the newest
+file it had), and one that changed since is rolled back from the archive.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import stat
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from wa_sessions import layout
+from wa_sessions.actions.cleanup import LOCK_BUSY, TenantCleanup, _LazyHistory, lazy_history
+from wa_sessions.actions.common import (
+    TenantState,
+    UsageError,
+    iso,
+    opened_root,
+    select_tenants,
+    tenant_state,
+    utc_now,
+    validate_companies,
+)
+from wa_sessions.actions.fleet import NotifiedResult, finish, unavailable
+from wa_sessions.apply import Applied, apply_plan, recover_leftovers, take_back
+from wa_sessions.backup import (
+    BACKUPS_DIR,
+    BackupError,
+    Member,
+    archive_folder,
+    archive_name,
+    remove_archive,
+    restore_missing,
+    verify_archive,
+)
+from wa_sessions.config import Settings, parse_duration
+from wa_sessions.layout import Entry
+from wa_sessions.locks import LockBusy, LockUnsafe, tenant_lock, tenant_lock_is_held
+from wa_sessions.rules import format_age, purge_plan
+from wa_sessions.scan import Tenant, TenantUnavailable, open_tenant, scan_tenant
+from wa_sessions.state import StateError, open_state_folder, read_json, write_atomically
+from wa_sessions.times import iso_ns
+
+COMMAND = "emergency-cleanup"
+ACTION = "emergency"
+PURGING_DIR = "purging"
+MARKER_SCHEMA = 2
+
+
+@dataclass(slots=True)
+class PurgeResult(NotifiedResult):
+    """A purge: per tenant folder (by company) the archive written and when its newest file was written."""
+
+    older_than: int = 0
+    backup: bool = True
+    archives: dict[str, str] = field(default_factory=dict)
+    newest_file_at: dict[str, str] = field(default_factory=dict)
+
+
+Identity = frozenset[tuple[str, int, int, int]]  # (name, inode, size, mtime_ns) of each file
+
+
+@dataclass(frozen=True, slots=True)
+class _Listing:
+    """Every entry of a tenant folder except our lock file; `other` names what is not a regular file."""
+
+    entries: tuple[Entry, ...]
+    other: tuple[str, ...]
+    folder_mtime_ns: int
+
+    @property
+    def newest_ns(self) -> int:
+        return max((entry.mtime_ns for entry in self.entries), default=self.folder_mtime_ns)
+
+    def identity(self) -> Identity:
+        return frozenset((e.name, e.inode, e.size, e.mtime_ns) for e in self.entries)
+
+
+def _list_folder(tenant_fd: int) -> _Listing:
+    entries, other = [], []
+    with os.scandir(tenant_fd) as listing:
+        for item in listing:
+            if item.name == layout.LOCK_FILE:
+                continue
+            try:
+                info = item.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            if not stat.S_ISREG(info.st_mode):
+                other.append(layout.display_name(item.name))
+                continue
+            name = layout.classify_name(item.name)
+            category = layout.UNKNOWN if layout.is_own_entry(item.name) else name.category
+            entries.append(
+                Entry(
+                    item.name,
+                    category,
+                    name.key_name,
+                    True,
+                    "file",
+                    info.st_ino,
+                    info.st_size,
+                    info.st_mtime_ns,
+                )
+            )
+    entries.sort(key=lambda entry: entry.name)
+    return _Listing(tuple(entries), tuple(sorted(other)), os.fstat(tenant_fd).st_mtime_ns)
+
+
+@dataclass(frozen=True, slots=True)
+class _Marker:
+    """A purge of one folder under way: what it archived, where, and the newest file it saw."""
+
+    newest_ns: int
+    subdir: str  # backups (kept) or purging (the temporary archive of --no-backup)
+    archive: str
+    members: tuple[Member, ...]
+
+    def identity(self) -> Identity:
+        return frozenset((m.name, m.inode, m.size, m.mtime_ns) for m in self.members)
+
+    @property
+    def kept(self) -> bool:
+        return self.subdir == BACKUPS_DIR
+
+    def shown(self, settings: Settings) -> str:
+        return layout.display_name(str(settings.effective_state_dir / self.subdir / self.archive))
+
+
+def _marker_name(tenant_fd: int) -> str:
+    info = os.fstat(tenant_fd)
+    return f"{info.st_dev}-{info.st_ino}.json"
+
+
+def _read_marker(settings: Settings, tenant: Tenant, tenant_fd: int) -> _Marker | None:
+    """The marker of a purge of this very folder, if it can be trusted: its archive exists and
+    reads back holding exactly the files it lists. A marker of an older version, a planted one,
+    or one whose archive is gone is ignored (the folder is judged as it is)."""
+    document = read_json(settings.effective_state_dir / PURGING_DIR / _marker_name(tenant_fd))
+    try:
+        if document.get("schema") != MARKER_SCHEMA or document.get("folder") != tenant.name:
+            return None
+        newest, subdir, archive = document["newest_ns"], document["subdir"], document["archive"]
+        if (
+            type(newest) is not int
+            or subdir not in (BACKUPS_DIR, PURGING_DIR)
+            or not isinstance(archive, str)
+        ):
+            return None
+        members = tuple(
+            Member(str(name), int(inode), int(size), int(mtime), str(digest))
+            for name, inode, size, mtime, digest in document["files"]
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+    try:
+        verify_archive(settings.effective_state_dir, subdir, archive, tenant.name, members)
+    except BackupError:
+        return None
+    return _Marker(newest, subdir, archive, members)
+
+
+def _write_marker(settings: Settings, tenant_fd: int, tenant: Tenant, marker: _Marker) -> None:
+    """Note the purge about to remove the folder's files. Raise StateError."""
+    folder = settings.effective_state_dir / PURGING_DIR
+    os.close(open_state_folder(settings.effective_state_dir))
+    os.close(open_state_folder(folder))
+    document = {
+        "schema": MARKER_SCHEMA,
+        "folder": tenant.name,
+        "newest_ns": marker.newest_ns,
+        "subdir": marker.subdir,
+        "archive": marker.archive,
+        "files": [[m.name, m.inode, m.size, m.mtime_ns, m.sha256] for m in marker.members],
+    }
+    write_atomically(folder / _marker_name(tenant_fd), json.dumps(document).encode("ascii"))
+
+
+def _drop_marker(settings: Settings, tenant_fd: int, marker: _Marker) -> None:
+    """The purge is over (done or rolled back): remove its marker, then its temporary archive."""
+    with contextlib.suppress(OSError):
+        os.unlink(settings.effective_state_dir / PURGING_DIR / _marker_name(tenant_fd))
+    if not marker.kept:
+        remove_archive(settings.effective_state_dir, marker.subdir, marker.archive)
+
+
+def _stale_reason(
+    listing: _Listing, older_than: int, now: float, marker: _Marker | None = None
+) -> str | None:
+    """Why the folder is stale, or None when it is not."""
+    newest = listing.newest_ns if marker is None else marker.newest_ns
+    age = now - newest / 1e9
+    if age <= older_than:
+        return None
+    what = "newest file" if listing.entries or marker else "empty folder, modified"
+    finishing = "; finishing an interrupted purge" if marker else ""
+    return f"stale folder: {what} {format_age(age)} ago, older than {format_age(older_than)}{finishing}; folder removed"
+
+
+def parse_older_than(older_than: str | None) -> int:
+    """`--older-than` in seconds. Raise UsageError."""
+    if older_than is None:
+        raise UsageError("--purge-stale-dirs needs --older-than AGE (e.g. 10m, 6h, 30d)")
+    try:
+        max_age = parse_duration(older_than)
+    except ValueError as error:
+        raise UsageError(f"--older-than: {error}") from None
+    if max_age <= 0:
+        raise UsageError("--older-than must be more than 0s")
+    return max_age
+
+
+def run_purge(
+    settings: Settings,
+    companies: Sequence[str],
+    *,
+    older_than: str | None,
+    yes: bool,
+    backup: bool,
+    dry_run: bool,
+) -> PurgeResult:
+    """Archive and remove every tenant folder whose newest file is older than `older_than`.
+    Raise UsageError without `yes` unless `dry_run`, or for a bad age."""
+    validate_companies(companies)
+    max_age = parse_older_than(older_than)
+    if not yes and not dry_run:
+        raise UsageError(
+            "--purge-stale-dirs removes whole folders: add --yes to confirm, or --dry-run to see what it would remove"
+        )
+    generated_at = utc_now()
+    result = PurgeResult(
+        COMMAND, str(settings.root), iso(generated_at), dry_run, [], older_than=max_age, backup=backup
+    )
+    with opened_root(settings) as root_fd, lazy_history(settings) as history:
+        for tenant in select_tenants(settings, root_fd, companies):
+            result.tenants.append(_purge_tenant(settings, root_fd, tenant, result, history, generated_at))
+    purged = [
+        {
+            "company": outcome.before.company,
+            "path": outcome.before.path,
+            "files": len(outcome.deleted),
+            "bytes": outcome.bytes_freed,
+            "backup": result.archives.get(outcome.before.company),
+        }
+        for outcome in result.tenants
+        if outcome.action == ACTION and outcome.skipped_reason is None and outcome.files_after == 0
+    ]
+    finish(settings, result, purged=purged)
+    return result
+
+
+def _purge_tenant(
+    settings: Settings,
+    root_fd: int,
+    tenant: Tenant,
+    result: PurgeResult,
+    history: _LazyHistory,
+    when: datetime,
+) -> TenantCleanup:
+    """One folder; anything its files make go wrong is that tenant's error, never the run's."""
+    try:
+        with open_tenant(root_fd, tenant) as tenant_fd:
+            return _purge_open_tenant(settings, root_fd, tenant, tenant_fd, result, history, when)
+    except TenantUnavailable as error:
+        return unavailable(tenant, error, result.dry_run)
+    except Exception as error:
+        before = TenantState(layout.display_name(tenant.company), layout.display_name(str(tenant.path)))
+        outcome = TenantCleanup(before, "skipped", result.dry_run, skipped_reason="failed")
+        outcome.errors.append((layout.display_name(tenant.name), f"{type(error).__name__}: {error}"))
+        return outcome
+
+
+def _skipped(before: TenantState, dry_run: bool, why: str, error: str | None = None) -> TenantCleanup:
+    outcome = TenantCleanup(before, "skipped", dry_run, skipped_reason=why, files_after=before.files)
+    if error is not None:
+        outcome.errors.append((layout.LOCK_FILE, error))
+    return outcome
+
+
+def _purge_open_tenant(
+    settings: Settings,
+    root_fd: int,
+    tenant: Tenant,
+    tenant_fd: int,
+    result: PurgeResult,
+    history: _LazyHistory,
+    when: datetime,
+) -> TenantCleanup:
+    now = time.time()
+    before = tenant_state(tenant, scan_tenant(tenant_fd, now), settings)
+    try:
+        listing = _list_folder(tenant_fd)
+    except OSError as error:
+        raise TenantUnavailable(f"cannot list tenant folder: {error.strerror}") from None
+    marker = _read_marker(settings, tenant, tenant_fd)
+    finishing = marker if marker is not None and listing.identity() <= marker.identity() else None
+    result.newest_file_at[before.company] = iso_ns(
+        listing.newest_ns if finishing is None else finishing.newest_ns
+    )
+    reason = _stale_reason(listing, result.older_than, now, finishing)
+    if reason is None and marker is None:
+        return TenantCleanup(before, "none", result.dry_run, files_after=before.files)
+    if listing.other and marker is None:
+        why = f"holds {', '.join(listing.other[:5])}: only folders of regular files are purged"
+        return _skipped(before, result.dry_run, why)
+    try:
+        if result.dry_run:
+            if tenant_lock_is_held(tenant_fd):
+                return _skipped(before, True, LOCK_BUSY)
+            return _purge_plan(settings, tenant, before, listing, marker, reason, result, when)
+        with tenant_lock(tenant_fd, settings.locks.wait):
+            return _purge_locked(
+                settings, root_fd, tenant, tenant_fd, (before, listing), result, history, when
+            )
+    except LockBusy:
+        return _skipped(before, result.dry_run, LOCK_BUSY)
+    except LockUnsafe as error:
+        return _skipped(before, result.dry_run, str(error), str(error))
+
+
+def _purge_plan(
+    settings: Settings,
+    tenant: Tenant,
+    before: TenantState,
+    listing: _Listing,
+    marker: _Marker | None,
+    reason: str | None,
+    result: PurgeResult,
+    when: datetime,
+) -> TenantCleanup:
+    """A dry run: what a real purge would archive and remove (no lock taken, nothing created)."""
+    if marker is not None and not listing.identity() <= marker.identity():
+        note = f"changed since an interrupted purge: would be put back whole from {marker.shown(settings)}"
+        outcome = TenantCleanup(before, "skipped", True, skipped_reason=note, files_after=before.files)
+        return outcome
+    if reason is None:
+        return TenantCleanup(before, "none", True, files_after=before.files)
+    plan = purge_plan(listing.entries, reason)
+    outcome = TenantCleanup(before, ACTION, True, deleted=list(plan.deletions), files_after=0)
+    if marker is not None:
+        outcome.notes.append(f"archived to {marker.shown(settings)} by the interrupted run")
+    elif result.backup:
+        target = settings.effective_state_dir / BACKUPS_DIR / archive_name(tenant.name, when)
+        outcome.notes.append(f"would archive to {layout.display_name(str(target))}")
+    else:
+        outcome.notes.append("no backup (--no-backup): a temporary archive is kept until the folder is gone")
+    return outcome
+
+
+def _purge_locked(
+    settings: Settings,
+    root_fd: int,
+    tenant: Tenant,
+    tenant_fd: int,
+    seen: tuple[TenantState, _Listing],
+    result: PurgeResult,
+    history: _LazyHistory,
+    when: datetime,
+) -> TenantCleanup:
+    """Under the tenant lock: put back what a killed run left aside, look again, then finish or
+    roll back an interrupted purge, or archive, note and remove."""
+    before, unlocked = seen
+    recovered = recover_leftovers(tenant_fd, before.company, history.get)
+    listing = _list_folder(tenant_fd)
+    if not listing.entries and not unlocked.entries:
+        # An empty folder is judged by its own mtime, which taking the lock (creating our lock
+        # file in it) has just changed: judge it as it was before.
+        listing = replace(listing, folder_mtime_ns=unlocked.folder_mtime_ns)
+    marker = _read_marker(settings, tenant, tenant_fd)
+    if marker is not None and not listing.identity() <= marker.identity():
+        return _roll_back(
+            settings, tenant, tenant_fd, before, marker, "changed since an interrupted purge", history
+        )
+    reason = _stale_reason(listing, result.older_than, time.time(), marker)
+    if reason is None or listing.other:
+        return _skipped(before, False, "changed before the lock was taken; kept")
+    outcome = TenantCleanup(before, ACTION, False, files_after=before.files, notes=recovered)
+    if marker is None:
+        marker = _archive(settings, tenant, tenant_fd, listing, result, when, outcome)
+        if marker is None:
+            return outcome
+        reason = f"{reason}; backup {marker.shown(settings)}" if marker.kept else reason
+    else:
+        outcome.notes.append(f"archived to {marker.shown(settings)} by the interrupted run")
+    if marker.kept:
+        result.archives[before.company] = marker.shown(settings)
+    return _remove(settings, root_fd, tenant, tenant_fd, listing, marker, reason, outcome, history)
+
+
+def _archive(
+    settings: Settings,
+    tenant: Tenant,
+    tenant_fd: int,
+    listing: _Listing,
+    result: PurgeResult,
+    when: datetime,
+    outcome: TenantCleanup,
+) -> _Marker | None:
+    """Archive the folder, check it did not change meanwhile, write the marker; None (with the
+    outcome saying why) when the purge must not go on."""
+    subdir = BACKUPS_DIR if result.backup else PURGING_DIR
+    try:
+        path, members = archive_folder(
+            settings.effective_state_dir,
+            tenant_fd,
+            tenant.name,
+            [e.name for e in listing.entries],
+            when,
+            subdir,
+        )
+    except BackupError as error:
+        outcome.errors.append((layout.display_name(tenant.name), f"backup failed, nothing removed: {error}"))
+        return None
+    marker = _Marker(listing.newest_ns, subdir, path.name, tuple(members))
+    if marker.kept:
+        outcome.notes.append(f"archived to {marker.shown(settings)}")
+    else:
+        outcome.notes.append("no backup (--no-backup): the temporary archive was removed with the folder")
+    if _list_folder(tenant_fd).identity() != listing.identity() or marker.identity() != listing.identity():
+        _drop_archive(settings, marker)
+        outcome.action, outcome.skipped_reason = "skipped", "changed while being archived; kept"
+        return None
+    try:
+        _write_marker(settings, tenant_fd, tenant, marker)
+    except StateError as error:
+        _drop_archive(settings, marker)
+        outcome.errors.append((layout.display_name(tenant.name), f"nothing removed: {error}"))
+        return None
+    return marker
+
+
+def _drop_archive(settings: Settings, marker: _Marker) -> None:
+    if not marker.kept:
+        remove_archive(settings.effective_state_dir, marker.subdir, marker.archive)
+
+
+def _remove(
+    settings: Settings,
+    root_fd: int,
+    tenant: Tenant,
+    tenant_fd: int,
+    listing: _Listing,
+    marker: _Marker,
+    reason: str,
+    outcome: TenantCleanup,
+    history: _LazyHistory,
+) -> TenantCleanup:
+    """Delete the files through the deletion engine (creds last, stopping at the first change),
+    then the folder; a tenant found alive is rolled back from the archive."""
+    try:
+        opened = history.get()
+    except StateError as error:
+        outcome.errors.append(("history.jsonl", f"nothing removed: {error}"))
+        return outcome
+    applied = apply_plan(
+        tenant_fd, outcome.before.company, purge_plan(listing.entries, reason), opened, stop_on_change=True
+    )
+    if applied.stopped is not None:
+        why = f"came back to life ({applied.stopped})"
+        return _roll_back(settings, tenant, tenant_fd, outcome.before, marker, why, history, applied)
+    try:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(layout.LOCK_FILE, dir_fd=tenant_fd)
+        if os.stat(tenant.name, dir_fd=root_fd, follow_symlinks=False).st_ino != os.fstat(tenant_fd).st_ino:
+            raise OSError(0, "folder was replaced")
+        os.rmdir(tenant.name, dir_fd=root_fd)
+    except OSError as error:
+        if _list_folder(tenant_fd).entries:  # a file appeared: alive after all
+            why = "came back to life (a file appeared)"
+            return _roll_back(settings, tenant, tenant_fd, outcome.before, marker, why, history, applied)
+        outcome.errors.append((layout.display_name(tenant.name), f"cannot remove folder: {error.strerror}"))
+        outcome.deleted, outcome.files_after = applied.deleted, 0
+        return outcome
+    _drop_marker(settings, tenant_fd, marker)
+    outcome.deleted = applied.deleted
+    outcome.files_after = 0
+    return outcome
+
+
+def _roll_back(
+    settings: Settings,
+    tenant: Tenant,
+    tenant_fd: int,
+    before: TenantState,
+    marker: _Marker,
+    why: str,
+    history: _LazyHistory,
+    applied: Applied | None = None,
+) -> TenantCleanup:
+    """Put every file of the folder that is gone back from the verified archive (never over a file
+    a writer made since), take back their history records, drop the marker: the folder is whole."""
+    state_dir = settings.effective_state_dir
+    restored, errors = restore_missing(state_dir, marker.subdir, marker.archive, tenant.name, tenant_fd)
+    outcome = TenantCleanup(before, "skipped", False, files_after=before.files)
+    if applied is not None:
+        outcome.errors.extend(applied.errors)
+    outcome.errors.extend(errors)
+    members = {member.name: member for member in marker.members}
+    for name in restored:
+        member = members.get(name)
+        if member is not None:
+            take_back(
+                history.get, before.company, name, member.size, member.mtime_ns, "put back from the archive"
+            )
+    if not errors:
+        _drop_marker(settings, tenant_fd, marker)
+    outcome.skipped_reason = (
+        f"{why}: purge stopped, {len(restored)} files put back from the archive; kept whole"
+    )
+    outcome.files_after = before.files
+    return outcome
