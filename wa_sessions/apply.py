@@ -234,8 +234,11 @@ def _unlink_unless_changed(deletion: Deletion, tenant_fd: int) -> str | None:
     Raise FileNotFoundError if it is gone, OSError if it cannot be moved (or put back)."""
     name = deletion.entry.name
     aside = aside_name(name)
-    if aside is None:
-        raise OSError(errno.ENAMETOOLONG, "name too long to be set aside safely")
+    if aside is None:  # over 236 bytes: never a name Baileys writes; checked, then unlinked
+        changed = _changed(deletion, tenant_fd)
+        if changed is None:
+            os.unlink(name, dir_fd=tenant_fd)
+        return changed
     os.rename(name, aside, src_dir_fd=tenant_fd, dst_dir_fd=tenant_fd)
     try:
         changed = _changed(deletion, tenant_fd, aside)

@@ -48,7 +48,7 @@ class PartialWrite(StateError):
         self.complete = complete
 
 
-_STALE_TEMP_AGE = 600  # seconds untouched before a killed run's temp file is removed
+STALE_TEMP_AGE = 600  # seconds untouched before a killed run's temp file is removed
 _cleaned_temps: set[str] = set()
 
 
@@ -130,7 +130,7 @@ def remove_stale_temps(folder_fd: int) -> None:
                 continue
             with contextlib.suppress(OSError):
                 info = entry.stat(follow_symlinks=False)
-                if stat.S_ISREG(info.st_mode) and time.time() - info.st_mtime > _STALE_TEMP_AGE:
+                if stat.S_ISREG(info.st_mode) and time.time() - info.st_mtime > STALE_TEMP_AGE:
                     os.unlink(entry.name, dir_fd=folder_fd)
 
 

@@ -18,6 +18,7 @@ from wa_sessions import apply, layout, state
 from wa_sessions.apply import HISTORY_BATCH, apply_plan, history_lines, history_record
 from wa_sessions.layout import Entry
 from wa_sessions.rules import Deletion, Plan
+from wa_sessions.times import iso_second
 from wa_sessions.state import HISTORY_FILE, History, PartialWrite, open_history, read_history
 
 # Names as os.scandir gives them: any text, non-UTF-8 bytes as lone surrogates (surrogateescape).
@@ -53,7 +54,7 @@ def test_history_lines_are_the_encoded_history_records(
 @given(_seconds)
 def test_iso_second_matches_datetime(second: int) -> None:
     expected = datetime.fromtimestamp(second, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-    assert apply._iso_second(second) == expected
+    assert iso_second(second) == expected
 
 
 def _records(count: int) -> list[str]:

@@ -27,7 +27,7 @@ from wa_sessions.locks import LockBusy, LockUnsafe, tenant_lock
 from wa_sessions.parallel import effective_jobs, ordered_map
 from wa_sessions.rules import Deletion, judged_categories, plan_tenant
 from wa_sessions.scan import Tenant, TenantUnavailable, open_tenant, scan_tenant
-from wa_sessions.state import History, StateError
+from wa_sessions.state import History, StateError, ensure_state_dir
 
 LOCK_BUSY = "locked by another process"
 
@@ -171,6 +171,16 @@ def clean_tenant(
         if not tenant.is_symlink:
             outcome.errors.append((layout.display_name(tenant.name), str(error)))
         return outcome
+    except Exception as error:
+        return failed_tenant(tenant, error, dry_run)
+
+
+def failed_tenant(tenant: Tenant, error: Exception, dry_run: bool) -> TenantCleanup:
+    """The outcome of a tenant whose handling raised: skipped, with the error (exit 1)."""
+    before = TenantState(layout.display_name(tenant.company), layout.display_name(str(tenant.path)))
+    outcome = TenantCleanup(before, "skipped", dry_run, skipped_reason="failed")
+    outcome.errors.append((layout.display_name(tenant.name), f"{type(error).__name__}: {error}"))
+    return outcome
 
 
 def _clean_open_tenant(
@@ -228,6 +238,12 @@ def run_cleanup(
     result = CleanupResult(command, str(settings.root), iso(generated_at), dry_run, [])
     with opened_root(settings) as root_fd, lazy_history(settings) as history:
         tenants = select_tenants(settings, root_fd, companies)
+        if not dry_run:
+            try:  # one line for the run, not one per tenant, when the state dir is refused
+                ensure_state_dir(settings.effective_state_dir)
+            except StateError as error:
+                result.errors.append(f"nothing deleted: {error}")
+                return result
 
         def clean(tenant: Tenant) -> tuple[TenantCleanup, str | None]:
             outcome = clean_tenant(

@@ -57,7 +57,15 @@ from wa_sessions.layout import Entry
 from wa_sessions.locks import LockBusy, LockUnsafe, tenant_lock, tenant_lock_is_held
 from wa_sessions.rules import format_age, purge_plan
 from wa_sessions.scan import Tenant, TenantUnavailable, open_tenant, scan_tenant
-from wa_sessions.state import StateError, open_state_folder, read_json, write_atomically
+from wa_sessions.state import (
+    STALE_TEMP_AGE,
+    StateError,
+    ensure_state_dir,
+    open_state_folder,
+    read_json,
+    remove_stale_temps,
+    write_atomically,
+)
 from wa_sessions.times import iso_ns
 
 COMMAND = "emergency-cleanup"
@@ -251,7 +259,15 @@ def run_purge(
         COMMAND, str(settings.root), iso(generated_at), dry_run, [], older_than=max_age, backup=backup
     )
     with opened_root(settings) as root_fd, lazy_history(settings) as history:
-        for tenant in select_tenants(settings, root_fd, companies):
+        tenants = select_tenants(settings, root_fd, companies)
+        if not dry_run:
+            try:  # one line for the run when the state dir is refused
+                ensure_state_dir(settings.effective_state_dir)
+            except StateError as error:
+                result.errors.append(f"nothing removed: {error}")
+                tenants = []
+            _remove_leftovers(settings)
+        for tenant in tenants:
             result.tenants.append(_purge_tenant(settings, root_fd, tenant, result, history, generated_at))
     purged = [
         {
@@ -266,6 +282,58 @@ def run_purge(
     ]
     finish(settings, result, purged=purged)
     return result
+
+
+def _remove_leftovers(settings: Settings) -> None:
+    """In `purging/`: the temp files of killed marker writes, and temporary archives (of
+    `--no-backup`) that no marker names, untouched for 10 minutes. Best effort."""
+    folder = settings.effective_state_dir / PURGING_DIR
+    if not os.path.isdir(folder):
+        return
+    try:
+        fd = open_state_folder(folder)
+    except StateError:
+        return
+    try:
+        remove_stale_temps(fd)
+        with os.scandir(fd) as entries:
+            names = {entry.name for entry in entries}
+        named = set()
+        for marker in (name for name in names if name.endswith(".json") and not name.startswith(".")):
+            document = read_json(folder / marker)
+            if _orphaned(settings, marker, document):
+                with contextlib.suppress(OSError):
+                    os.unlink(marker, dir_fd=fd)
+                continue
+            archive = document.get("archive")
+            if isinstance(archive, str):
+                named.add(archive)
+        for name in names - named:
+            if not name.endswith(".tar.gz") or name.startswith("."):
+                continue
+            with contextlib.suppress(OSError):
+                info = os.stat(name, dir_fd=fd, follow_symlinks=False)
+                if stat.S_ISREG(info.st_mode) and time.time() - info.st_mtime > STALE_TEMP_AGE:
+                    os.unlink(name, dir_fd=fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _orphaned(settings: Settings, marker: str, document: dict[str, object]) -> bool:
+    """Whether a marker outlived its folder (a run killed between the rmdir and the marker's
+    removal): no folder of that name under root, or another folder (not that device and inode)."""
+    folder = document.get("folder")
+    if not isinstance(folder, str) or not folder or "/" in folder:
+        return False
+    try:
+        info = os.stat(settings.root / folder, follow_symlinks=False)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    return marker != f"{info.st_dev}-{info.st_ino}.json"
 
 
 def _purge_tenant(
