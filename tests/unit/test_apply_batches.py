@@ -14,12 +14,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wa_sessions import apply, layout, state
+from wa_sessions import layout, state
 from wa_sessions.apply import HISTORY_BATCH, apply_plan, history_lines, history_record
 from wa_sessions.layout import Entry
 from wa_sessions.rules import Deletion, Plan
-from wa_sessions.times import iso_second
 from wa_sessions.state import HISTORY_FILE, History, PartialWrite, open_history, read_history
+from wa_sessions.times import iso_second
 
 # Names as os.scandir gives them: any text, non-UTF-8 bytes as lone surrogates (surrogateescape).
 _names = st.text(

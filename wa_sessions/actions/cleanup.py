@@ -27,7 +27,7 @@ from wa_sessions.locks import LockBusy, LockUnsafe, tenant_lock
 from wa_sessions.parallel import effective_jobs, ordered_map
 from wa_sessions.rules import Deletion, judged_categories, plan_tenant
 from wa_sessions.scan import Tenant, TenantUnavailable, open_tenant, scan_tenant
-from wa_sessions.state import History, StateError, ensure_state_dir
+from wa_sessions.state import History, StateError
 
 LOCK_BUSY = "locked by another process"
 
@@ -119,10 +119,19 @@ class _LazyHistory:
     def __init__(self, settings: Settings):
         self._settings = settings
         self._history: History | None = None
+        self._error: StateError | None = None
 
     def get(self) -> History:
+        """The history, opened on first use. Raise StateError (the same one for the rest of the
+        run: a refused state dir is not tried again for every tenant)."""
+        if self._error is not None:
+            raise self._error
         if self._history is None:
-            self._history = History(self._settings.effective_state_dir)
+            try:
+                self._history = History(self._settings.effective_state_dir)
+            except StateError as error:
+                self._error = error
+                raise
         return self._history
 
     def close(self) -> None:
@@ -238,12 +247,6 @@ def run_cleanup(
     result = CleanupResult(command, str(settings.root), iso(generated_at), dry_run, [])
     with opened_root(settings) as root_fd, lazy_history(settings) as history:
         tenants = select_tenants(settings, root_fd, companies)
-        if not dry_run:
-            try:  # one line for the run, not one per tenant, when the state dir is refused
-                ensure_state_dir(settings.effective_state_dir)
-            except StateError as error:
-                result.errors.append(f"nothing deleted: {error}")
-                return result
 
         def clean(tenant: Tenant) -> tuple[TenantCleanup, str | None]:
             outcome = clean_tenant(

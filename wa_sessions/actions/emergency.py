@@ -17,7 +17,7 @@ from wa_sessions.actions.fleet import NotifiedResult, finish, survey, unavailabl
 from wa_sessions.actions.purge import PurgeResult, run_purge
 from wa_sessions.config import Settings
 from wa_sessions.scan import TenantUnavailable
-from wa_sessions.state import StateError, ensure_state_dir, read_pending, write_pending
+from wa_sessions.state import StateError, read_pending, write_pending
 
 __all__ = ["PurgeResult", "run_emergency", "run_purge"]
 
@@ -35,12 +35,6 @@ def run_emergency(settings: Settings, companies: Sequence[str], *, dry_run: bool
     pending = read_pending(state_dir)
     with opened_root(settings) as root_fd, lazy_history(settings) as history:
         tenants = select_tenants(settings, root_fd, companies)
-        if not dry_run:
-            try:  # one line for the run when the state dir is refused
-                ensure_state_dir(state_dir)
-            except StateError as error:
-                result.errors.append(f"nothing deleted: {error}")
-                tenants = []
         for tenant in tenants:
             interrupted = pending.get(tenant.name) == ACTION
             if not companies and not interrupted:  # an interrupted run is finished, whatever the status

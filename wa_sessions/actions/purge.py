@@ -60,7 +60,6 @@ from wa_sessions.scan import Tenant, TenantUnavailable, open_tenant, scan_tenant
 from wa_sessions.state import (
     STALE_TEMP_AGE,
     StateError,
-    ensure_state_dir,
     open_state_folder,
     read_json,
     remove_stale_temps,
@@ -261,11 +260,6 @@ def run_purge(
     with opened_root(settings) as root_fd, lazy_history(settings) as history:
         tenants = select_tenants(settings, root_fd, companies)
         if not dry_run:
-            try:  # one line for the run when the state dir is refused
-                ensure_state_dir(settings.effective_state_dir)
-            except StateError as error:
-                result.errors.append(f"nothing removed: {error}")
-                tenants = []
             _remove_leftovers(settings)
         for tenant in tenants:
             result.tenants.append(_purge_tenant(settings, root_fd, tenant, result, history, generated_at))
