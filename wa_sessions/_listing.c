@@ -14,8 +14,21 @@
  * `dir_fd` is not consumed: the listing reads a duplicate of it (as os.scandir(fd) does) from the
  * beginning of the directory, and closes that duplicate when exhausted, closed or collected,
  * rewound (as os.scandir does too: the next listing of `dir_fd` starts at the beginning).
- * Memory is one entry at a time, however large the folder. The GIL is released around each
- * readdir/fstatat (as os.scandir does), so one listing must not be shared between threads.
+ * Memory is one entry at a time, however large the folder.
+ *
+ * Threads. The GIL is released around each readdir/fstatat (as os.scandir does), so another
+ * thread may run while one is inside next(). A busy flag, read and written only with the GIL
+ * held (so no lock or atomic is needed, and the hot path pays one test and two stores), makes
+ * misuse an exception instead of a use-after-free of the DIR or of its dirent buffer:
+ * - next() while another next() of the same listing is in progress (a second thread, or a
+ *   finalizer run during the first) raises RuntimeError;
+ * - close() while a next() is in progress does not free the DIR under it: it marks the listing
+ *   closing and returns; the thread inside next() closes the DIR when it comes back (that call
+ *   still returns what it read), and every later next() ends the iteration.
+ * The flag guards the whole of next(), tuple building included: decoding a name allocates, an
+ * allocation may run the garbage collector and its finalizers, and those may let other threads
+ * run while `entry` still points into the DIR's buffer. (The module does not declare itself
+ * free-threading safe, so a free-threaded interpreter turns the GIL back on when importing it.)
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -30,6 +43,8 @@
 typedef struct {
     PyObject_HEAD
     DIR *directory; /* reads (and stats relative to) the duplicate; NULL once exhausted or closed */
+    int busy;       /* a next() is in progress (it may be outside the GIL) */
+    int closing;    /* close() was called during that next(): it closes the DIR on its way out */
 } Listing;
 
 static void listing_close_directory(Listing *self) {
@@ -109,8 +124,9 @@ static PyObject *entry_tuple(const char *name, const struct stat *info, int erro
     return tuple;
 }
 
-static PyObject *listing_next(Listing *self) {
-    while (self->directory != NULL) {
+/* One step of the iteration; called only by listing_next, with `busy` set. */
+static PyObject *listing_next_entry(Listing *self) {
+    while (self->directory != NULL && !self->closing) {
         struct dirent *entry;
         struct stat info;
         int status = 0;
@@ -148,9 +164,31 @@ static PyObject *listing_next(Listing *self) {
     return NULL;
 }
 
+static PyObject *listing_next(Listing *self) {
+    if (self->busy) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "listing: next() while another next() of the same listing is in progress "
+                        "(a listing must not be shared between threads)");
+        return NULL;
+    }
+    self->busy = 1;
+    PyObject *result = listing_next_entry(self);
+    self->busy = 0;
+    if (self->closing) { /* close() came while we were inside: we close for it, now it is safe */
+        listing_close_directory(self);
+    }
+    return result;
+}
+
 static PyObject *listing_close(Listing *self, PyObject *unused) {
     (void)unused;
-    listing_close_directory(self);
+    if (self->busy) {
+        /* another thread is inside next() (maybe in readdir, outside the GIL): it closes the
+         * DIR when it returns, and no next() reads from it again */
+        self->closing = 1;
+    } else {
+        listing_close_directory(self);
+    }
     Py_RETURN_NONE;
 }
 
@@ -198,6 +236,8 @@ static PyObject *listing(PyObject *module, PyObject *argument) {
         return NULL;
     }
     self->directory = directory;
+    self->busy = 0;
+    self->closing = 0;
     return (PyObject *)self;
 }
 

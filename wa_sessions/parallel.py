@@ -3,11 +3,17 @@
 Tenants are independent (one folder, one lock each), so a fleet splits across processes with no
 coordination. Workers are forked: they inherit the open root descriptor, the settings and the
 function to run, so only tenants go to them and only results come back, in the order given.
+
+A worker whose parent died (the OOM killer, a `kill -9` of the parent alone) goes quietly: it
+finishes the tenant it is on (under that tenant's lock), then starts no other one, and the write
+of a result to a parent that is gone ends it as SIGPIPE ends a Unix filter, instead of a
+BrokenPipeError traceback on the stderr it shares with the parent (the cron mail, the journal).
 """
 
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
@@ -19,6 +25,7 @@ Result = TypeVar("Result")
 MIN_TENANTS_PER_JOB = 32
 
 _function: Callable[[Any], Any] | None = None
+_parent: int | None = None  # in a worker: the pid of the process that forked it
 
 
 def available_cpus() -> int:
@@ -39,13 +46,26 @@ def effective_jobs(jobs: int, items: int) -> int:
     return max(1, min(jobs, items))
 
 
-def _install(function: Callable[[Any], Any]) -> None:
-    global _function
+def _install(function: Callable[[Any], Any], parent: int) -> None:
+    """The initializer of a worker."""
+    global _function, _parent
     _function = function
+    _parent = parent
+    # Python ignores SIGPIPE, so that writing to a pipe nobody reads raises BrokenPipeError; a
+    # worker's only pipe reader is its parent, and once the parent is gone there is nobody to
+    # tell: die of SIGPIPE, silently, as Unix filters do.
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    # Ctrl-C on a terminal signals the whole process group: the parent alone handles it (one
+    # "interrupted" line, then the pool's terminate() ends the workers with SIGTERM), instead of
+    # a KeyboardInterrupt traceback from every worker.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _call(item: Any) -> Any:
     assert _function is not None
+    if os.getppid() != _parent:
+        # orphaned (the parent was killed): nobody will read this result, start no new tenant
+        os._exit(1)
     return _function(item)
 
 
@@ -62,5 +82,7 @@ def ordered_map(function: Callable[[Item], Result], items: Sequence[Item], jobs:
 
     # Small chunks keep the workers evenly loaded and the results flowing in order.
     chunk = max(1, min(16, len(items) // (jobs * 8)))
-    with multiprocessing.get_context("fork").Pool(jobs, initializer=_install, initargs=(function,)) as pool:
+    with multiprocessing.get_context("fork").Pool(
+        jobs, initializer=_install, initargs=(function, os.getpid())
+    ) as pool:
         yield from pool.imap(_call, items, chunksize=chunk)
