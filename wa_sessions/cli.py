@@ -36,9 +36,16 @@ class Level(StrEnum):
     danger = "danger"
 
 
+# The root as typed (a str: typer would turn `--root ''` into Path('.'), the current directory;
+# the configuration refuses an empty root instead).
 RootOption = Annotated[
-    Path | None,
-    typer.Option("--root", help="Sessions root (config `root`, env WA_SESSIONS_ROOT).", show_default=False),
+    str | None,
+    typer.Option(
+        "--root",
+        metavar="PATH",
+        help="Sessions root (config `root`, env WA_SESSIONS_ROOT).",
+        show_default=False,
+    ),
 ]
 ConfigOption = Annotated[
     Path | None,
@@ -77,7 +84,7 @@ def fail(message: str, code: int) -> NoReturn:
     raise typer.Exit(code)
 
 
-def settings_from(root: Path | None, config: Path | None) -> Settings:
+def settings_from(root: str | None, config: Path | None) -> Settings:
     """Load the effective configuration; exit 2 naming every bad key."""
     from wa_sessions.config import ConfigError, load_settings
 
@@ -372,7 +379,7 @@ def config_validate(
     guarded(lambda: _explain_config(root, config, "config validate", style))
 
 
-def _explain_config(root: Path | None, config: Path | None, command: str, style: output.Style) -> int:
+def _explain_config(root: str | None, config: Path | None, command: str, style: output.Style) -> int:
     from wa_sessions.actions.configuration import run_config_show
 
     result = run_config_show(config, {"root": root} if root is not None else {}, command)

@@ -22,7 +22,9 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    TypeAdapter,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -45,6 +47,17 @@ LEGACY_WEBHOOK_ENV = "NOTIFICATION_WEBHOOK"
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 
+# Bounds (seconds; both ends allowed), checked when the configuration is loaded: a duration out
+# of them is a config error naming its key (exit 2), never a crash after the deletions or a rule
+# that deletes files in use.
+MAX_AGE_BOUNDS = (3600, 3650 * 86400)  # rules.*.max_age, emergency.rules.*.max_age: 1h..3650d
+NOTIFY_TIMEOUT_BOUNDS = (1, 5 * 60)  # notify.timeout: 1s..5m
+LOCK_WAIT_BOUNDS = (0, 3600)  # locks.wait: 0s..1h
+COOLDOWN_BOUNDS = (0, 30 * 86400)  # auto.cooldown: 0s..30d
+OLDER_THAN_BOUNDS = (60, 3650 * 86400)  # emergency-cleanup --older-than: 1m..3650d
+#: keep_newest (0..) and thresholds (1..): counts of files in one folder, at most ten million.
+MAX_COUNT = 10_000_000
+
 
 class ConfigError(Exception):
     """The configuration is invalid; the message names every bad key."""
@@ -57,6 +70,25 @@ def parse_duration(value: object) -> int:
         if match:
             return int(match.group(1)) * _UNITS[match.group(2)]
     raise ValueError(f"not a duration: {value!r} (write e.g. 30s, 10m, 6h, 14d, 2w)")
+
+
+def _bounds_message(low: int, high: int) -> str:
+    return f"must be between {format_duration(low)} and {format_duration(high)}"
+
+
+def parse_bounded_duration(text: object, key: str, low: int, high: int) -> int:
+    """Given a duration (`10m`) and its bounds in seconds (both allowed), return its seconds.
+
+    Raise ConfigError naming `key` (`--older-than: must be between 1m and 3650d`) when it is not
+    a duration or lies outside the bounds.
+    """
+    try:
+        seconds = parse_duration(text)
+    except ValueError as error:
+        raise ConfigError(f"{key}: {error}") from None
+    if not low <= seconds <= high:
+        raise ConfigError(f"{key}: {_bounds_message(low, high)}")
+    return seconds
 
 
 def format_duration(seconds: int) -> str:
@@ -82,6 +114,17 @@ Duration = Annotated[
 ]
 
 
+def _between(low: int, high: int) -> AfterValidator:
+    """A validator that refuses seconds outside [low, high], naming the bounds."""
+
+    def check(seconds: int) -> int:
+        if not low <= seconds <= high:
+            raise ValueError(_bounds_message(low, high))
+        return seconds
+
+    return AfterValidator(check)
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -90,7 +133,7 @@ class Rule(_Strict):
     """`{max_age: DURATION}`, `{keep_newest: N}` or both (delete only what both allow)."""
 
     max_age: Duration | None = None
-    keep_newest: Annotated[int, Field(ge=0)] | None = None
+    keep_newest: Annotated[int, Field(ge=0, le=MAX_COUNT)] | None = None
 
     @model_validator(mode="after")
     def _not_empty(self) -> Rule:
@@ -100,6 +143,13 @@ class Rule(_Strict):
 
 
 Rules = dict[str, Rule]
+
+
+class _ConfiguredRule(Rule):
+    """A rule as a configuration source writes it: its max_age within MAX_AGE_BOUNDS. (A Rule
+    built in code is not bounded: `max_age=0` is how tests say "every file".)"""
+
+    max_age: Annotated[Duration, _between(*MAX_AGE_BOUNDS)] | None = None
 
 
 def _check_category(category: str) -> str:
@@ -145,25 +195,37 @@ def _bare_numbers_as_text(value: Any, key: str = "") -> Any:
     return value
 
 
-def _rules_over(defaults: Rules) -> Callable[[object], object]:
-    """A validator that lays the given rules over the defaults.
+def _rule_input(rule: object) -> object:
+    """A Rule object as the fields a config source would give (checked like them)."""
+    if isinstance(rule, Rule):
+        return {"max_age": rule.max_age, "keep_newest": rule.keep_newest}
+    return rule
+
+
+def _rules_over(defaults: Rules) -> Callable[[object], Rules]:
+    """A validator of a rule table (`rules`, `emergency.rules`) that lays it over the defaults.
 
     Setting one category (say from WA_SESSIONS_RULES__SESSION__MAX_AGE) keeps the default rules
     of the others; a category set to null has no rule. `sender_key` is read as `sender-key`
-    (environment variable names cannot hold a dash).
+    (environment variable names cannot hold a dash). Every rule is checked as a configured rule
+    (bounded max_age; errors located at `<table>.<category>.<key>`) and returned as a plain Rule.
     """
 
-    def merge(value: object) -> object:
-        if not isinstance(value, Mapping):
-            return value
-        given = {_category_key(key): rule for key, rule in value.items()}
-        merged: dict[str, object] = dict(defaults)
-        for category, rule in given.items():
-            if rule is None and category in defaults:
-                merged.pop(category, None)
-            else:
-                merged[category] = rule
-        return merged
+    def merge(value: object) -> Rules:
+        merged: object = value
+        if isinstance(value, Mapping):
+            given = {_category_key(key): rule for key, rule in value.items()}
+            table: dict[str, object] = dict(defaults)
+            for category, rule in given.items():
+                if rule is None and category in defaults:
+                    table.pop(category, None)
+                else:
+                    table[category] = rule
+            merged = {category: _rule_input(rule) for category, rule in table.items()}
+        checked = _CONFIGURED_RULES.validate_python(merged)
+        return {
+            category: Rule(max_age=r.max_age, keep_newest=r.keep_newest) for category, r in checked.items()
+        }
 
     return merge
 
@@ -178,9 +240,12 @@ DEFAULT_EMERGENCY_RULES: Rules = {
     "sender-key": Rule(max_age=86400),
     "pre-key": Rule(keep_newest=20),
 }
-_RuleTable = dict[Annotated[str, AfterValidator(_check_category)], Rule]
+_Category = Annotated[str, AfterValidator(_check_category)]
+_CONFIGURED_RULES = TypeAdapter(dict[_Category, _ConfiguredRule])
+_RuleTable = dict[_Category, Rule]
 RegularRules = Annotated[_RuleTable, BeforeValidator(_rules_over(DEFAULT_RULES))]
 EmergencyRules = Annotated[_RuleTable, BeforeValidator(_rules_over(DEFAULT_EMERGENCY_RULES))]
+Count = Annotated[int, Field(ge=1, le=MAX_COUNT)]
 
 
 class Emergency(_Strict):
@@ -188,11 +253,11 @@ class Emergency(_Strict):
 
 
 class Thresholds(_Strict):
-    warning: int = 150
-    critical: int = 170
-    trigger: int = 175
-    emergency: int = 180
-    danger: int = 185
+    warning: Count = 150
+    critical: Count = 170
+    trigger: Count = 175
+    emergency: Count = 180
+    danger: Count = 185
 
     @model_validator(mode="after")
     def _ascending(self) -> Thresholds:
@@ -209,16 +274,16 @@ class Thresholds(_Strict):
 
 
 class Auto(_Strict):
-    cooldown: Duration = 6 * 3600
+    cooldown: Annotated[Duration, _between(*COOLDOWN_BOUNDS)] = 6 * 3600
 
 
 class Locks(_Strict):
-    wait: Duration = 0
+    wait: Annotated[Duration, _between(*LOCK_WAIT_BOUNDS)] = 0
 
 
 class Notify(_Strict):
     webhook_url: str | None = None
-    timeout: Duration = 5
+    timeout: Annotated[Duration, _between(*NOTIFY_TIMEOUT_BOUNDS)] = 5
 
 
 class Settings(BaseSettings):
@@ -242,6 +307,17 @@ class Settings(BaseSettings):
     locks: Locks = Field(default_factory=Locks)
     notify: Notify = Field(default_factory=Notify)
 
+    @field_validator("root", "state_dir", mode="before")
+    @classmethod
+    def _not_blank(cls, value: object, info: ValidationInfo) -> object:
+        """An empty or blank path from any source is an error, never the current directory
+        (`Path("")` is `.`); a null root too (a null state_dir means the default)."""
+        if value is None and info.field_name == "root":
+            raise ValueError("must not be empty")
+        if isinstance(value, str | Path) and not str(value).strip():
+            raise ValueError("must not be empty")
+        return value
+
     @field_validator("root", "state_dir")
     @classmethod
     def _no_nul(cls, path: Path | None) -> Path | None:
@@ -255,6 +331,22 @@ class Settings(BaseSettings):
         if not pattern or "/" in pattern or pattern.startswith("."):
             raise ValueError("must be a non-empty glob without '/' that does not start with '.'")
         return pattern
+
+    @field_validator("state_dir")
+    @classmethod
+    def _not_in_a_tenant(cls, state_dir: Path | None, info: ValidationInfo) -> Path | None:
+        """A state dir inside a tenant folder (`<root>/<tenant>/...`, paths resolved) would put
+        our files among Baileys' own; refused. (root and tenant_pattern are validated before.)"""
+        root, pattern = info.data.get("root"), info.data.get("tenant_pattern")
+        if state_dir is None or root is None or pattern is None:
+            return state_dir
+        try:
+            inside = state_dir.resolve().relative_to(root.resolve()).parts
+        except (ValueError, OSError, RuntimeError):  # not under root; a symlink loop
+            return state_dir
+        if len(inside) >= 2 and layout.is_tenant_name(inside[0], pattern):
+            raise ValueError(f"must not lie inside the tenant folder {root / inside[0]}")
+        return state_dir
 
     @property
     def effective_state_dir(self) -> Path:
@@ -318,7 +410,7 @@ class _LegacyEnvironmentSource(PydanticBaseSettingsSource):
 
     def __call__(self) -> dict[str, Any]:
         values: dict[str, Any] = {}
-        if os.environ.get(LEGACY_ROOT_ENV):
+        if LEGACY_ROOT_ENV in os.environ:  # set but empty is an error, as WA_SESSIONS_ROOT= is
             values["root"] = os.environ[LEGACY_ROOT_ENV]
         if os.environ.get(LEGACY_WEBHOOK_ENV):
             values["notify"] = {"webhook_url": os.environ[LEGACY_WEBHOOK_ENV]}

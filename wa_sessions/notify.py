@@ -4,7 +4,8 @@ Standard library only. A notification that cannot be delivered is a warning for 
 print, never an exception: it must not fail the run it reports on. Warnings name the webhook by
 scheme, host and port only; its user info, path and query (where services keep their tokens)
 are never shown. User info in the URL (`https://user:password@host/...`) is sent as HTTP Basic
-authentication.
+authentication, to the configured host only: redirects are never followed (a 3xx answer is a
+failed notification), so neither the credentials nor the payload go anywhere else.
 """
 
 from __future__ import annotations
@@ -14,10 +15,13 @@ import json
 import socket
 import threading
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from wa_sessions import __version__
+
+if TYPE_CHECKING:
+    from urllib.request import OpenerDirector
 
 PAYLOAD_SCHEMA = 1
 
@@ -51,6 +55,18 @@ def _without_userinfo(url: str) -> tuple[str, dict[str, str]]:
     return urlunsplit(parts._replace(netloc=host)), header
 
 
+def _refusing_redirects() -> OpenerDirector:
+    """An opener that does not follow redirects: urllib would send the request again, Basic
+    credentials included, to whatever host the Location names; a 3xx becomes an HTTPError."""
+    import urllib.request  # already imported by send()
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
+    return urllib.request.build_opener(NoRedirect)
+
+
 def _post(url: str, body: bytes, timeout: float) -> None:
     import urllib.request  # already imported by send()
 
@@ -61,7 +77,7 @@ def _post(url: str, body: bytes, timeout: float) -> None:
         method="POST",
         headers={"Content-Type": "application/json", "User-Agent": f"wa-sessions/{__version__}", **auth},
     )
-    with urllib.request.urlopen(request, timeout=timeout) as response:
+    with _refusing_redirects().open(request, timeout=timeout) as response:
         response.read(65536)
 
 
@@ -69,6 +85,9 @@ def _why(error: BaseException) -> str:
     import urllib.error  # already imported by send()
 
     if isinstance(error, urllib.error.HTTPError):
+        error.close()
+        if 300 <= error.code < 400:  # its Location is not shown: it may carry secrets too
+            return f"HTTP {error.code} (a redirect; redirects are not followed)"
         return f"HTTP {error.code}"
     if isinstance(error, urllib.error.URLError):
         reason = error.reason
@@ -84,7 +103,8 @@ def send(url: str, payload: Mapping[str, Any], timeout: float) -> str | None:
     """POST `payload` as JSON to `url` within `timeout` seconds in all.
 
     Return None when the webhook answered 2xx, else a one-line warning that does not contain the
-    URL's secret parts. The overall deadline holds even against a server that trickles its answer.
+    URL's secret parts (a 3xx is a failure: redirects are not followed). The overall deadline
+    holds even against a server that trickles its answer.
     """
     where = redact_url(url)
     try:

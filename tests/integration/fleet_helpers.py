@@ -90,6 +90,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    method: str = "POST"
 
     @property
     def payload(self) -> dict[str, Any]:
@@ -97,23 +98,30 @@ class Received:
 
 
 class Webhook:
-    """A real HTTP server on 127.0.0.1 in a thread that records every POST. `status` is what it
-    answers; `delay` is how long it waits before answering."""
+    """A real HTTP server on 127.0.0.1 in a thread that records every request (POST, GET).
+    `status` is what it answers, with a Location header when `location` is given; `delay` is how
+    long it waits before answering."""
 
-    def __init__(self, status: int = 200, delay: float = 0.0):
+    def __init__(self, status: int = 200, delay: float = 0.0, location: str | None = None):
         self.status = status
         self.delay = delay
+        self.location = location
         self.received: list[Received] = []
         hook = self
 
         class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.do_POST()
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
-                hook.received.append(Received(self.path, dict(self.headers.items()), body))
+                hook.received.append(Received(self.path, dict(self.headers.items()), body, self.command))
                 time.sleep(hook.delay)
                 try:
                     self.send_response(hook.status)
+                    if hook.location is not None:
+                        self.send_header("Location", hook.location)
                     self.send_header("Content-Length", "2")
                     self.end_headers()
                     self.wfile.write(b"ok")

@@ -52,7 +52,7 @@ from wa_sessions.backup import (
     restore_missing,
     verify_archive,
 )
-from wa_sessions.config import Settings, parse_duration
+from wa_sessions.config import OLDER_THAN_BOUNDS, ConfigError, Settings, parse_bounded_duration
 from wa_sessions.layout import Entry
 from wa_sessions.locks import LockBusy, LockUnsafe, tenant_lock, tenant_lock_is_held
 from wa_sessions.rules import format_age, purge_plan
@@ -224,16 +224,13 @@ def _stale_reason(
 
 
 def parse_older_than(older_than: str | None) -> int:
-    """`--older-than` in seconds. Raise UsageError."""
+    """`--older-than` in seconds, within OLDER_THAN_BOUNDS (1m..3650d). Raise UsageError."""
     if older_than is None:
         raise UsageError("--purge-stale-dirs needs --older-than AGE (e.g. 10m, 6h, 30d)")
     try:
-        max_age = parse_duration(older_than)
-    except ValueError as error:
-        raise UsageError(f"--older-than: {error}") from None
-    if max_age <= 0:
-        raise UsageError("--older-than must be more than 0s")
-    return max_age
+        return parse_bounded_duration(older_than, "--older-than", *OLDER_THAN_BOUNDS)
+    except ConfigError as error:
+        raise UsageError(str(error)) from None
 
 
 def run_purge(
