@@ -11,10 +11,11 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
 from wa_sessions import layout
+from wa_sessions.times import iso_second
 
 # The results' types are only named in annotations: importing their modules here would make
 # every command (and `--version`) import every action (see cli.py).
@@ -172,19 +173,21 @@ def print_json(document: dict[str, Any], stream: TextIO | None = None) -> None:
 
 # ---------------------------------------------------------------- human
 
-# Control characters (a newline or an escape sequence in a crafted file name) shown escaped.
-_CONTROL = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F, *range(0x80, 0xA0))} | {
-    0x09: "\\t",
-    0x0A: "\\n",
-    0x0D: "\\r",
-    0x2028: "\\u2028",
-    0x2029: "\\u2029",
-}
+# Control characters (a newline or an escape sequence in a crafted file name) shown escaped, and
+# the bidirectional controls (U+202E RIGHT-TO-LEFT OVERRIDE and its kin), which make a terminal
+# show the rest of a line in another order: `pre-key-1\u202enosj.txt` would read `pre-key-1txt.json`.
+_BIDI = (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
+_CONTROL = (
+    {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
+    | {code: f"\\u{code:04x}" for code in (0x2028, 0x2029, *_BIDI)}
+    | {0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r"}
+)
 
 
 def one_line(text: str) -> str:
-    """Text as one line of human output: control characters are shown escaped (`\\n`, `\\x1b`),
-    so a file or folder name cannot forge, split or hide lines of what operators read."""
+    """Text as one line of human output: control characters and bidirectional controls are shown
+    escaped (`\\n`, `\\x1b`, `\\u202e`), so a file or folder name cannot forge, split, hide or
+    reorder lines of what operators read."""
     return text.translate(_CONTROL)
 
 
@@ -217,7 +220,8 @@ def print_table(
             table.add_column(header, justify="left" if index == 0 else "right")
         for row in rows:
             table.add_row(*row)
-        Console(file=stream, markup=False).print(table)
+        # No markup, emoji codes or highlighting: a name is shown as the characters it is.
+        Console(file=stream, markup=False, emoji=False, highlight=False).print(table)
         return
     widths = [
         max(len(header), *(len(row[i]) for row in rows)) if rows else len(header)
@@ -530,10 +534,6 @@ def render_fleet(result: NotifiedResult, style: Style, *, busy_is_error: bool = 
 REPORT_FORMATS = ("table", "json", "markdown", "prometheus")
 
 
-def _iso_epoch(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
 def report_tenant_fields(tenant: TenantReport) -> dict[str, Any]:
     fields = scan_fields(tenant.state)
     fields["last_cleanup"] = tenant.last_cleanup
@@ -557,7 +557,7 @@ def report_document(result: ReportResult) -> dict[str, Any]:
             "deleted_total": result.history.deleted,
             "freed_bytes_total": result.history.bytes,
             "last_success": {
-                command: _iso_epoch(epoch) for command, epoch in sorted(result.last_success.items())
+                command: iso_second(epoch) for command, epoch in sorted(result.last_success.items())
             },
             "errors": list(result.errors),
         }
@@ -607,7 +607,7 @@ def _report_sections(result: ReportResult) -> list[tuple[str, list[str], list[li
         (
             "Last successful runs",
             ["command", "last success"],
-            [[command, _iso_epoch(epoch)] for command, epoch in sorted(result.last_success.items())],
+            [[command, iso_second(epoch)] for command, epoch in sorted(result.last_success.items())],
         )
     )
     sections.append(
@@ -646,7 +646,7 @@ def _report_headline(result: ReportResult) -> str:
 
 def report_table(result: ReportResult, stream: TextIO) -> None:
     """The report as tables (Rich on a terminal, plain text otherwise)."""
-    stream.write(_report_headline(result) + "\n")
+    stream.write(one_line(_report_headline(result)) + "\n")
     for title, headers, rows in _report_sections(result):
         stream.write("\n")
         print_table(title, headers, rows, stream)
@@ -823,7 +823,7 @@ def render_report(result: ReportResult, report_format: str, style: Style) -> Non
 def render_report_written(result: ReportResult, path: os.PathLike[str], style: Style) -> None:
     """After `--output FILE`: errors on stderr; with --verbose, say where the report went."""
     if style.verbose and not style.quiet:
-        sys.stdout.write(f"wrote {os.fspath(path)}\n")
+        sys.stdout.write(one_line(f"wrote {os.fspath(path)}") + "\n")
     for error in result.errors:
         sys.stderr.write("wa-sessions: " + one_line(str(error)) + "\n")
 
@@ -849,10 +849,10 @@ def render_config(result: ConfigResult, style: Style) -> None:
         return
     if result.command == "config validate":
         where = result.config_file or "no config file; defaults and environment"
-        sys.stdout.write(f"configuration is valid ({where})\n")
+        sys.stdout.write(one_line(f"configuration is valid ({where})") + "\n")
         return
-    sys.stdout.write(f"config file: {result.config_file or '(none)'}\n")
-    rows = [(v.key, _config_value(v.value), v.source) for v in result.values]
+    sys.stdout.write(one_line(f"config file: {result.config_file or '(none)'}") + "\n")
+    rows = [(one_line(v.key), one_line(_config_value(v.value)), one_line(v.source)) for v in result.values]
     key_width = max(len(key) for key, _, _ in rows)
     value_width = max(len(value) for _, value, _ in rows)
     for key, value, source in rows:

@@ -343,10 +343,15 @@ def _parse_creds(data: bytes | None, source: str) -> Creds:
         jid = me.get(jid_key) if me else None
         if isinstance(jid, str) and (user := layout.signal_user(jid)):
             own_users.add(user)
-    next_pre_key_id = _integer(document.get("nextPreKeyId"))
+    # A pre-key bound of the wrong type ("5", 5.0, true, null, a list) is no bound: the guard of
+    # SPEC §2 cannot be worked out, so the state is not `ok` and no pre-key is pruned. A missing
+    # firstUnuploadedPreKeyId leaves nextPreKeyId as the only bound.
+    state = _bound_problem(document, "nextPreKeyId", required=True) or _bound_problem(
+        document, "firstUnuploadedPreKeyId", required=False
+    )
     return Creds(
-        "ok" if next_pre_key_id is not None else "without nextPreKeyId",
-        next_pre_key_id=next_pre_key_id,
+        state or "ok",
+        next_pre_key_id=_integer(document.get("nextPreKeyId")),
         first_unuploaded_pre_key_id=_integer(document.get("firstUnuploadedPreKeyId")),
         own_users=frozenset(own_users),
         source=source,
@@ -355,3 +360,30 @@ def _parse_creds(data: bytes | None, source: str) -> Creds:
 
 def _integer(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _bound_problem(document: dict[str, object], key: str, *, required: bool) -> str | None:
+    """Why creds.json's pre-key bound `key` cannot be used (the Creds state), or None if it can."""
+    if key not in document:
+        return f"without {key}" if required else None
+    value = document[key]
+    if _integer(value) is not None:
+        return None
+    return f"invalid: {key} is {_json_kind(value)}, not an integer"
+
+
+def _json_kind(value: object) -> str:
+    """What a parsed JSON value is, for a message: `a string`, `a boolean`, `null`..."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, float):
+        return "a floating-point number" if math.isfinite(value) else "an out-of-range number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
