@@ -344,6 +344,17 @@ def recover_leftovers(tenant_fd: int, company: str, history: Callable[[], Histor
     return notes
 
 
+def remove_emptied_folder(root_fd: int, name: str, tenant_fd: int) -> None:
+    """After a purge's plan emptied it: remove the folder's lock file, then the folder itself,
+    if `name` under root is still the folder open as `tenant_fd`. Raise OSError (the folder
+    was replaced, or is not empty: a file appeared)."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(layout.LOCK_FILE, dir_fd=tenant_fd)
+    if os.stat(name, dir_fd=root_fd, follow_symlinks=False).st_ino != os.fstat(tenant_fd).st_ino:
+        raise OSError(0, "folder was replaced")
+    os.rmdir(name, dir_fd=root_fd)
+
+
 def take_back(
     history: Callable[[], History], company: str, name: str, size: int, mtime_ns: int, why: str
 ) -> None:

@@ -41,7 +41,7 @@ from wa_sessions.actions.common import (
     validate_companies,
 )
 from wa_sessions.actions.fleet import NotifiedResult, finish, unavailable
-from wa_sessions.apply import Applied, apply_plan, recover_leftovers, take_back
+from wa_sessions.apply import Applied, apply_plan, recover_leftovers, remove_emptied_folder, take_back
 from wa_sessions.backup import (
     BACKUPS_DIR,
     BackupError,
@@ -537,11 +537,7 @@ def _remove(
         why = f"came back to life ({applied.stopped})"
         return _roll_back(settings, tenant, tenant_fd, outcome.before, marker, why, history, applied)
     try:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(layout.LOCK_FILE, dir_fd=tenant_fd)
-        if os.stat(tenant.name, dir_fd=root_fd, follow_symlinks=False).st_ino != os.fstat(tenant_fd).st_ino:
-            raise OSError(0, "folder was replaced")
-        os.rmdir(tenant.name, dir_fd=root_fd)
+        remove_emptied_folder(root_fd, tenant.name, tenant_fd)
     except OSError as error:
         if _list_folder(tenant_fd).entries:  # a file appeared: alive after all
             why = "came back to life (a file appeared)"
