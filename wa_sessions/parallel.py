@@ -5,15 +5,18 @@ coordination. Workers are forked: they inherit the open root descriptor, the set
 function to run, so only tenants go to them and only results come back, in the order given.
 
 A worker whose parent died (the OOM killer, a `kill -9` of the parent alone) goes quietly: it
-finishes the tenant it is on (under that tenant's lock), then starts no other one, and the write
-of a result to a parent that is gone ends it as SIGPIPE ends a Unix filter, instead of a
-BrokenPipeError traceback on the stderr it shares with the parent (the cron mail, the journal).
+finishes the tenant it is on (under that tenant's lock), then starts no other one; the write of a
+result to a parent that is gone raises BrokenPipeError, which ends the worker with nothing on the
+stderr it shares with the parent (the cron mail, the journal). Not SIGPIPE: a worker killed by it
+inside the result queue's write lock would leave that lock taken for ever, and the other worker
+waiting on it would never end.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
@@ -46,15 +49,33 @@ def effective_jobs(jobs: int, items: int) -> int:
     return max(1, min(jobs, items))
 
 
+class _QuietWhenOrphaned:
+    """A worker's stderr: written through while the parent lives; once it is gone, what is left
+    to say is the BrokenPipeError traceback of a result nobody will read, so nothing is."""
+
+    def __init__(self, stream: Any, parent: int):
+        self._stream = stream
+        self._parent = parent
+
+    def write(self, text: str) -> int:
+        if os.getppid() != self._parent:
+            return len(text)
+        return int(self._stream.write(text))
+
+    def flush(self) -> None:
+        if os.getppid() == self._parent:
+            self._stream.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 def _install(function: Callable[[Any], Any], parent: int) -> None:
     """The initializer of a worker."""
     global _function, _parent
     _function = function
     _parent = parent
-    # Python ignores SIGPIPE, so that writing to a pipe nobody reads raises BrokenPipeError; a
-    # worker's only pipe reader is its parent, and once the parent is gone there is nobody to
-    # tell: die of SIGPIPE, silently, as Unix filters do.
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    sys.stderr = _QuietWhenOrphaned(sys.stderr, parent)
     # Ctrl-C on a terminal signals the whole process group: the parent alone handles it (one
     # "interrupted" line, then the pool's terminate() ends the workers with SIGTERM), instead of
     # a KeyboardInterrupt traceback from every worker.

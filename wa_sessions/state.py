@@ -62,7 +62,8 @@ def _check_own_directory(fd: int, path: Path) -> None:
         raise StateError(f"state dir {path} is owned by uid {info.st_uid}, not by this user; refused")
     if info.st_mode & 0o022:
         raise StateError(
-            f"state dir {path} is group- or world-writable (mode {stat.S_IMODE(info.st_mode):o}); refused"
+            f"state dir {path} is group- or world-writable (mode {stat.S_IMODE(info.st_mode):o}); "
+            "refused (check what is in it, then chmod go-w it)"
         )
 
 

@@ -1,6 +1,8 @@
 """`--jobs N` forks workers. When only the parent is killed (the OOM killer, a `kill -9` of the
 pid cron logged), the orphaned workers must go quietly: no `BrokenPipeError` traceback on the
-stderr they share with the parent (the cron mail, the journal), however far they had got.
+stderr they share with the parent (the cron mail, the journal), however far they had got, and
+they must end: a worker that died inside the result queue's write lock would leave its sibling
+waiting on that lock for ever (few big tenants: a result is written after every tenant).
 """
 
 from __future__ import annotations
@@ -18,20 +20,20 @@ import pytest
 
 from .support import DAY, clean_env, command
 
-TENANTS = 300
-SESSIONS = 60  # old enough to be deleted: what the dry run reports, tenant by tenant
 WAIT = 60.0
 
 
-def build_tree(root: Path) -> None:
+def build_tree(root: Path, tenants: int, sessions: int) -> None:
+    """`tenants` folders of `sessions` old sessions each (what the dry run reports, tenant by
+    tenant)."""
     old = time.time() - 30 * DAY
-    for tenant in range(TENANTS):
+    for tenant in range(tenants):
         folder = root / f"company_{100000 + tenant}"
         folder.mkdir(parents=True)
         (folder / "creds.json").write_text(
             '{"nextPreKeyId": 3, "me": {"id": "15550000000:1@s.whatsapp.net"}}'
         )
-        for session in range(SESSIONS):
+        for session in range(sessions):
             fd = os.open(folder / f"session-1666{session:07d}.0.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL)
             try:
                 os.write(fd, b"{}")
@@ -82,9 +84,14 @@ def wait_until_all_ended(fds: list[int], timeout: float) -> list[int]:
 
 
 @pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="needs os.pidfd_open (Linux >= 5.3)")
-def test_workers_orphaned_by_a_killed_parent_exit_without_a_traceback(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("tenants", "sessions"), [(300, 60), (6, 6000)], ids=["many-small-tenants", "few-big-tenants"]
+)
+def test_workers_orphaned_by_a_killed_parent_exit_without_a_traceback(
+    tmp_path: Path, tenants: int, sessions: int
+) -> None:
     root = tmp_path / "root"
-    build_tree(root)
+    build_tree(root, tenants, sessions)
     stderr_path = tmp_path / "stderr"
 
     with stderr_path.open("wb") as stderr:

@@ -83,19 +83,25 @@ def test_backup_archives_are_0600_in_a_0700_folder_whatever_the_umask(world: Pat
     FIGURES["secrets: backup archives checked 0600 in 0700"] += len(archives)
 
 
-def test_a_backups_folder_with_loose_permissions_is_tightened_and_a_symlinked_one_refused(
-    world: Path,
-) -> None:
+def test_a_backups_folder_with_loose_permissions_or_symlinked_is_refused(world: Path) -> None:
+    """A backups folder others can write to may already hold what they planted (an archive a
+    restore would trust): refused, as sshd refuses a loose ~/.ssh, until the operator fixes it."""
     root = world / "sessions"
     _stale_tenant(root)
     backups = root / ".wa-sessions" / "backups"
     backups.mkdir(parents=True, mode=0o777)
     backups.chmod(0o777)
-    result = run_cli(
-        "emergency-cleanup", "--purge-stale-dirs", "--older-than", "10d", "--yes", "--root", root
-    )
+    purge = ("emergency-cleanup", "--purge-stale-dirs", "--older-than", "10d", "--yes", "--root", root)
+    result = run_cli(*purge)
+    assert_clean_stderr(result)
+    assert result.returncode == 1, result.stderr
+    assert "is group- or world-writable (mode 777); refused" in result.stderr
+    assert (root / "company_1" / "creds.json").exists(), "a folder was removed without its backup"
+    assert list(backups.iterdir()) == []
+    backups.chmod(0o700)  # what the message asks the operator to do
+    result = run_cli(*purge)
     assert result.returncode == 0, result.stderr
-    assert _mode(backups) == 0o700
+    assert not (root / "company_1").exists()
     assert all(_mode(archive) == 0o600 for archive in backups.iterdir())
 
     other = world / "other"
