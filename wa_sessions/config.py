@@ -22,6 +22,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    PlainValidator,
     TypeAdapter,
     ValidationError,
     ValidationInfo,
@@ -37,6 +38,17 @@ from pydantic_settings import (
 from pydantic_settings.exceptions import SettingsError
 
 from wa_sessions import layout
+from wa_sessions.durations import (
+    COOLDOWN_BOUNDS,
+    LOCK_WAIT_BOUNDS,
+    MAX_AGE_BOUNDS,
+    NOTIFY_TIMEOUT_BOUNDS,
+    OLDER_THAN_BOUNDS,
+    bounds_message,
+    format_duration,
+    parse_duration,
+)
+from wa_sessions.rules import Rule
 
 DEFAULT_ROOT = "/opt/ai-admin/baileys_sessions"
 ENV_PREFIX = "WA_SESSIONS_"
@@ -44,36 +56,12 @@ CONFIG_ENV = "WA_SESSIONS_CONFIG"
 LEGACY_ROOT_ENV = "BAILEYS_SESSIONS_PATH"
 LEGACY_WEBHOOK_ENV = "NOTIFICATION_WEBHOOK"
 
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
-
-# Bounds (seconds; both ends allowed), checked when the configuration is loaded: a duration out
-# of them is a config error naming its key (exit 2), never a crash after the deletions or a rule
-# that deletes files in use.
-MAX_AGE_BOUNDS = (3600, 3650 * 86400)  # rules.*.max_age, emergency.rules.*.max_age: 1h..3650d
-NOTIFY_TIMEOUT_BOUNDS = (1, 5 * 60)  # notify.timeout: 1s..5m
-LOCK_WAIT_BOUNDS = (0, 3600)  # locks.wait: 0s..1h
-COOLDOWN_BOUNDS = (0, 30 * 86400)  # auto.cooldown: 0s..30d
-OLDER_THAN_BOUNDS = (60, 3650 * 86400)  # emergency-cleanup --older-than: 1m..3650d
 #: keep_newest (0..) and thresholds (1..): counts of files in one folder, at most ten million.
 MAX_COUNT = 10_000_000
 
 
 class ConfigError(Exception):
     """The configuration is invalid; the message names every bad key."""
-
-
-def parse_duration(value: object) -> int:
-    """Given `30s`, `10m`, `6h`, `14d` or `2w`, return seconds. Raise ValueError otherwise."""
-    if isinstance(value, str):
-        match = _DURATION.match(value)
-        if match:
-            return int(match.group(1)) * _UNITS[match.group(2)]
-    raise ValueError(f"not a duration: {value!r} (write e.g. 30s, 10m, 6h, 14d, 2w)")
-
-
-def _bounds_message(low: int, high: int) -> str:
-    return f"must be between {format_duration(low)} and {format_duration(high)}"
 
 
 def parse_bounded_duration(text: object, key: str, low: int, high: int) -> int:
@@ -87,16 +75,8 @@ def parse_bounded_duration(text: object, key: str, low: int, high: int) -> int:
     except ValueError as error:
         raise ConfigError(f"{key}: {error}") from None
     if not low <= seconds <= high:
-        raise ConfigError(f"{key}: {_bounds_message(low, high)}")
+        raise ConfigError(f"{key}: {bounds_message(low, high)}")
     return seconds
-
-
-def format_duration(seconds: int) -> str:
-    """Given seconds, return an exact duration string in the largest unit up to days (`1209600` -> `14d`)."""
-    for unit in ("d", "h", "m"):
-        if seconds and seconds % _UNITS[unit] == 0:
-            return f"{seconds // _UNITS[unit]}{unit}"
-    return f"{seconds}s"
 
 
 def _duration_from_config(value: object) -> int:
@@ -119,7 +99,7 @@ def _between(low: int, high: int) -> AfterValidator:
 
     def check(seconds: int) -> int:
         if not low <= seconds <= high:
-            raise ValueError(_bounds_message(low, high))
+            raise ValueError(bounds_message(low, high))
         return seconds
 
     return AfterValidator(check)
@@ -129,14 +109,14 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Rule(_Strict):
-    """`{max_age: DURATION}`, `{keep_newest: N}` or both (delete only what both allow)."""
+class _RuleFields(_Strict):
+    """A rule as configured: `{max_age: DURATION}`, `{keep_newest: N}` or both."""
 
     max_age: Duration | None = None
     keep_newest: Annotated[int, Field(ge=0, le=MAX_COUNT)] | None = None
 
     @model_validator(mode="after")
-    def _not_empty(self) -> Rule:
+    def _not_empty(self) -> _RuleFields:
         if self.max_age is None and self.keep_newest is None:
             raise ValueError("a rule needs max_age, keep_newest or both")
         return self
@@ -145,7 +125,7 @@ class Rule(_Strict):
 Rules = dict[str, Rule]
 
 
-class _ConfiguredRule(Rule):
+class _ConfiguredRule(_RuleFields):
     """A rule as a configuration source writes it: its max_age within MAX_AGE_BOUNDS. (A Rule
     built in code is not bounded: `max_age=0` is how tests say "every file".)"""
 
@@ -242,7 +222,21 @@ DEFAULT_EMERGENCY_RULES: Rules = {
 }
 _Category = Annotated[str, AfterValidator(_check_category)]
 _CONFIGURED_RULES = TypeAdapter(dict[_Category, _ConfiguredRule])
-_RuleTable = dict[_Category, Rule]
+
+
+def _as_rule(value: object) -> Rule:
+    if not isinstance(value, Rule):
+        raise ValueError("not a rule")
+    return value
+
+
+def _rule_fields(rule: Rule) -> dict[str, object]:
+    """A rule as `config show` and the example config write it (durations as `14d`)."""
+    max_age = None if rule.max_age is None else format_duration(rule.max_age)
+    return {"max_age": max_age, "keep_newest": rule.keep_newest}
+
+
+_RuleTable = dict[_Category, Annotated[Rule, PlainValidator(_as_rule), PlainSerializer(_rule_fields)]]
 RegularRules = Annotated[_RuleTable, BeforeValidator(_rules_over(DEFAULT_RULES))]
 EmergencyRules = Annotated[_RuleTable, BeforeValidator(_rules_over(DEFAULT_EMERGENCY_RULES))]
 Count = Annotated[int, Field(ge=1, le=MAX_COUNT)]

@@ -485,7 +485,7 @@ def fleet_document(result: NotifiedResult) -> dict[str, Any]:
     document["notified"] = result.notified
     purge = _as_purge(result)
     if purge is not None:
-        from wa_sessions.config import format_duration
+        from wa_sessions.durations import format_duration
 
         document["purge_stale_dirs"] = True
         document["older_than"] = format_duration(purge.older_than)

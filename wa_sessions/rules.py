@@ -1,4 +1,4 @@
-"""Policy -> decisions. Pure: (entries, rules, creds, now) -> Plan; no disk, no clock.
+"""Policy -> decisions. Pure: (entries, rules, creds, now) -> Plan; no disk, no clock, no pydantic.
 
 A key file and its `.bak`/`.tmp` companions form one *key*: a rule judges the key (by its
 newest mtime) and a deletion takes all of its entries together (SPEC §2).
@@ -6,15 +6,24 @@ newest mtime) and a deletion takes all of its entries together (SPEC §2).
 
 from __future__ import annotations
 
-import functools
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
 from wa_sessions import layout
-from wa_sessions.config import Rule, format_duration
+from wa_sessions.durations import format_age, format_duration
 from wa_sessions.layout import Creds, Entry
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """`max_age` (seconds: delete when older), `keep_newest` (keep the N newest: by id for
+    pre-keys, by last use otherwise), or both (delete only what both allow). Checked where it is
+    configured (config.py); a rule built in code may say `max_age=0` (every file)."""
+
+    max_age: int | None = None
+    keep_newest: int | None = None
 
 
 class Deletion(NamedTuple):
@@ -41,32 +50,6 @@ class _Key(NamedTuple):
     entries: tuple[Entry, ...]
     mtime_ns: int
     pre_key_id: int | None
-
-
-def format_age(seconds: float) -> str:
-    """Given seconds, return a short human age (`20d 3h`, `5h 12m`, `42s`)."""
-    seconds = max(0, int(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 86400:
-        return _format_minutes(seconds // 60)
-    return _format_hours(seconds // 3600)
-
-
-@functools.lru_cache(maxsize=2048)
-def _format_minutes(minutes: int) -> str:
-    """format_age under a day (seconds no longer show): each value is worded once."""
-    hours, minutes = divmod(minutes, 60)
-    if hours:
-        return f"{hours}h {minutes}m" if minutes else f"{hours}h"
-    return f"{minutes}m"
-
-
-@functools.lru_cache(maxsize=2048)
-def _format_hours(hours: int) -> str:
-    """format_age from a day up (minutes no longer show): a fleet's ages take a few hundred values."""
-    days, hours = divmod(hours, 24)
-    return f"{days}d {hours}h" if hours else f"{days}d"
 
 
 def age_seconds(mtime_ns: int, now: float) -> float:

@@ -9,14 +9,9 @@ from typing import Any
 
 import pytest
 
-from wa_sessions.config import (
-    ConfigError,
-    Rule,
-    Settings,
-    format_duration,
-    load_settings,
-    parse_duration,
-)
+from wa_sessions.config import ConfigError, Settings, load_settings
+from wa_sessions.durations import format_duration, parse_duration
+from wa_sessions.rules import Rule
 
 DAY = 86400
 REPOSITORY = Path(__file__).resolve().parents[2]

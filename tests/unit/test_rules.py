@@ -8,10 +8,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from wa_sessions.durations import parse_duration
 from wa_sessions import layout
-from wa_sessions.config import Rule
+from wa_sessions.rules import Rule
 from wa_sessions.layout import Creds, Entry
-from wa_sessions.rules import Plan, age_seconds, format_age, plan_tenant
+from wa_sessions.durations import format_age
+from wa_sessions.rules import Plan, age_seconds, plan_tenant
 
 from .factories import (
     DAY,
@@ -57,13 +59,13 @@ def test_max_age_deletes_files_older_than_the_limit_and_keeps_younger_ones() -> 
         entry("session-15550000002.0.json", 13 * DAY),
         entry("session-15550000003.0.json", 10 * MINUTE),
     ]
-    result = plan(entries, {"session": Rule(max_age="14d")})
+    result = plan(entries, {"session": Rule(max_age=parse_duration("14d"))})
     assert deleted_names(result) == ["session-15550000001.0.json"]
 
 
 def test_max_age_reason_says_the_limit_and_the_last_use() -> None:
     result = plan(
-        [entry("session-15550000001.0.json", 20 * DAY + 3 * HOUR)], {"session": Rule(max_age="14d")}
+        [entry("session-15550000001.0.json", 20 * DAY + 3 * HOUR)], {"session": Rule(max_age=parse_duration("14d"))}
     )
     assert reasons(result) == {"session-15550000001.0.json": "older than 14d: last used 20d 3h ago"}
 
@@ -73,19 +75,19 @@ def test_max_age_keeps_a_file_exactly_as_old_as_the_limit() -> None:
         entry("session-15550000001.0.json", 14 * DAY),
         entry("session-15550000002.0.json", 14 * DAY + 1),
     ]
-    result = plan(entries, {"session": Rule(max_age="14d")})
+    result = plan(entries, {"session": Rule(max_age=parse_duration("14d"))})
     assert deleted_names(result) == ["session-15550000002.0.json"]
 
 
 def test_a_modification_time_in_the_future_counts_as_age_zero() -> None:
     entries = [entry("session-15550000001.0.json", -30 * DAY)]
-    assert plan(entries, {"session": Rule(max_age="1s")}).deletions == ()
+    assert plan(entries, {"session": Rule(max_age=parse_duration("1s"))}).deletions == ()
     assert age_seconds(int((NOW + 30 * DAY) * 1e9), NOW) == 0.0
 
 
 def test_age_is_judged_against_the_given_now_not_the_clock() -> None:
     entries = [entry("session-15550000001.0.json", 2 * DAY)]
-    rules = {"session": Rule(max_age="3d")}
+    rules = {"session": Rule(max_age=parse_duration("3d"))}
     assert plan(entries, rules, now=NOW).deletions == ()
     assert deleted_names(plan(entries, rules, now=NOW + 2 * DAY)) == ["session-15550000001.0.json"]
 
@@ -98,7 +100,7 @@ def test_a_category_without_a_rule_is_kept_however_old() -> None:
         entry(memory(GROUP), 400 * DAY),
         entry("session-15550000001.0.json", 400 * DAY),
     ]
-    result = plan(entries, {"session": Rule(max_age="14d")})
+    result = plan(entries, {"session": Rule(max_age=parse_duration("14d"))})
     assert deleted_names(result) == ["session-15550000001.0.json"]
     assert plan(entries, {}).deletions == ()
 
@@ -158,22 +160,22 @@ def test_max_age_and_keep_newest_delete_only_what_both_allow() -> None:
         entry("session-15550000003.0.json", 7 * DAY),  # beyond 2, old: deleted
         entry("session-15550000004.0.json", 8 * DAY),  # beyond 2, old: deleted
     ]
-    result = plan(entries, {"session": Rule(max_age="5d", keep_newest=2)})
+    result = plan(entries, {"session": Rule(max_age=parse_duration("5d"), keep_newest=2)})
     assert deleted_names(result) == ["session-15550000003.0.json", "session-15550000004.0.json"]
 
 
 def test_max_age_and_keep_newest_keep_young_files_beyond_the_count() -> None:
     entries = pre_keys([1, 2, 3], age=HOUR) + pre_keys([4], age=10 * DAY)
     # id 4 is the newest by id; ids 1-3 are beyond keep_newest 1 but young
-    assert plan(entries, {"pre-key": Rule(max_age="5d", keep_newest=1)}).deletions == ()
+    assert plan(entries, {"pre-key": Rule(max_age=parse_duration("5d"), keep_newest=1)}).deletions == ()
     entries = pre_keys([1], age=10 * DAY) + pre_keys([2, 3], age=HOUR)
-    result = plan(entries, {"pre-key": Rule(max_age="5d", keep_newest=1)})
+    result = plan(entries, {"pre-key": Rule(max_age=parse_duration("5d"), keep_newest=1)})
     assert deleted_names(result) == ["pre-key-1.json"]
 
 
 def test_a_combined_rule_gives_both_reasons() -> None:
     entries = [entry("session-15550000001.0.json", 1 * DAY), entry("session-15550000002.0.json", 9 * DAY)]
-    result = plan(entries, {"session": Rule(max_age="5d", keep_newest=1)})
+    result = plan(entries, {"session": Rule(max_age=parse_duration("5d"), keep_newest=1)})
     assert reasons(result) == {
         "session-15550000002.0.json": "older than 5d: last used 9d ago, and beyond the newest 1 session files by last use"
     }
@@ -195,7 +197,7 @@ PROTECTED_ENTRIES = [
 
 def test_plan_tenant_never_deletes_protected_files_even_when_given_rules_for_them() -> None:
     entries = [entry(name, 1000 * DAY) for name in PROTECTED_ENTRIES]
-    everything = Rule(max_age="0s", keep_newest=0)
+    everything = Rule(max_age=parse_duration("0s"), keep_newest=0)
     rules = {category: everything for category in layout.PROTECTED}
     result = plan(entries, rules)
     assert result.deletions == ()
@@ -204,12 +206,12 @@ def test_plan_tenant_never_deletes_protected_files_even_when_given_rules_for_the
 def test_creds_json_bak_is_protected_even_without_creds_json() -> None:
     entries = [entry("creds.json.bak", 1000 * DAY), entry("creds.json.tmp", 1000 * DAY)]
     assert {item.category for item in entries} == {"creds"}
-    assert plan(entries, {"creds": Rule(max_age="0s", keep_newest=0)}, Creds("missing")).deletions == ()
+    assert plan(entries, {"creds": Rule(max_age=parse_duration("0s"), keep_newest=0)}, Creds("missing")).deletions == ()
 
 
 def test_plan_tenant_never_deletes_unknown_entries() -> None:
     entries = [entry(name, 1000 * DAY) for name in ["notes.txt", "pre-key-abc.json", "session-.json"]]
-    rules = {"unknown": Rule(max_age="0s", keep_newest=0), "session": Rule(max_age="0s")}
+    rules = {"unknown": Rule(max_age=parse_duration("0s"), keep_newest=0), "session": Rule(max_age=parse_duration("0s"))}
     assert plan(entries, rules).deletions == ()
 
 
@@ -221,7 +223,7 @@ def test_plan_tenant_never_deletes_an_entry_that_is_not_a_regular_file(kind: str
         entry("pre-key-1.json", 100 * DAY, regular=False, kind=kind, category="pre-key"),
         entry("pre-key-2.json", 100 * DAY),
     ]
-    rules = {"session": Rule(max_age="1d"), "pre-key": Rule(keep_newest=0)}
+    rules = {"session": Rule(max_age=parse_duration("1d")), "pre-key": Rule(keep_newest=0)}
     result = plan(entries, rules, creds_ok(next_pre_key_id=1))
     assert deleted_names(result) == []
 
@@ -266,7 +268,7 @@ def test_pre_keys_above_next_pre_key_id_are_kept_too() -> None:
 
 def test_the_creds_guards_hold_for_an_age_rule_on_pre_keys_too() -> None:
     result = plan(
-        pre_keys(range(1, 11), age=30 * DAY), {"pre-key": Rule(max_age="1d")}, creds_ok(next_pre_key_id=8)
+        pre_keys(range(1, 11), age=30 * DAY), {"pre-key": Rule(max_age=parse_duration("1d"))}, creds_ok(next_pre_key_id=8)
     )
     assert sorted(deletion.entry.pre_key_id for deletion in result.deletions) == [1, 2, 3, 4, 5, 6]
 
@@ -274,7 +276,7 @@ def test_the_creds_guards_hold_for_an_age_rule_on_pre_keys_too() -> None:
 @pytest.mark.parametrize("state", ["missing", "empty", "unparseable", "unreadable", "without nextPreKeyId"])
 def test_pre_keys_are_not_pruned_when_creds_json_is_not_ok(state: str) -> None:
     entries = [*pre_keys(range(1, 101)), entry("session-15550000001.0.json", 30 * DAY)]
-    result = plan(entries, {"pre-key": Rule(keep_newest=10), "session": Rule(max_age="14d")}, Creds(state))
+    result = plan(entries, {"pre-key": Rule(keep_newest=10), "session": Rule(max_age=parse_duration("14d"))}, Creds(state))
     assert deleted_names(result) == ["session-15550000001.0.json"]
     assert result.notes == (f"pre-keys not pruned: creds.json is {state}",)
 
@@ -295,7 +297,7 @@ def test_deleting_our_own_sender_key_deletes_its_groups_sender_key_memory() -> N
         entry(memory(GROUP), 1 * MINUTE),  # young: goes because its partner goes
         entry(memory(OTHER_GROUP), 1 * MINUTE),
     ]
-    result = plan(entries, {"sender-key": Rule(max_age="3d")})
+    result = plan(entries, {"sender-key": Rule(max_age=parse_duration("3d"))})
     # the memory file first: a run killed in between never leaves it without our sender key
     assert deleted_names(result) == [memory(GROUP), sender_key(GROUP, OWN_USER, 12)]
     assert reasons(result)[memory(GROUP)] == (
@@ -305,13 +307,13 @@ def test_deleting_our_own_sender_key_deletes_its_groups_sender_key_memory() -> N
 
 def test_our_own_sender_key_is_recognised_by_our_lid_too() -> None:
     entries = [entry(sender_key(GROUP, OWN_LID_USER, 0), 5 * DAY), entry(memory(GROUP), MINUTE)]
-    result = plan(entries, {"sender-key": Rule(max_age="3d")})
+    result = plan(entries, {"sender-key": Rule(max_age=parse_duration("3d"))})
     assert deleted_names(result) == [memory(GROUP), sender_key(GROUP, OWN_LID_USER, 0)]
 
 
 def test_other_participants_sender_keys_go_without_their_groups_memory() -> None:
     entries = [entry(sender_key(GROUP, OTHER_USER, 2), 5 * DAY), entry(memory(GROUP), MINUTE)]
-    result = plan(entries, {"sender-key": Rule(max_age="3d")})
+    result = plan(entries, {"sender-key": Rule(max_age=parse_duration("3d"))})
     assert deleted_names(result) == [sender_key(GROUP, OTHER_USER, 2)]
 
 
@@ -321,7 +323,7 @@ def test_our_own_sender_key_that_stays_keeps_its_memory() -> None:
         entry(sender_key(GROUP, OTHER_USER, 0), 5 * DAY),
         entry(memory(GROUP), 10 * DAY),
     ]
-    result = plan(entries, {"sender-key": Rule(max_age="3d")})
+    result = plan(entries, {"sender-key": Rule(max_age=parse_duration("3d"))})
     assert deleted_names(result) == [sender_key(GROUP, OTHER_USER, 0)]
 
 
@@ -331,7 +333,7 @@ def test_the_memory_partner_goes_with_its_companions() -> None:
         entry(memory(GROUP), MINUTE),
         entry(memory(GROUP) + ".bak", MINUTE),
     ]
-    result = plan(entries, {"sender-key": Rule(max_age="3d")})
+    result = plan(entries, {"sender-key": Rule(max_age=parse_duration("3d"))})
     assert set(deleted_names(result)) == {
         sender_key(GROUP, OWN_USER, 0),
         memory(GROUP),
@@ -341,7 +343,7 @@ def test_the_memory_partner_goes_with_its_companions() -> None:
 
 def test_sender_keys_are_kept_with_a_note_when_creds_names_no_account() -> None:
     entries = [entry(sender_key(GROUP, OWN_USER, 0), 5 * DAY), entry(memory(GROUP), MINUTE)]
-    result = plan(entries, {"sender-key": Rule(max_age="3d")}, Creds("unparseable"))
+    result = plan(entries, {"sender-key": Rule(max_age=parse_duration("3d"))}, Creds("unparseable"))
     assert result.deletions == ()
     assert len(result.notes) == 1
     assert result.notes[0].startswith("sender keys not deleted: creds.json is unparseable")
@@ -353,7 +355,7 @@ def test_sender_keys_are_kept_with_a_note_when_creds_names_no_account() -> None:
 def test_companions_are_deleted_together_with_their_key_file() -> None:
     name = "session-15550000001.0.json"
     entries = [entry(name, 20 * DAY), entry(name + ".bak", 20 * DAY), entry(name + ".tmp", 20 * DAY)]
-    result = plan(entries, {"session": Rule(max_age="14d")})
+    result = plan(entries, {"session": Rule(max_age=parse_duration("14d"))})
     # companions first, the key file last: a run killed in between never leaves a `.bak` whose
     # old value Baileys would read back
     assert deleted_names(result) == [name + ".bak", name + ".tmp", name]
@@ -363,8 +365,8 @@ def test_companions_are_deleted_together_with_their_key_file() -> None:
 def test_a_key_is_judged_by_the_newest_modification_time_of_its_members() -> None:
     name = "session-15550000001.0.json"
     entries = [entry(name, 20 * DAY), entry(name + ".bak", 1 * HOUR)]
-    assert plan(entries, {"session": Rule(max_age="14d")}).deletions == ()
-    assert reasons(plan(entries, {"session": Rule(max_age="14d")}, now=NOW + 30 * DAY))[name].endswith(
+    assert plan(entries, {"session": Rule(max_age=parse_duration("14d"))}).deletions == ()
+    assert reasons(plan(entries, {"session": Rule(max_age=parse_duration("14d"))}, now=NOW + 30 * DAY))[name].endswith(
         "last used 30d 1h ago"
     )
 
@@ -377,13 +379,13 @@ def test_companions_count_with_their_key_file_not_as_extra_pre_keys() -> None:
 
 
 def test_a_lone_companion_is_judged_as_its_key() -> None:
-    result = plan([entry("session-15550000001.0.json.bak", 20 * DAY)], {"session": Rule(max_age="14d")})
+    result = plan([entry("session-15550000001.0.json.bak", 20 * DAY)], {"session": Rule(max_age=parse_duration("14d"))})
     assert deleted_names(result) == ["session-15550000001.0.json.bak"]
 
 
 def test_deletions_are_ordered_by_name() -> None:
     entries = [entry(f"session-{n}.0.json", 20 * DAY) for n in (3, 1, 2)]
-    result = plan(entries, {"session": Rule(max_age="14d")})
+    result = plan(entries, {"session": Rule(max_age=parse_duration("14d"))})
     assert deleted_names(result) == ["session-1.0.json", "session-2.0.json", "session-3.0.json"]
 
 
@@ -460,7 +462,7 @@ def tenant_entries(draw: st.DrawFn, names: st.SearchStrategy[str] = entry_names)
     ]
 
 
-durations = st.sampled_from(["0s", "1h", "1d", "3d", "14d"])
+durations = st.sampled_from(["0s", "1h", "1d", "3d", "14d"]).map(parse_duration)
 rule_strategy = st.one_of(
     st.builds(Rule, max_age=durations),
     st.builds(Rule, keep_newest=st.integers(0, 8)),

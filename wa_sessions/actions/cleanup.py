@@ -22,10 +22,10 @@ from wa_sessions.actions.common import (
     validate_companies,
 )
 from wa_sessions.apply import apply_plan, recover_leftovers
-from wa_sessions.config import Rule, Settings
+from wa_sessions.config import Settings
 from wa_sessions.locks import LockBusy, LockUnsafe, tenant_lock
 from wa_sessions.parallel import effective_jobs, ordered_map
-from wa_sessions.rules import Deletion, judged_categories, plan_tenant
+from wa_sessions.rules import Deletion, Rule, judged_categories, plan_tenant
 from wa_sessions.scan import Tenant, TenantUnavailable, open_tenant, scan_tenant
 from wa_sessions.state import History, StateError
 

@@ -20,7 +20,7 @@ from wa_sessions.actions.fleet import NotifiedResult, finish, survey, unavailabl
 from wa_sessions.config import Locks, Settings
 from wa_sessions.locks import LockBusy, LockUnsafe, hold
 from wa_sessions.parallel import effective_jobs, ordered_map
-from wa_sessions.rules import format_age
+from wa_sessions.durations import format_age
 from wa_sessions.scan import Tenant, TenantUnavailable
 from wa_sessions.state import (
     StateError,
