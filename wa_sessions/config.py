@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import re
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from pathlib import Path
@@ -43,7 +42,6 @@ from wa_sessions.durations import (
     LOCK_WAIT_BOUNDS,
     MAX_AGE_BOUNDS,
     NOTIFY_TIMEOUT_BOUNDS,
-    OLDER_THAN_BOUNDS,
     bounds_message,
     format_duration,
     parse_duration,

@@ -25,8 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from wa_sessions.apply import apply_plan
-from wa_sessions.rules import Rule
-from wa_sessions.rules import plan_tenant
+from wa_sessions.rules import Rule, plan_tenant
 from wa_sessions.scan import scan_tenant
 from wa_sessions.state import History
 

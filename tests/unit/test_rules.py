@@ -8,12 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wa_sessions.durations import parse_duration
 from wa_sessions import layout
-from wa_sessions.rules import Rule
+from wa_sessions.durations import format_age, parse_duration
 from wa_sessions.layout import Creds, Entry
-from wa_sessions.durations import format_age
-from wa_sessions.rules import Plan, age_seconds, plan_tenant
+from wa_sessions.rules import Plan, Rule, age_seconds, plan_tenant
 
 from .factories import (
     DAY,
@@ -65,7 +63,8 @@ def test_max_age_deletes_files_older_than_the_limit_and_keeps_younger_ones() -> 
 
 def test_max_age_reason_says_the_limit_and_the_last_use() -> None:
     result = plan(
-        [entry("session-15550000001.0.json", 20 * DAY + 3 * HOUR)], {"session": Rule(max_age=parse_duration("14d"))}
+        [entry("session-15550000001.0.json", 20 * DAY + 3 * HOUR)],
+        {"session": Rule(max_age=parse_duration("14d"))},
     )
     assert reasons(result) == {"session-15550000001.0.json": "older than 14d: last used 20d 3h ago"}
 
@@ -206,12 +205,20 @@ def test_plan_tenant_never_deletes_protected_files_even_when_given_rules_for_the
 def test_creds_json_bak_is_protected_even_without_creds_json() -> None:
     entries = [entry("creds.json.bak", 1000 * DAY), entry("creds.json.tmp", 1000 * DAY)]
     assert {item.category for item in entries} == {"creds"}
-    assert plan(entries, {"creds": Rule(max_age=parse_duration("0s"), keep_newest=0)}, Creds("missing")).deletions == ()
+    assert (
+        plan(
+            entries, {"creds": Rule(max_age=parse_duration("0s"), keep_newest=0)}, Creds("missing")
+        ).deletions
+        == ()
+    )
 
 
 def test_plan_tenant_never_deletes_unknown_entries() -> None:
     entries = [entry(name, 1000 * DAY) for name in ["notes.txt", "pre-key-abc.json", "session-.json"]]
-    rules = {"unknown": Rule(max_age=parse_duration("0s"), keep_newest=0), "session": Rule(max_age=parse_duration("0s"))}
+    rules = {
+        "unknown": Rule(max_age=parse_duration("0s"), keep_newest=0),
+        "session": Rule(max_age=parse_duration("0s")),
+    }
     assert plan(entries, rules).deletions == ()
 
 
@@ -268,7 +275,9 @@ def test_pre_keys_above_next_pre_key_id_are_kept_too() -> None:
 
 def test_the_creds_guards_hold_for_an_age_rule_on_pre_keys_too() -> None:
     result = plan(
-        pre_keys(range(1, 11), age=30 * DAY), {"pre-key": Rule(max_age=parse_duration("1d"))}, creds_ok(next_pre_key_id=8)
+        pre_keys(range(1, 11), age=30 * DAY),
+        {"pre-key": Rule(max_age=parse_duration("1d"))},
+        creds_ok(next_pre_key_id=8),
     )
     assert sorted(deletion.entry.pre_key_id for deletion in result.deletions) == [1, 2, 3, 4, 5, 6]
 
@@ -276,7 +285,11 @@ def test_the_creds_guards_hold_for_an_age_rule_on_pre_keys_too() -> None:
 @pytest.mark.parametrize("state", ["missing", "empty", "unparseable", "unreadable", "without nextPreKeyId"])
 def test_pre_keys_are_not_pruned_when_creds_json_is_not_ok(state: str) -> None:
     entries = [*pre_keys(range(1, 101)), entry("session-15550000001.0.json", 30 * DAY)]
-    result = plan(entries, {"pre-key": Rule(keep_newest=10), "session": Rule(max_age=parse_duration("14d"))}, Creds(state))
+    result = plan(
+        entries,
+        {"pre-key": Rule(keep_newest=10), "session": Rule(max_age=parse_duration("14d"))},
+        Creds(state),
+    )
     assert deleted_names(result) == ["session-15550000001.0.json"]
     assert result.notes == (f"pre-keys not pruned: creds.json is {state}",)
 
@@ -366,9 +379,9 @@ def test_a_key_is_judged_by_the_newest_modification_time_of_its_members() -> Non
     name = "session-15550000001.0.json"
     entries = [entry(name, 20 * DAY), entry(name + ".bak", 1 * HOUR)]
     assert plan(entries, {"session": Rule(max_age=parse_duration("14d"))}).deletions == ()
-    assert reasons(plan(entries, {"session": Rule(max_age=parse_duration("14d"))}, now=NOW + 30 * DAY))[name].endswith(
-        "last used 30d 1h ago"
-    )
+    assert reasons(plan(entries, {"session": Rule(max_age=parse_duration("14d"))}, now=NOW + 30 * DAY))[
+        name
+    ].endswith("last used 30d 1h ago")
 
 
 def test_companions_count_with_their_key_file_not_as_extra_pre_keys() -> None:
@@ -379,7 +392,9 @@ def test_companions_count_with_their_key_file_not_as_extra_pre_keys() -> None:
 
 
 def test_a_lone_companion_is_judged_as_its_key() -> None:
-    result = plan([entry("session-15550000001.0.json.bak", 20 * DAY)], {"session": Rule(max_age=parse_duration("14d"))})
+    result = plan(
+        [entry("session-15550000001.0.json.bak", 20 * DAY)], {"session": Rule(max_age=parse_duration("14d"))}
+    )
     assert deleted_names(result) == ["session-15550000001.0.json.bak"]
 
 

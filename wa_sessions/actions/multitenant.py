@@ -18,9 +18,9 @@ from wa_sessions.actions.cleanup import TenantCleanup, TenantStream, _LazyHistor
 from wa_sessions.actions.common import TenantState, iso, opened_root, select_tenants, utc_now
 from wa_sessions.actions.fleet import NotifiedResult, finish, survey, unavailable
 from wa_sessions.config import Locks, Settings
+from wa_sessions.durations import format_age
 from wa_sessions.locks import LockBusy, LockUnsafe, hold
 from wa_sessions.parallel import effective_jobs, ordered_map
-from wa_sessions.durations import format_age
 from wa_sessions.scan import Tenant, TenantUnavailable
 from wa_sessions.state import (
     StateError,

@@ -53,10 +53,9 @@ from wa_sessions.backup import (
     verify_archive,
 )
 from wa_sessions.config import ConfigError, Settings, parse_bounded_duration
-from wa_sessions.durations import OLDER_THAN_BOUNDS
+from wa_sessions.durations import OLDER_THAN_BOUNDS, format_age
 from wa_sessions.layout import Entry
 from wa_sessions.locks import LockBusy, LockUnsafe, tenant_lock, tenant_lock_is_held
-from wa_sessions.durations import format_age
 from wa_sessions.rules import purge_plan
 from wa_sessions.scan import Tenant, TenantUnavailable, open_tenant, scan_tenant
 from wa_sessions.state import (
