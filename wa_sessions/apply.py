@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
-import json
 import os
 import stat
 from collections.abc import Callable, Iterator, Sequence
@@ -30,9 +29,9 @@ from datetime import UTC, datetime
 from typing import NamedTuple, cast
 
 from wa_sessions import layout
+from wa_sessions.history import History, LazyHistory, PartialWrite, deleted_lines, failed_line
 from wa_sessions.rules import Deletion, Plan
-from wa_sessions.state import History, PartialWrite, StateError
-from wa_sessions.times import iso_ns, iso_second
+from wa_sessions.state import StateError
 
 
 @dataclass(slots=True)
@@ -72,36 +71,6 @@ def _changed(deletion: Deletion, tenant_fd: int, name: str | None = None) -> str
     return None
 
 
-def history_record(company: str, deletion: Deletion, time: datetime) -> dict[str, object]:
-    entry = deletion.entry
-    return {
-        "event": "deleted",
-        "time": iso_second(time.timestamp()),
-        "company": company,
-        "file": layout.display_name(entry.name),
-        "category": entry.category,
-        "reason": deletion.reason,
-        "bytes": entry.size,
-        "mtime": iso_ns(entry.mtime_ns),
-    }
-
-
-_json_string = json.encoder.encode_basestring  # json.dumps(text, ensure_ascii=False), in C
-
-
-def history_lines(company: str, deletions: Sequence[Deletion], time: datetime) -> list[str]:
-    """The history lines of `history_record` for each deletion, encoded as the history encodes a
-    record (compact JSON), without a dict per file: a cleanup of a fleet writes millions."""
-    head = f'{{"event":"deleted","time":"{iso_second(time.timestamp())}","company":{_json_string(company)},"file":'
-    return [
-        f'{head}{_json_string(layout.display_name(entry.name))},"category":{_json_string(entry.category)},'
-        f'"reason":{_json_string(deletion.reason)},"bytes":{entry.size},'
-        f'"mtime":"{iso_ns(entry.mtime_ns)}"}}'
-        for deletion in deletions
-        for entry in (deletion.entry,)
-    ]
-
-
 # History lines are written in batches of up to this many deletions, each batch before its unlinks.
 HISTORY_BATCH = 64
 
@@ -127,7 +96,7 @@ def apply_plan(
         batch := _checked_batch(pending, tenant_fd, applied, held, stop_on_change)
     ):
         recorded = _Recorded(company, datetime.now(UTC), history)
-        lines = history_lines(company, batch, recorded.time)
+        lines = deleted_lines(company, batch, recorded.time)
         try:
             history.write_lines(lines)
         except PartialWrite as error:
@@ -306,7 +275,7 @@ def put_back(tenant_fd: int, aside: str, name: str) -> bool:
     return link_noreplace(aside, name, tenant_fd)
 
 
-def recover_leftovers(tenant_fd: int, company: str, history: Callable[[], History]) -> list[str]:
+def recover_leftovers(tenant_fd: int, company: str, history: LazyHistory) -> list[str]:
     """Put back what a killed run left set aside, under the tenant's lock: each
     `.cleanup.unlinking.<name>` gets its name again unless that name was taken since (then the
     newer file stays and the aside copy goes). Its deletion was recorded before it was set aside,
@@ -340,7 +309,7 @@ def recover_leftovers(tenant_fd: int, company: str, history: Callable[[], Histor
         notes.append(f"{shown}: put back after an interrupted run")
         if stat.S_ISREG(info.st_mode):
             why = "put back: the run deleting it was interrupted"
-            take_back(history, company, name, info.st_size, info.st_mtime_ns, why)
+            history.take_back(company, name, info.st_size, info.st_mtime_ns, why)
     return notes
 
 
@@ -355,28 +324,18 @@ def remove_emptied_folder(root_fd: int, name: str, tenant_fd: int) -> None:
     os.rmdir(name, dir_fd=root_fd)
 
 
-def take_back(
-    history: Callable[[], History], company: str, name: str, size: int, mtime_ns: int, why: str
-) -> None:
-    """Take back the `deleted` record of a file that is there again (put back after an interrupted
-    run, or from a purge's archive) with a `failed` line."""
-    record = {
-        "event": "failed",
-        "time": iso_second(datetime.now(UTC).timestamp()),
-        "company": company,
-        "file": layout.display_name(name),
-        "category": layout.classify(name),
-        "reason": "",
-        "bytes": size,
-        "mtime": iso_ns(mtime_ns),
-        "error": why,
-    }
-    with contextlib.suppress(StateError):
-        history().write(record)
-
-
 def _record_failure(recorded: _Recorded, deletion: Deletion, error: str) -> None:
     """Take back a deletion's record: the file is still there (or was not ours to delete)."""
-    record = history_record(recorded.company, deletion, recorded.time)
+    entry = deletion.entry
+    line = failed_line(
+        recorded.company,
+        entry.name,
+        entry.category,
+        deletion.reason,
+        entry.size,
+        entry.mtime_ns,
+        recorded.time,
+        error,
+    )
     with contextlib.suppress(StateError):
-        recorded.history.write({**record, "event": "failed", "error": error})
+        recorded.history.write_lines([line])

@@ -1,14 +1,6 @@
-"""State under `<state_dir>`: the deletion history, per-tenant cooldowns, successful runs.
-
-history.jsonl is append-only, one JSON object per line. A deletion is recorded *before* the file
-is unlinked, in batches of up to 64 records per write (a run killed in between leaves records of
-files that still exist, at most one batch, never a deleted file without a record); an unlink that
-then fails appends an `"event": "failed"` line. Other state
-files are replaced atomically (temp file, fsync, rename).
-
-History rotation: when history.jsonl reaches HISTORY_ROTATE_BYTES it is renamed to
-history.jsonl.1; the generation that .1 held before is first folded into history-summary.json
-(per-company totals), so totals survive while the disk use stays bounded (two generations).
+"""Small state files under `<state_dir>`: per-tenant cooldowns, pending runs, successful runs,
+and the folder itself (created 0700, refused unless only we can write to it). Every file is
+replaced atomically (temp file, fsync, rename). The history log is history.py's.
 """
 
 from __future__ import annotations
@@ -20,32 +12,18 @@ import re
 import stat
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from wa_sessions.locks import LockBusy, LockUnsafe, hold
+from wa_sessions.times import iso_second
 
-HISTORY_FILE = "history.jsonl"
 COOLDOWNS_FILE = "cooldowns.json"
-
-
-# One encoder for every history line (json.dumps with options builds a new one per call).
-_encode_record = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 class StateError(Exception):
     """The state directory or one of its files could not be written."""
-
-
-class PartialWrite(StateError):
-    """A batch of history lines was cut short: `complete` lines of it are in the file whole."""
-
-    def __init__(self, message: str, complete: int):
-        super().__init__(message)
-        self.complete = complete
 
 
 STALE_TEMP_AGE = 600  # seconds untouched before a killed run's temp file is removed
@@ -152,78 +130,6 @@ def open_state_file(path: Path, flags: int, mode: int = 0o600) -> int:
     return fd
 
 
-class History:
-    """An open history.jsonl, appended one line per write()."""
-
-    def __init__(self, state_dir: Path):
-        ensure_state_dir(state_dir)
-        with contextlib.suppress(StateError):
-            rotate_history(state_dir)
-        path = state_dir / HISTORY_FILE
-        try:
-            self._fd = open_state_file(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
-        except OSError as error:
-            raise StateError(f"cannot open {path}: {error.strerror}") from None
-        self.path = path
-        self._repair_last_line()
-
-    def _repair_last_line(self) -> None:
-        """A run killed mid-write leaves a line without its newline: end it so ours start clean."""
-        try:
-            size = os.fstat(self._fd).st_size
-            if size == 0:
-                return
-            reader = open_state_file(self.path, os.O_RDONLY)
-            try:
-                last = os.pread(reader, 1, size - 1)
-            finally:
-                os.close(reader)
-            if last != b"\n":
-                self._write_bytes(b"\n")
-        except OSError as error:
-            raise StateError(f"cannot write {self.path}: {error.strerror}") from None
-
-    def _write_bytes(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            written = os.write(self._fd, view)
-            view = view[written:]
-
-    def write(self, record: Mapping[str, Any]) -> None:
-        """Append one record. Raise StateError if it could not be written whole."""
-        self.write_lines([_encode_record(record)])
-
-    def write_lines(self, lines: Sequence[str]) -> None:
-        """Append encoded records (one JSON object each, no newline) in one write. Raise
-        PartialWrite, saying how many of them are in the file whole, if not all could be written."""
-        data = ("\n".join(lines) + "\n").encode("utf-8", "backslashreplace")
-        view = memoryview(data)
-        try:
-            while view:
-                view = view[os.write(self._fd, view) :]
-        except OSError as error:
-            complete = data.count(b"\n", 0, len(data) - len(view))
-            raise PartialWrite(f"cannot write {self.path}: {error.strerror}", complete) from None
-
-    def close(self) -> None:
-        os.close(self._fd)
-
-
-@contextlib.contextmanager
-def open_history(state_dir: Path) -> Iterator[History]:
-    history = History(state_dir)
-    try:
-        yield history
-    finally:
-        history.close()
-
-
-def read_history(state_dir: Path) -> Iterator[dict[str, Any]]:
-    """The records of history.jsonl, oldest first; unreadable lines (a killed run's truncated last
-    line) are passed over."""
-    yield from _read_records(state_dir / HISTORY_FILE)
-
-
 def write_atomically(path: Path, data: bytes, mode: int = 0o600) -> None:
     """Replace `path` with `data`: temp file in the same folder, fsync, rename. Raise StateError."""
     try:
@@ -260,171 +166,6 @@ def read_json(path: Path) -> dict[str, Any]:
     return document if isinstance(document, dict) else {}
 
 
-# ---------------------------------------------------------------- history rotation and totals
-
-HISTORY_ROTATED_FILE = HISTORY_FILE + ".1"
-HISTORY_SUMMARY_FILE = "history-summary.json"
-HISTORY_LOCK_FILE = "history.lock"
-HISTORY_ROTATE_BYTES = 16 * 1024 * 1024
-
-
-@dataclass(slots=True)
-class DeletionTotals:
-    """What the history says was deleted in one company: files, bytes, and the latest deletion."""
-
-    deleted: int = 0
-    bytes: int = 0
-    last_cleanup: str | None = None
-
-    def add(self, record: Mapping[str, Any]) -> None:
-        """Count a `deleted` record; a `failed` record takes back the deletion it follows."""
-        event = record.get("event", "deleted")
-        size = record.get("bytes")
-        size = size if isinstance(size, int) and not isinstance(size, bool) else 0
-        if event == "deleted":
-            self.deleted += 1
-            self.bytes += size
-            when = _normal_time(record.get("time"))
-            if when is not None and (self.last_cleanup is None or when > self.last_cleanup):
-                self.last_cleanup = when
-        elif event == "failed":
-            self.deleted -= 1
-            self.bytes -= size
-
-    def merge(self, other: DeletionTotals) -> None:
-        self.deleted += other.deleted
-        self.bytes += other.bytes
-        if other.last_cleanup is not None and (
-            self.last_cleanup is None or other.last_cleanup > self.last_cleanup
-        ):
-            self.last_cleanup = other.last_cleanup
-
-
-def _normal_time(value: object) -> str | None:
-    """An ISO 8601 time as `YYYY-MM-DDTHH:MM:SSZ` (UTC; comparable as text), or None if it is not one."""
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return _iso(moment.timestamp())
-
-
-def _identity(path: Path) -> list[int] | None:
-    try:
-        info = os.stat(path, follow_symlinks=False)
-    except OSError:
-        return None
-    return [info.st_dev, info.st_ino]
-
-
-def _read_summary(state_dir: Path) -> tuple[dict[str, DeletionTotals], list[int] | None]:
-    document = read_json(state_dir / HISTORY_SUMMARY_FILE)
-    companies = document.get("companies")
-    totals: dict[str, DeletionTotals] = {}
-    if isinstance(companies, dict):
-        for company, values in companies.items():
-            if not isinstance(values, dict):
-                continue
-            deleted, size, last = values.get("deleted"), values.get("bytes"), values.get("last_cleanup")
-            totals[str(company)] = DeletionTotals(
-                deleted if isinstance(deleted, int) else 0,
-                size if isinstance(size, int) else 0,
-                _normal_time(last),
-            )
-    folded = document.get("folded")
-    return totals, folded if isinstance(folded, list) else None
-
-
-def _totals_of_file(path: Path, totals: dict[str, DeletionTotals]) -> None:
-    for record in _read_records(path):
-        company = record.get("company")
-        if isinstance(company, str):
-            totals.setdefault(company, DeletionTotals()).add(record)
-
-
-def _read_records(path: Path) -> Iterator[dict[str, Any]]:
-    try:
-        reader = os.fdopen(open_state_file(path, os.O_RDONLY), "rb")
-    except FileNotFoundError:
-        return
-    except OSError as error:
-        raise StateError(f"cannot read {path}: {error.strerror}") from None
-    with reader:
-        for raw in reader:
-            try:
-                record = json.loads(raw)
-            except ValueError:
-                continue
-            if isinstance(record, dict):
-                yield record
-
-
-def history_totals(state_dir: Path) -> dict[str, DeletionTotals]:
-    """Per company, what the whole history says was deleted: the compacted summary of rotated-out
-    generations, history.jsonl.1 (unless already folded into the summary) and history.jsonl.
-
-    Truncated or unreadable lines are passed over; a `failed` line takes back its `deleted` line.
-    """
-    totals, folded = _read_summary(state_dir)
-    rotated = state_dir / HISTORY_ROTATED_FILE
-    if folded is None or _identity(rotated) != folded:
-        _totals_of_file(rotated, totals)
-    _totals_of_file(state_dir / HISTORY_FILE, totals)
-    return totals
-
-
-def rotate_history(state_dir: Path, max_bytes: int | None = None) -> bool:
-    """Rotate history.jsonl to history.jsonl.1 once it reaches `max_bytes` (default
-    HISTORY_ROTATE_BYTES, 16 MiB); return whether it did.
-
-    The generation that history.jsonl.1 held is first compacted into history-summary.json (per
-    company: files and bytes deleted, last cleanup), which records the identity of the file it
-    folded, so a run killed between the two steps never counts a generation twice. Both steps are
-    atomic (temp file + rename). Another process rotating at the same time makes this a no-op.
-    """
-    current = state_dir / HISTORY_FILE
-    max_bytes = HISTORY_ROTATE_BYTES if max_bytes is None else max_bytes
-    try:
-        if os.stat(current, follow_symlinks=False).st_size < max_bytes:
-            return False
-    except OSError:
-        return False
-    try:
-        with hold(str(state_dir / HISTORY_LOCK_FILE), 0):
-            if os.stat(current, follow_symlinks=False).st_size < max_bytes:
-                return False
-            rotated = state_dir / HISTORY_ROTATED_FILE
-            totals, folded = _read_summary(state_dir)
-            identity = _identity(rotated)
-            if identity is not None and identity != folded:
-                _totals_of_file(rotated, totals)
-                _write_summary(state_dir, totals, identity)
-            os.replace(current, rotated)
-            return True
-    except LockBusy:
-        return False
-    except LockUnsafe as error:
-        raise StateError(f"cannot rotate {current}: {error}") from None
-    except OSError as error:
-        raise StateError(f"cannot rotate {current}: {error.strerror}") from None
-
-
-def _write_summary(state_dir: Path, totals: Mapping[str, DeletionTotals], folded: list[int]) -> None:
-    document = {
-        "schema": 1,
-        "folded": folded,
-        "companies": {
-            company: {"deleted": total.deleted, "bytes": total.bytes, "last_cleanup": total.last_cleanup}
-            for company, total in sorted(totals.items())
-        },
-    }
-    write_atomically(state_dir / HISTORY_SUMMARY_FILE, json.dumps(document, indent=1).encode("utf-8"))
-
-
 # ---------------------------------------------------------------- cooldowns and successful runs
 
 RUNS_FILE = "runs.json"
@@ -450,7 +191,7 @@ def write_cooldowns(state_dir: Path, cleaned: Mapping[str, float]) -> None:
     document = {
         "schema": 1,
         "tenants": {
-            name: {"cleaned_at": _iso(epoch), "epoch": epoch} for name, epoch in sorted(cleaned.items())
+            name: {"cleaned_at": iso_second(epoch), "epoch": epoch} for name, epoch in sorted(cleaned.items())
         },
     }
     write_atomically(state_dir / COOLDOWNS_FILE, json.dumps(document, indent=1).encode("utf-8"))
@@ -499,7 +240,7 @@ def record_success(state_dir: Path, command: str, epoch: float) -> None:
             document = {
                 "schema": 1,
                 "commands": {
-                    name: {"last_success": _iso(when), "epoch": when}
+                    name: {"last_success": iso_second(when), "epoch": when}
                     for name, when in sorted(successes.items())
                 },
             }
@@ -508,7 +249,3 @@ def record_success(state_dir: Path, command: str, epoch: float) -> None:
         raise StateError(f"{state_dir / RUNS_LOCK_FILE} stayed busy") from None
     except LockUnsafe as error:
         raise StateError(f"{state_dir}: {error}") from None
-
-
-def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

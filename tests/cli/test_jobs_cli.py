@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from wa_sessions import cli
 from wa_sessions.demo import tenant_files
-from wa_sessions.state import read_history
+from wa_sessions.history import read_history
 
 NOW = time.time()
 HOUR = 3600

@@ -14,9 +14,9 @@ import pytest
 
 from wa_sessions.apply import apply_plan
 from wa_sessions.config import load_settings
+from wa_sessions.history import open_history
 from wa_sessions.rules import Plan, plan_tenant
 from wa_sessions.scan import scan_tenant
-from wa_sessions.state import open_history
 
 from .helpers import (
     creds_document,

@@ -17,14 +17,14 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from wa_sessions import state
+from wa_sessions import history
 from wa_sessions.actions.cleanup import run_cleanup
 from wa_sessions.actions.report import run_report
 from wa_sessions.cli import run as cli_run
 from wa_sessions.config import load_settings
+from wa_sessions.history import HISTORY_FILE, history_totals, rotate_history
 from wa_sessions.layout import CATEGORIES, STATUS_LEVELS
 from wa_sessions.output import REPORT_FORMATS, report_text
-from wa_sessions.state import HISTORY_FILE, history_totals, rotate_history
 
 from .fleet_helpers import LEVEL_FILES, make_fleet, make_tenant, write_fleet_config
 from .helpers import run_cli
@@ -325,7 +325,7 @@ def test_history_rotation_keeps_the_totals(
     config = write_fleet_config(tmp_path / "config.yaml", root)
     settings = load_settings(config)
     state_dir = root / ".wa-sessions"
-    monkeypatch.setattr(state, "HISTORY_ROTATE_BYTES", 1500)
+    monkeypatch.setattr(history, "HISTORY_ROTATE_BYTES", 1500)
     expected = 0
     for round_number in range(6):
         make_tenant(root / "company_a", now, 15, old=5 + round_number)

@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from wa_sessions.apply import apply_plan
+from wa_sessions.history import History
 from wa_sessions.rules import Rule, plan_tenant
 from wa_sessions.scan import scan_tenant
-from wa_sessions.state import History
 
 from .support import (
     DAY,

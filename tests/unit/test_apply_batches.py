@@ -1,6 +1,6 @@
-"""apply.py's batched history: the lines written without a dict per file are the lines the
-history encoder writes for `history_record`, and a batch cut short deletes exactly the files
-whose records are whole (record first, then delete)."""
+"""apply.py's batched history: the lines history.py writes without a dict per file are the
+documented records as JSON, and a batch cut short deletes exactly the files whose records are
+whole (record first, then delete)."""
 
 from __future__ import annotations
 
@@ -14,11 +14,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wa_sessions import layout, state
-from wa_sessions.apply import HISTORY_BATCH, apply_plan, history_lines, history_record
+from wa_sessions import layout
+from wa_sessions.apply import HISTORY_BATCH, apply_plan
+from wa_sessions.history import (
+    HISTORY_FILE,
+    History,
+    PartialWrite,
+    deleted_lines,
+    failed_line,
+    open_history,
+    read_history,
+)
 from wa_sessions.layout import Entry
 from wa_sessions.rules import Deletion, Plan
-from wa_sessions.state import HISTORY_FILE, History, PartialWrite, open_history, read_history
 from wa_sessions.times import iso_second
 
 # Names as os.scandir gives them: any text, non-UTF-8 bytes as lone surrogates (surrogateescape).
@@ -42,13 +50,27 @@ _seconds = st.integers(
     mtime_ns=_seconds.map(lambda second: second * 1_000_000_000) | st.integers(0, 2**62),
     now=_seconds,
 )
-def test_history_lines_are_the_encoded_history_records(
+def test_history_lines_are_the_documented_records_as_compact_json(
     name: str, category: str, reason: str, company: str, size: int, mtime_ns: int, now: int
 ) -> None:
     deletion = Deletion(Entry(name, category, name, True, "file", 1, size, mtime_ns), reason)
     time = datetime.fromtimestamp(now, UTC) + timedelta(microseconds=999_999)
-    [line] = history_lines(company, [deletion], time)
-    assert line == state._encode_record(history_record(company, deletion, time))
+    record = {
+        "event": "deleted",
+        "time": iso_second(now),
+        "company": company,
+        "file": layout.display_name(name),
+        "category": category,
+        "reason": reason,
+        "bytes": size,
+        "mtime": iso_second(mtime_ns // 1_000_000_000),
+    }
+    [line] = deleted_lines(company, [deletion], time)
+    assert line == json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+    failed = failed_line(company, name, category, reason, size, mtime_ns, time, "gone")
+    assert failed == json.dumps(
+        {**record, "event": "failed", "error": "gone"}, ensure_ascii=False, separators=(",", ":")
+    )
 
 
 @given(_seconds)

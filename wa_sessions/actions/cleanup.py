@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import collections
-import contextlib
 import dataclasses
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -23,11 +22,12 @@ from wa_sessions.actions.common import (
 )
 from wa_sessions.apply import apply_plan, recover_leftovers
 from wa_sessions.config import Settings
+from wa_sessions.history import LazyHistory, lazy_history
 from wa_sessions.locks import LockBusy, LockUnsafe, tenant_lock
 from wa_sessions.parallel import effective_jobs, ordered_map
 from wa_sessions.rules import Deletion, Rule, judged_categories, plan_tenant
 from wa_sessions.scan import Tenant, TenantUnavailable, open_tenant, scan_tenant
-from wa_sessions.state import History, StateError
+from wa_sessions.state import StateError
 
 LOCK_BUSY = "locked by another process"
 
@@ -113,41 +113,6 @@ class CleanupResult:
         return 0
 
 
-class _LazyHistory:
-    """Opens history.jsonl only when the first file is about to be deleted."""
-
-    def __init__(self, settings: Settings):
-        self._settings = settings
-        self._history: History | None = None
-        self._error: StateError | None = None
-
-    def get(self) -> History:
-        """The history, opened on first use. Raise StateError (the same one for the rest of the
-        run: a refused state dir is not tried again for every tenant)."""
-        if self._error is not None:
-            raise self._error
-        if self._history is None:
-            try:
-                self._history = History(self._settings.effective_state_dir)
-            except StateError as error:
-                self._error = error
-                raise
-        return self._history
-
-    def close(self) -> None:
-        if self._history is not None:
-            self._history.close()
-
-
-@contextlib.contextmanager
-def lazy_history(settings: Settings) -> Iterator[_LazyHistory]:
-    history = _LazyHistory(settings)
-    try:
-        yield history
-    finally:
-        history.close()
-
-
 def clean_tenant(
     settings: Settings,
     root_fd: int,
@@ -156,7 +121,7 @@ def clean_tenant(
     *,
     action: str,
     dry_run: bool,
-    history: _LazyHistory,
+    history: LazyHistory,
 ) -> TenantCleanup:
     """Given an open root and one tenant, plan with `rules` and apply unless `dry_run`."""
     company = layout.display_name(tenant.company)
@@ -199,11 +164,11 @@ def _clean_open_tenant(
     rules: Mapping[str, Rule],
     action: str,
     dry_run: bool,
-    history: _LazyHistory,
+    history: LazyHistory,
 ) -> TenantCleanup:
     recovered = []
     if not dry_run:  # under the tenant's lock
-        recovered = recover_leftovers(tenant_fd, layout.display_name(tenant.company), history.get)
+        recovered = recover_leftovers(tenant_fd, layout.display_name(tenant.company), history)
     now = time.time()
     scanned = scan_tenant(tenant_fd, now, keep=judged_categories(rules))
     before = tenant_state(tenant, scanned, settings)
@@ -245,7 +210,7 @@ def run_cleanup(
     generated_at = utc_now()
     profile = settings.rules if rules is None else rules
     result = CleanupResult(command, str(settings.root), iso(generated_at), dry_run, [])
-    with opened_root(settings) as root_fd, lazy_history(settings) as history:
+    with opened_root(settings) as root_fd, lazy_history(settings.effective_state_dir) as history:
         tenants = select_tenants(settings, root_fd, companies)
 
         def clean(tenant: Tenant) -> tuple[TenantCleanup, str | None]:

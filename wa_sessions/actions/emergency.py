@@ -11,11 +11,12 @@ import time
 from collections.abc import Sequence
 
 from wa_sessions import layout
-from wa_sessions.actions.cleanup import TenantCleanup, clean_tenant, lazy_history
+from wa_sessions.actions.cleanup import TenantCleanup, clean_tenant
 from wa_sessions.actions.common import iso, opened_root, select_tenants, utc_now, validate_companies
 from wa_sessions.actions.fleet import NotifiedResult, finish, survey, unavailable
 from wa_sessions.actions.purge import PurgeResult, run_purge
 from wa_sessions.config import Settings
+from wa_sessions.history import lazy_history
 from wa_sessions.scan import TenantUnavailable
 from wa_sessions.state import StateError, read_pending, write_pending
 
@@ -33,7 +34,7 @@ def run_emergency(settings: Settings, companies: Sequence[str], *, dry_run: bool
     floor = layout.status_rank("emergency")
     state_dir = settings.effective_state_dir
     pending = read_pending(state_dir)
-    with opened_root(settings) as root_fd, lazy_history(settings) as history:
+    with opened_root(settings) as root_fd, lazy_history(settings.effective_state_dir) as history:
         tenants = select_tenants(settings, root_fd, companies)
         for tenant in tenants:
             interrupted = pending.get(tenant.name) == ACTION

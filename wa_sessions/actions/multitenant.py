@@ -14,11 +14,12 @@ import time
 from dataclasses import dataclass
 
 from wa_sessions import layout
-from wa_sessions.actions.cleanup import TenantCleanup, TenantStream, _LazyHistory, clean_tenant, lazy_history
+from wa_sessions.actions.cleanup import TenantCleanup, TenantStream, clean_tenant
 from wa_sessions.actions.common import TenantState, iso, opened_root, select_tenants, utc_now
 from wa_sessions.actions.fleet import NotifiedResult, finish, survey, unavailable
 from wa_sessions.config import Locks, Settings
 from wa_sessions.durations import format_age
+from wa_sessions.history import LazyHistory, lazy_history
 from wa_sessions.locks import LockBusy, LockUnsafe, hold
 from wa_sessions.parallel import effective_jobs, ordered_map
 from wa_sessions.scan import Tenant, TenantUnavailable
@@ -149,7 +150,7 @@ def _clean_fleet(
         except StateError as error:
             decisions = [_not_recorded(decision, error) for decision in decisions]
 
-    with lazy_history(settings) as history:
+    with lazy_history(settings.effective_state_dir) as history:
 
         def clean(item: tuple[Tenant, TenantCleanup | _Due]) -> tuple[TenantCleanup, str | None]:
             tenant, decision = item
@@ -226,7 +227,7 @@ def _not_recorded(decision: TenantCleanup | _Due, error: StateError) -> TenantCl
 
 
 def _clean_due(
-    settings: Settings, root_fd: int, tenant: Tenant, due: _Due, dry_run: bool, history: _LazyHistory
+    settings: Settings, root_fd: int, tenant: Tenant, due: _Due, dry_run: bool, history: LazyHistory
 ) -> TenantCleanup:
     rules = settings.emergency.rules if due.action == "emergency" else settings.rules
     outcome = clean_tenant(

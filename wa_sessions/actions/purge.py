@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from wa_sessions import layout
-from wa_sessions.actions.cleanup import LOCK_BUSY, TenantCleanup, _LazyHistory, lazy_history
+from wa_sessions.actions.cleanup import LOCK_BUSY, TenantCleanup
 from wa_sessions.actions.common import (
     TenantState,
     UsageError,
@@ -41,7 +41,7 @@ from wa_sessions.actions.common import (
     validate_companies,
 )
 from wa_sessions.actions.fleet import NotifiedResult, finish, unavailable
-from wa_sessions.apply import Applied, apply_plan, recover_leftovers, remove_emptied_folder, take_back
+from wa_sessions.apply import Applied, apply_plan, recover_leftovers, remove_emptied_folder
 from wa_sessions.backup import (
     BACKUPS_DIR,
     BackupError,
@@ -54,6 +54,7 @@ from wa_sessions.backup import (
 )
 from wa_sessions.config import ConfigError, Settings, parse_bounded_duration
 from wa_sessions.durations import OLDER_THAN_BOUNDS, format_age
+from wa_sessions.history import LazyHistory, lazy_history
 from wa_sessions.layout import Entry
 from wa_sessions.locks import LockBusy, LockUnsafe, tenant_lock, tenant_lock_is_held
 from wa_sessions.rules import purge_plan
@@ -255,7 +256,7 @@ def run_purge(
     result = PurgeResult(
         COMMAND, str(settings.root), iso(generated_at), dry_run, [], older_than=max_age, backup=backup
     )
-    with opened_root(settings) as root_fd, lazy_history(settings) as history:
+    with opened_root(settings) as root_fd, lazy_history(settings.effective_state_dir) as history:
         tenants = select_tenants(settings, root_fd, companies)
         if not dry_run:
             _remove_leftovers(settings)
@@ -333,7 +334,7 @@ def _purge_tenant(
     root_fd: int,
     tenant: Tenant,
     result: PurgeResult,
-    history: _LazyHistory,
+    history: LazyHistory,
     when: datetime,
 ) -> TenantCleanup:
     """One folder; anything its files make go wrong is that tenant's error, never the run's."""
@@ -362,7 +363,7 @@ def _purge_open_tenant(
     tenant: Tenant,
     tenant_fd: int,
     result: PurgeResult,
-    history: _LazyHistory,
+    history: LazyHistory,
     when: datetime,
 ) -> TenantCleanup:
     now = time.time()
@@ -433,13 +434,13 @@ def _purge_locked(
     tenant_fd: int,
     seen: tuple[TenantState, _Listing],
     result: PurgeResult,
-    history: _LazyHistory,
+    history: LazyHistory,
     when: datetime,
 ) -> TenantCleanup:
     """Under the tenant lock: put back what a killed run left aside, look again, then finish or
     roll back an interrupted purge, or archive, note and remove."""
     before, unlocked = seen
-    recovered = recover_leftovers(tenant_fd, before.company, history.get)
+    recovered = recover_leftovers(tenant_fd, before.company, history)
     listing = _list_folder(tenant_fd)
     if not listing.entries and not unlocked.entries:
         # An empty folder is judged by its own mtime, which taking the lock (creating our lock
@@ -522,7 +523,7 @@ def _remove(
     marker: _Marker,
     reason: str,
     outcome: TenantCleanup,
-    history: _LazyHistory,
+    history: LazyHistory,
 ) -> TenantCleanup:
     """Delete the files through the deletion engine (creds last, stopping at the first change),
     then the folder; a tenant found alive is rolled back from the archive."""
@@ -559,7 +560,7 @@ def _roll_back(
     before: TenantState,
     marker: _Marker,
     why: str,
-    history: _LazyHistory,
+    history: LazyHistory,
     applied: Applied | None = None,
 ) -> TenantCleanup:
     """Put every file of the folder that is gone back from the verified archive (never over a file
@@ -574,9 +575,7 @@ def _roll_back(
     for name in restored:
         member = members.get(name)
         if member is not None:
-            take_back(
-                history.get, before.company, name, member.size, member.mtime_ns, "put back from the archive"
-            )
+            history.take_back(before.company, name, member.size, member.mtime_ns, "put back from the archive")
     if not errors:
         _drop_marker(settings, tenant_fd, marker)
     outcome.skipped_reason = (

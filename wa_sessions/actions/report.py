@@ -13,7 +13,8 @@ from wa_sessions import layout
 from wa_sessions.actions.common import DiskUsage, TenantState
 from wa_sessions.actions.scan import run_scan
 from wa_sessions.config import Settings
-from wa_sessions.state import DeletionTotals, StateError, history_totals, read_last_successes
+from wa_sessions.history import DeletionTotals, history_totals
+from wa_sessions.state import StateError, read_last_successes
 
 LARGEST = 10
 
