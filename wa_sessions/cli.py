@@ -155,7 +155,7 @@ def scan(
 
     def action() -> int:
         result = run_scan(settings, company or [], fail_on.value if fail_on else None, jobs=jobs)
-        output.render_scan(result, style)
+        output.render(result, style)
         return result.exit_code
 
     guarded(action)
@@ -260,7 +260,7 @@ def emergency_cleanup(
             result = run_purge(
                 settings, company or [], older_than=older_than, yes=yes, backup=not no_backup, dry_run=dry_run
             )
-        output.render_fleet(result, style)
+        output.render(result, style)
         return result.exit_code
 
     guarded(action)
@@ -285,7 +285,7 @@ def multitenant_cleanup(
     style = output.Style(json=json_output, quiet=quiet, verbose=verbose)
 
     def action() -> int:
-        stream = output.multitenant_stream(style)
+        stream = output.cleanup_stream(style)
         result = run_multitenant(settings, dry_run=dry_run, force=force, jobs=jobs, stream=stream)
         stream.end(result)
         return result.exit_code
@@ -324,7 +324,6 @@ def report(
     inodes, and per tenant the last cleanup and what it freed."""
     from wa_sessions.actions.common import UsageError
     from wa_sessions.actions.report import run_report
-    from wa_sessions.state import write_atomically
 
     settings = settings_from(root, config)
     style = output.Style(json=json_output, quiet=quiet, verbose=verbose)
@@ -334,11 +333,7 @@ def report(
             raise UsageError(f"--json conflicts with --format {report_format}")
         chosen = "json" if json_output else (report_format or ReportFormat.table).value
         result = run_report(settings)
-        if output_file is None:
-            output.render_report(result, chosen, style)
-            return result.exit_code
-        write_atomically(output_file, output.report_text(result, chosen).encode("utf-8"), mode=0o644)
-        output.render_report_written(result, output_file, style)
+        output.render_report(result, chosen, style, output_file)
         return result.exit_code
 
     guarded(action)
@@ -383,7 +378,7 @@ def _explain_config(root: str | None, config: Path | None, command: str, style: 
     from wa_sessions.actions.configuration import run_config_show
 
     result = run_config_show(config, {"root": root} if root is not None else {}, command)
-    output.render_config(result, style)
+    output.render(result, style)
     return result.exit_code
 
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from wa_sessions import layout
 from wa_sessions.locks import LockBusy, LockUnsafe, hold
 from wa_sessions.state import StateError, ensure_state_dir, open_state_file, read_json, write_atomically
-from wa_sessions.times import iso_ns, iso_second
+from wa_sessions.times import iso_datetime, iso_ns, iso_second
 
 if TYPE_CHECKING:
     from wa_sessions.rules import Deletion
@@ -277,7 +277,7 @@ _json_string = json.encoder.encode_basestring  # json.dumps(text, ensure_ascii=F
 
 
 def _head(event: str, when: datetime, company: str) -> str:
-    return f'{{"event":"{event}","time":"{iso_second(when.timestamp())}","company":{_json_string(company)},"file":'
+    return f'{{"event":"{event}","time":"{iso_datetime(when)}","company":{_json_string(company)},"file":'
 
 
 def _body(name: str, category: str, reason: str, size: int, mtime_ns: int) -> str:

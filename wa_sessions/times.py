@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 _MIN_SECOND = -62135596800  # 0001-01-01T00:00:00Z
 _MAX_SECOND = 253402300799  # 9999-12-31T23:59:59Z
@@ -46,9 +46,13 @@ def iso_ns(epoch_ns: int) -> str:
     return iso_second(epoch_ns // 1_000_000_000)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def iso_datetime(moment: datetime) -> str:
-    """An aware datetime as `iso_second` shows it."""
-    return iso_second(moment.timestamp())
+    """An aware datetime as `iso_second` shows it: its whole seconds, worked out exactly (a float
+    timestamp rounds 23:59:59.999999 up to the next second in far years)."""
+    return iso_second((moment - _EPOCH) // timedelta(seconds=1))
 
 
 def datetime_of(epoch_second: float) -> datetime:
@@ -56,3 +60,8 @@ def datetime_of(epoch_second: float) -> datetime:
     day, rest = divmod(clamp_second(epoch_second), 86400)
     moment = datetime.fromordinal(day + _EPOCH_DAY).replace(tzinfo=UTC)
     return moment.replace(hour=rest // 3600, minute=rest % 3600 // 60, second=rest % 60)
+
+
+def utc_now() -> datetime:
+    """Now, as an aware UTC datetime (what `generated_at` is taken from)."""
+    return datetime.now(UTC)

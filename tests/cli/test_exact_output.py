@@ -374,343 +374,11 @@ def test_cleanup_verbose_text(tree: Tree) -> None:
 # ---------------------------------------------------------------- emergency-cleanup
 
 EMERGENCY_DRY_RUN_JSON = """\
-{
-  "schema": 1,
-  "command": "emergency-cleanup",
-  "root": "<ROOT>",
-  "generated_at": "2030-01-15T12:00:00Z",
-  "tenants": [
-    {
-      "company": "100",
-      "path": "<ROOT>/company_100",
-      "bytes": 3,
-      "categories": {
-        "creds": 1,
-        "app-state-sync-key": 0,
-        "app-state-sync-version": 0,
-        "lid-mapping": 0,
-        "pre-key": 2,
-        "session": 0,
-        "sender-key": 0,
-        "sender-key-memory": 0,
-        "identity-key": 0,
-        "device-list": 0,
-        "tctoken": 0,
-        "unknown": 0
-      },
-      "problems": [
-        "empty key file: pre-key-2.json",
-        "creds.json is unparseable"
-      ],
-      "files_before": 3,
-      "status_before": "healthy",
-      "action": "none",
-      "skipped_reason": null,
-      "dry_run": true,
-      "deleted": [],
-      "files_after": 3,
-      "bytes_freed": 0,
-      "errors": [],
-      "notes": []
-    },
-    {
-      "company": "200",
-      "path": "<ROOT>/company_200",
-      "bytes": 259,
-      "categories": {
-        "creds": 2,
-        "app-state-sync-key": 1,
-        "app-state-sync-version": 1,
-        "lid-mapping": 1,
-        "pre-key": 8,
-        "session": 4,
-        "sender-key": 2,
-        "sender-key-memory": 1,
-        "identity-key": 2,
-        "device-list": 1,
-        "tctoken": 1,
-        "unknown": 2
-      },
-      "problems": [
-        "not a regular file (symlink): link.json"
-      ],
-      "files_before": 26,
-      "status_before": "emergency",
-      "action": "emergency",
-      "skipped_reason": null,
-      "dry_run": true,
-      "deleted": [
-        {
-          "file": "pre-key-1.json",
-          "category": "pre-key",
-          "reason": "pre-key id 1 beyond the newest 3 (ids 6–8 kept)",
-          "bytes": 2
-        },
-        {
-          "file": "pre-key-2.json",
-          "category": "pre-key",
-          "reason": "pre-key id 2 beyond the newest 3 (ids 6–8 kept)",
-          "bytes": 2
-        },
-        {
-          "file": "pre-key-3.json",
-          "category": "pre-key",
-          "reason": "pre-key id 3 beyond the newest 3 (ids 6–8 kept)",
-          "bytes": 2
-        },
-        {
-          "file": "pre-key-4.json",
-          "category": "pre-key",
-          "reason": "pre-key id 4 beyond the newest 3 (ids 6–8 kept)",
-          "bytes": 2
-        },
-        {
-          "file": "pre-key-5.json",
-          "category": "pre-key",
-          "reason": "pre-key id 5 beyond the newest 3 (ids 6–8 kept)",
-          "bytes": 2
-        },
-        {
-          "file": "sender-key-120363000000000001@g.us--15550000001--0.json",
-          "category": "sender-key",
-          "reason": "older than 1d: last used 2d ago",
-          "bytes": 2
-        },
-        {
-          "file": "sender-key-memory-120363000000000000@g.us.json",
-          "category": "sender-key-memory",
-          "reason": "partner of our own sender key sender-key-120363000000000000@g.us--15550000000--2.json, deleted in this run",
-          "bytes": 2
-        },
-        {
-          "file": "sender-key-120363000000000000@g.us--15550000000--2.json",
-          "category": "sender-key",
-          "reason": "older than 1d: last used 5d ago",
-          "bytes": 2
-        },
-        {
-          "file": "session-15550000001.0.json.bak",
-          "category": "session",
-          "reason": "older than 3d: last used 20d ago (with session-15550000001.0.json)",
-          "bytes": 7
-        },
-        {
-          "file": "session-15550000001.0.json",
-          "category": "session",
-          "reason": "older than 3d: last used 20d ago",
-          "bytes": 7
-        },
-        {
-          "file": "session-15550000002.0.json",
-          "category": "session",
-          "reason": "older than 3d: last used 5d ago",
-          "bytes": 2
-        }
-      ],
-      "files_after": 15,
-      "bytes_freed": 32,
-      "errors": [],
-      "notes": []
-    },
-    {
-      "company": "300",
-      "path": "<ROOT>/company_300",
-      "bytes": 128,
-      "categories": {
-        "creds": 1,
-        "app-state-sync-key": 0,
-        "app-state-sync-version": 0,
-        "lid-mapping": 0,
-        "pre-key": 27,
-        "session": 4,
-        "sender-key": 0,
-        "sender-key-memory": 0,
-        "identity-key": 0,
-        "device-list": 0,
-        "tctoken": 0,
-        "unknown": 0
-      },
-      "problems": [],
-      "files_before": 32,
-      "status_before": "danger",
-      "action": "emergency",
-      "skipped_reason": null,
-      "dry_run": true,
-      "deleted": [
-        {
-          "file": "pre-key-1.json",
-          "category": "pre-key",
-          "reason": "pre-key id 1 beyond the newest 3 (ids 25–27 kept)",
-          "bytes": 2
-        },
-        {
-          "file": "pre-key-10.json",
-          "category": "pre-key",
-          "reason": "pre-key id 10 beyond the newest 3 (ids 25–27 kept)",
-          "bytes": 2
-        },
-        {
-          "file": "pre-key-11.json",
-          "category": "pre-key",
-          "reason": "pre-key id 11 beyond the newest 3 (ids 25–27 kept)",
-          "bytes": 2
-        },
-        {
-          "file": "pre-key-12.json",
-          "category": "pre-key",
-          "reason": "pre-key id 12 beyond the newest 3 (ids 25–27 kept)",
-          "bytes": 2
-        },
-        {
-          "file": "pre-key-13.json",
-          "category": "pre-key",
-          "reason": "pre-key id 13 beyond the newest 3 (ids 25–27 kept)",
-          "bytes": 2
-        },
-        {
-          "file": "pre-key-14.json",
-          "category": "pre-key",
-          "reason": "pre-key id 14 beyond the newest 3 (ids 25–27 kept)",
-          "bytes": 2
-        },
-        {
-          "file": "pre-key-15.json",
-          "category": "pre-key",
-          "reason": "pre-key id 15 beyond the newest 3 (ids 25–27 kept)",
-          "bytes": 2
-        },
-        {
-          "file": "pre-key-16.json",
-          "category": "pre-key",
-          "reason": "pre-key id 16 beyond the newest 3 (ids 25–27 kept)",
-          "bytes": 2
-        },
-        {
-          "file": "pre-key-17.json",
-          "category": "pre-key",
-          "reason": "pre-key id 17 beyond the newest 3 (ids 25–27 kept)",
-          "bytes": 2
-        },
-        {
-          "file": "pre-key-18.json",
-          "category": "pre-key",
-          "reason": "pre-key id 18 beyond the newest 3 (ids 25–27 kept)",
-          "bytes": 2
-        },
-        {
-          "file": "pre-key-19.json",
-          "category": "pre-key",
-          "reason": "pre-key id 19 beyond the newest 3 (ids 25–27 kept)",
-          "bytes": 2
-        },
-        {
-          "file": "pre-key-2.json",
-          "category": "pre-key",
-          "reason": "pre-key id 2 beyond the newest 3 (ids 25–27 kept)",
-          "bytes": 2
-        },
-        {
-          "file": "pre-key-20.json",
-          "category": "pre-key",
-          "reason": "pre-key id 20 beyond the newest 3 (ids 25–27 kept)",
-          "bytes": 2
-        },
-        {
-          "file": "pre-key-21.json",
-          "category": "pre-key",
-          "reason": "pre-key id 21 beyond the newest 3 (ids 25–27 kept)",
-          "bytes": 2
-        },
-        {
-          "file": "pre-key-22.json",
-          "category": "pre-key",
-          "reason": "pre-key id 22 beyond the newest 3 (ids 25–27 kept)",
-          "bytes": 2
-        },
-        {
-          "file": "pre-key-23.json",
-          "category": "pre-key",
-          "reason": "pre-key id 23 beyond the newest 3 (ids 25–27 kept)",
-          "bytes": 2
-        },
-        {
-          "file": "pre-key-24.json",
-          "category": "pre-key",
-          "reason": "pre-key id 24 beyond the newest 3 (ids 25–27 kept)",
-          "bytes": 2
-        },
-        {
-          "file": "pre-key-3.json",
-          "category": "pre-key",
-          "reason": "pre-key id 3 beyond the newest 3 (ids 25–27 kept)",
-          "bytes": 2
-        },
-        {
-          "file": "pre-key-4.json",
-          "category": "pre-key",
-          "reason": "pre-key id 4 beyond the newest 3 (ids 25–27 kept)",
-          "bytes": 2
-        },
-        {
-          "file": "pre-key-5.json",
-          "category": "pre-key",
-          "reason": "pre-key id 5 beyond the newest 3 (ids 25–27 kept)",
-          "bytes": 2
-        },
-        {
-          "file": "pre-key-6.json",
-          "category": "pre-key",
-          "reason": "pre-key id 6 beyond the newest 3 (ids 25–27 kept)",
-          "bytes": 2
-        },
-        {
-          "file": "pre-key-7.json",
-          "category": "pre-key",
-          "reason": "pre-key id 7 beyond the newest 3 (ids 25–27 kept)",
-          "bytes": 2
-        },
-        {
-          "file": "pre-key-8.json",
-          "category": "pre-key",
-          "reason": "pre-key id 8 beyond the newest 3 (ids 25–27 kept)",
-          "bytes": 2
-        },
-        {
-          "file": "pre-key-9.json",
-          "category": "pre-key",
-          "reason": "pre-key id 9 beyond the newest 3 (ids 25–27 kept)",
-          "bytes": 2
-        },
-        {
-          "file": "session-16660000001.0.json",
-          "category": "session",
-          "reason": "older than 3d: last used 12d ago",
-          "bytes": 2
-        },
-        {
-          "file": "session-16660000002.0.json",
-          "category": "session",
-          "reason": "older than 3d: last used 22d ago",
-          "bytes": 2
-        },
-        {
-          "file": "session-16660000003.0.json",
-          "category": "session",
-          "reason": "older than 3d: last used 32d ago",
-          "bytes": 2
-        }
-      ],
-      "files_after": 5,
-      "bytes_freed": 54,
-      "errors": [],
-      "notes": []
-    }
-  ],
-  "dry_run": true,
-  "errors": [],
-  "warnings": [],
-  "notified": false
-}
+{"schema": 1, "command": "emergency-cleanup", "root": "<ROOT>", "generated_at": "2030-01-15T12:00:00Z", "tenants": [
+{"company": "100", "path": "<ROOT>/company_100", "bytes": 3, "categories": {"creds": 1, "app-state-sync-key": 0, "app-state-sync-version": 0, "lid-mapping": 0, "pre-key": 2, "session": 0, "sender-key": 0, "sender-key-memory": 0, "identity-key": 0, "device-list": 0, "tctoken": 0, "unknown": 0}, "problems": ["empty key file: pre-key-2.json", "creds.json is unparseable"], "files_before": 3, "status_before": "healthy", "action": "none", "skipped_reason": null, "dry_run": true, "deleted": [], "files_after": 3, "bytes_freed": 0, "errors": [], "notes": []},
+{"company": "200", "path": "<ROOT>/company_200", "bytes": 259, "categories": {"creds": 2, "app-state-sync-key": 1, "app-state-sync-version": 1, "lid-mapping": 1, "pre-key": 8, "session": 4, "sender-key": 2, "sender-key-memory": 1, "identity-key": 2, "device-list": 1, "tctoken": 1, "unknown": 2}, "problems": ["not a regular file (symlink): link.json"], "files_before": 26, "status_before": "emergency", "action": "emergency", "skipped_reason": null, "dry_run": true, "deleted": [{"file": "pre-key-1.json", "category": "pre-key", "reason": "pre-key id 1 beyond the newest 3 (ids 6–8 kept)", "bytes": 2}, {"file": "pre-key-2.json", "category": "pre-key", "reason": "pre-key id 2 beyond the newest 3 (ids 6–8 kept)", "bytes": 2}, {"file": "pre-key-3.json", "category": "pre-key", "reason": "pre-key id 3 beyond the newest 3 (ids 6–8 kept)", "bytes": 2}, {"file": "pre-key-4.json", "category": "pre-key", "reason": "pre-key id 4 beyond the newest 3 (ids 6–8 kept)", "bytes": 2}, {"file": "pre-key-5.json", "category": "pre-key", "reason": "pre-key id 5 beyond the newest 3 (ids 6–8 kept)", "bytes": 2}, {"file": "sender-key-120363000000000001@g.us--15550000001--0.json", "category": "sender-key", "reason": "older than 1d: last used 2d ago", "bytes": 2}, {"file": "sender-key-memory-120363000000000000@g.us.json", "category": "sender-key-memory", "reason": "partner of our own sender key sender-key-120363000000000000@g.us--15550000000--2.json, deleted in this run", "bytes": 2}, {"file": "sender-key-120363000000000000@g.us--15550000000--2.json", "category": "sender-key", "reason": "older than 1d: last used 5d ago", "bytes": 2}, {"file": "session-15550000001.0.json.bak", "category": "session", "reason": "older than 3d: last used 20d ago (with session-15550000001.0.json)", "bytes": 7}, {"file": "session-15550000001.0.json", "category": "session", "reason": "older than 3d: last used 20d ago", "bytes": 7}, {"file": "session-15550000002.0.json", "category": "session", "reason": "older than 3d: last used 5d ago", "bytes": 2}], "files_after": 15, "bytes_freed": 32, "errors": [], "notes": []},
+{"company": "300", "path": "<ROOT>/company_300", "bytes": 128, "categories": {"creds": 1, "app-state-sync-key": 0, "app-state-sync-version": 0, "lid-mapping": 0, "pre-key": 27, "session": 4, "sender-key": 0, "sender-key-memory": 0, "identity-key": 0, "device-list": 0, "tctoken": 0, "unknown": 0}, "problems": [], "files_before": 32, "status_before": "danger", "action": "emergency", "skipped_reason": null, "dry_run": true, "deleted": [{"file": "pre-key-1.json", "category": "pre-key", "reason": "pre-key id 1 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-10.json", "category": "pre-key", "reason": "pre-key id 10 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-11.json", "category": "pre-key", "reason": "pre-key id 11 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-12.json", "category": "pre-key", "reason": "pre-key id 12 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-13.json", "category": "pre-key", "reason": "pre-key id 13 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-14.json", "category": "pre-key", "reason": "pre-key id 14 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-15.json", "category": "pre-key", "reason": "pre-key id 15 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-16.json", "category": "pre-key", "reason": "pre-key id 16 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-17.json", "category": "pre-key", "reason": "pre-key id 17 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-18.json", "category": "pre-key", "reason": "pre-key id 18 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-19.json", "category": "pre-key", "reason": "pre-key id 19 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-2.json", "category": "pre-key", "reason": "pre-key id 2 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-20.json", "category": "pre-key", "reason": "pre-key id 20 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-21.json", "category": "pre-key", "reason": "pre-key id 21 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-22.json", "category": "pre-key", "reason": "pre-key id 22 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-23.json", "category": "pre-key", "reason": "pre-key id 23 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-24.json", "category": "pre-key", "reason": "pre-key id 24 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-3.json", "category": "pre-key", "reason": "pre-key id 3 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-4.json", "category": "pre-key", "reason": "pre-key id 4 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-5.json", "category": "pre-key", "reason": "pre-key id 5 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-6.json", "category": "pre-key", "reason": "pre-key id 6 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-7.json", "category": "pre-key", "reason": "pre-key id 7 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-8.json", "category": "pre-key", "reason": "pre-key id 8 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-9.json", "category": "pre-key", "reason": "pre-key id 9 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "session-16660000001.0.json", "category": "session", "reason": "older than 3d: last used 12d ago", "bytes": 2}, {"file": "session-16660000002.0.json", "category": "session", "reason": "older than 3d: last used 22d ago", "bytes": 2}, {"file": "session-16660000003.0.json", "category": "session", "reason": "older than 3d: last used 32d ago", "bytes": 2}], "files_after": 5, "bytes_freed": 54, "errors": [], "notes": []}
+], "dry_run": true, "errors": [], "warnings": [], "notified": false}
 """
 
 
@@ -780,338 +448,11 @@ PURGE = ("emergency-cleanup", "--purge-stale-dirs", "--older-than", "1h", "--dry
 # only folders that never completed pairing go, unless --include-paired (an option that does not
 # exist yet). Pinned as it is; a fix changes this text on purpose.
 PURGE_DRY_RUN_JSON = """\
-{
-  "schema": 1,
-  "command": "emergency-cleanup",
-  "root": "<ROOT>",
-  "generated_at": "2030-01-15T12:00:00Z",
-  "tenants": [
-    {
-      "company": "100",
-      "path": "<ROOT>/company_100",
-      "bytes": 3,
-      "categories": {
-        "creds": 1,
-        "app-state-sync-key": 0,
-        "app-state-sync-version": 0,
-        "lid-mapping": 0,
-        "pre-key": 2,
-        "session": 0,
-        "sender-key": 0,
-        "sender-key-memory": 0,
-        "identity-key": 0,
-        "device-list": 0,
-        "tctoken": 0,
-        "unknown": 0
-      },
-      "problems": [
-        "empty key file: pre-key-2.json",
-        "creds.json is unparseable"
-      ],
-      "files_before": 3,
-      "status_before": "healthy",
-      "action": "emergency",
-      "skipped_reason": null,
-      "dry_run": true,
-      "deleted": [
-        {
-          "file": "pre-key-1.json",
-          "category": "pre-key",
-          "reason": "stale folder: newest file 2d ago, older than 1h; folder removed",
-          "bytes": 2
-        },
-        {
-          "file": "pre-key-2.json",
-          "category": "pre-key",
-          "reason": "stale folder: newest file 2d ago, older than 1h; folder removed",
-          "bytes": 0
-        },
-        {
-          "file": "creds.json",
-          "category": "creds",
-          "reason": "stale folder: newest file 2d ago, older than 1h; folder removed",
-          "bytes": 1
-        }
-      ],
-      "files_after": 0,
-      "bytes_freed": 3,
-      "errors": [],
-      "notes": [
-        "would archive to <ROOT>/.wa-sessions/backups/company_100-20300115T120000Z.tar.gz"
-      ],
-      "backup": null,
-      "newest_file_at": "2030-01-13T12:00:00Z"
-    },
-    {
-      "company": "200",
-      "path": "<ROOT>/company_200",
-      "bytes": 259,
-      "categories": {
-        "creds": 2,
-        "app-state-sync-key": 1,
-        "app-state-sync-version": 1,
-        "lid-mapping": 1,
-        "pre-key": 8,
-        "session": 4,
-        "sender-key": 2,
-        "sender-key-memory": 1,
-        "identity-key": 2,
-        "device-list": 1,
-        "tctoken": 1,
-        "unknown": 2
-      },
-      "problems": [
-        "not a regular file (symlink): link.json"
-      ],
-      "files_before": 26,
-      "status_before": "emergency",
-      "action": "none",
-      "skipped_reason": null,
-      "dry_run": true,
-      "deleted": [],
-      "files_after": 26,
-      "bytes_freed": 0,
-      "errors": [],
-      "notes": [],
-      "backup": null,
-      "newest_file_at": "2030-01-15T11:00:00Z"
-    },
-    {
-      "company": "300",
-      "path": "<ROOT>/company_300",
-      "bytes": 128,
-      "categories": {
-        "creds": 1,
-        "app-state-sync-key": 0,
-        "app-state-sync-version": 0,
-        "lid-mapping": 0,
-        "pre-key": 27,
-        "session": 4,
-        "sender-key": 0,
-        "sender-key-memory": 0,
-        "identity-key": 0,
-        "device-list": 0,
-        "tctoken": 0,
-        "unknown": 0
-      },
-      "problems": [],
-      "files_before": 32,
-      "status_before": "danger",
-      "action": "emergency",
-      "skipped_reason": null,
-      "dry_run": true,
-      "deleted": [
-        {
-          "file": "pre-key-1.json",
-          "category": "pre-key",
-          "reason": "stale folder: newest file 2d ago, older than 1h; folder removed",
-          "bytes": 2
-        },
-        {
-          "file": "pre-key-10.json",
-          "category": "pre-key",
-          "reason": "stale folder: newest file 2d ago, older than 1h; folder removed",
-          "bytes": 2
-        },
-        {
-          "file": "pre-key-11.json",
-          "category": "pre-key",
-          "reason": "stale folder: newest file 2d ago, older than 1h; folder removed",
-          "bytes": 2
-        },
-        {
-          "file": "pre-key-12.json",
-          "category": "pre-key",
-          "reason": "stale folder: newest file 2d ago, older than 1h; folder removed",
-          "bytes": 2
-        },
-        {
-          "file": "pre-key-13.json",
-          "category": "pre-key",
-          "reason": "stale folder: newest file 2d ago, older than 1h; folder removed",
-          "bytes": 2
-        },
-        {
-          "file": "pre-key-14.json",
-          "category": "pre-key",
-          "reason": "stale folder: newest file 2d ago, older than 1h; folder removed",
-          "bytes": 2
-        },
-        {
-          "file": "pre-key-15.json",
-          "category": "pre-key",
-          "reason": "stale folder: newest file 2d ago, older than 1h; folder removed",
-          "bytes": 2
-        },
-        {
-          "file": "pre-key-16.json",
-          "category": "pre-key",
-          "reason": "stale folder: newest file 2d ago, older than 1h; folder removed",
-          "bytes": 2
-        },
-        {
-          "file": "pre-key-17.json",
-          "category": "pre-key",
-          "reason": "stale folder: newest file 2d ago, older than 1h; folder removed",
-          "bytes": 2
-        },
-        {
-          "file": "pre-key-18.json",
-          "category": "pre-key",
-          "reason": "stale folder: newest file 2d ago, older than 1h; folder removed",
-          "bytes": 2
-        },
-        {
-          "file": "pre-key-19.json",
-          "category": "pre-key",
-          "reason": "stale folder: newest file 2d ago, older than 1h; folder removed",
-          "bytes": 2
-        },
-        {
-          "file": "pre-key-2.json",
-          "category": "pre-key",
-          "reason": "stale folder: newest file 2d ago, older than 1h; folder removed",
-          "bytes": 2
-        },
-        {
-          "file": "pre-key-20.json",
-          "category": "pre-key",
-          "reason": "stale folder: newest file 2d ago, older than 1h; folder removed",
-          "bytes": 2
-        },
-        {
-          "file": "pre-key-21.json",
-          "category": "pre-key",
-          "reason": "stale folder: newest file 2d ago, older than 1h; folder removed",
-          "bytes": 2
-        },
-        {
-          "file": "pre-key-22.json",
-          "category": "pre-key",
-          "reason": "stale folder: newest file 2d ago, older than 1h; folder removed",
-          "bytes": 2
-        },
-        {
-          "file": "pre-key-23.json",
-          "category": "pre-key",
-          "reason": "stale folder: newest file 2d ago, older than 1h; folder removed",
-          "bytes": 2
-        },
-        {
-          "file": "pre-key-24.json",
-          "category": "pre-key",
-          "reason": "stale folder: newest file 2d ago, older than 1h; folder removed",
-          "bytes": 2
-        },
-        {
-          "file": "pre-key-25.json",
-          "category": "pre-key",
-          "reason": "stale folder: newest file 2d ago, older than 1h; folder removed",
-          "bytes": 2
-        },
-        {
-          "file": "pre-key-26.json",
-          "category": "pre-key",
-          "reason": "stale folder: newest file 2d ago, older than 1h; folder removed",
-          "bytes": 2
-        },
-        {
-          "file": "pre-key-27.json",
-          "category": "pre-key",
-          "reason": "stale folder: newest file 2d ago, older than 1h; folder removed",
-          "bytes": 2
-        },
-        {
-          "file": "pre-key-3.json",
-          "category": "pre-key",
-          "reason": "stale folder: newest file 2d ago, older than 1h; folder removed",
-          "bytes": 2
-        },
-        {
-          "file": "pre-key-4.json",
-          "category": "pre-key",
-          "reason": "stale folder: newest file 2d ago, older than 1h; folder removed",
-          "bytes": 2
-        },
-        {
-          "file": "pre-key-5.json",
-          "category": "pre-key",
-          "reason": "stale folder: newest file 2d ago, older than 1h; folder removed",
-          "bytes": 2
-        },
-        {
-          "file": "pre-key-6.json",
-          "category": "pre-key",
-          "reason": "stale folder: newest file 2d ago, older than 1h; folder removed",
-          "bytes": 2
-        },
-        {
-          "file": "pre-key-7.json",
-          "category": "pre-key",
-          "reason": "stale folder: newest file 2d ago, older than 1h; folder removed",
-          "bytes": 2
-        },
-        {
-          "file": "pre-key-8.json",
-          "category": "pre-key",
-          "reason": "stale folder: newest file 2d ago, older than 1h; folder removed",
-          "bytes": 2
-        },
-        {
-          "file": "pre-key-9.json",
-          "category": "pre-key",
-          "reason": "stale folder: newest file 2d ago, older than 1h; folder removed",
-          "bytes": 2
-        },
-        {
-          "file": "session-16660000000.0.json",
-          "category": "session",
-          "reason": "stale folder: newest file 2d ago, older than 1h; folder removed",
-          "bytes": 2
-        },
-        {
-          "file": "session-16660000001.0.json",
-          "category": "session",
-          "reason": "stale folder: newest file 2d ago, older than 1h; folder removed",
-          "bytes": 2
-        },
-        {
-          "file": "session-16660000002.0.json",
-          "category": "session",
-          "reason": "stale folder: newest file 2d ago, older than 1h; folder removed",
-          "bytes": 2
-        },
-        {
-          "file": "session-16660000003.0.json",
-          "category": "session",
-          "reason": "stale folder: newest file 2d ago, older than 1h; folder removed",
-          "bytes": 2
-        },
-        {
-          "file": "creds.json",
-          "category": "creds",
-          "reason": "stale folder: newest file 2d ago, older than 1h; folder removed",
-          "bytes": 66
-        }
-      ],
-      "files_after": 0,
-      "bytes_freed": 128,
-      "errors": [],
-      "notes": [
-        "would archive to <ROOT>/.wa-sessions/backups/company_300-20300115T120000Z.tar.gz"
-      ],
-      "backup": null,
-      "newest_file_at": "2030-01-13T12:00:00Z"
-    }
-  ],
-  "dry_run": true,
-  "errors": [],
-  "warnings": [],
-  "notified": false,
-  "purge_stale_dirs": true,
-  "older_than": "1h",
-  "backup": true
-}
+{"schema": 1, "command": "emergency-cleanup", "root": "<ROOT>", "generated_at": "2030-01-15T12:00:00Z", "tenants": [
+{"company": "100", "path": "<ROOT>/company_100", "bytes": 3, "categories": {"creds": 1, "app-state-sync-key": 0, "app-state-sync-version": 0, "lid-mapping": 0, "pre-key": 2, "session": 0, "sender-key": 0, "sender-key-memory": 0, "identity-key": 0, "device-list": 0, "tctoken": 0, "unknown": 0}, "problems": ["empty key file: pre-key-2.json", "creds.json is unparseable"], "files_before": 3, "status_before": "healthy", "action": "emergency", "skipped_reason": null, "dry_run": true, "deleted": [{"file": "pre-key-1.json", "category": "pre-key", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 2}, {"file": "pre-key-2.json", "category": "pre-key", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 0}, {"file": "creds.json", "category": "creds", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 1}], "files_after": 0, "bytes_freed": 3, "errors": [], "notes": ["would archive to <ROOT>/.wa-sessions/backups/company_100-20300115T120000Z.tar.gz"], "backup": null, "newest_file_at": "2030-01-13T12:00:00Z"},
+{"company": "200", "path": "<ROOT>/company_200", "bytes": 259, "categories": {"creds": 2, "app-state-sync-key": 1, "app-state-sync-version": 1, "lid-mapping": 1, "pre-key": 8, "session": 4, "sender-key": 2, "sender-key-memory": 1, "identity-key": 2, "device-list": 1, "tctoken": 1, "unknown": 2}, "problems": ["not a regular file (symlink): link.json"], "files_before": 26, "status_before": "emergency", "action": "none", "skipped_reason": null, "dry_run": true, "deleted": [], "files_after": 26, "bytes_freed": 0, "errors": [], "notes": [], "backup": null, "newest_file_at": "2030-01-15T11:00:00Z"},
+{"company": "300", "path": "<ROOT>/company_300", "bytes": 128, "categories": {"creds": 1, "app-state-sync-key": 0, "app-state-sync-version": 0, "lid-mapping": 0, "pre-key": 27, "session": 4, "sender-key": 0, "sender-key-memory": 0, "identity-key": 0, "device-list": 0, "tctoken": 0, "unknown": 0}, "problems": [], "files_before": 32, "status_before": "danger", "action": "emergency", "skipped_reason": null, "dry_run": true, "deleted": [{"file": "pre-key-1.json", "category": "pre-key", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 2}, {"file": "pre-key-10.json", "category": "pre-key", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 2}, {"file": "pre-key-11.json", "category": "pre-key", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 2}, {"file": "pre-key-12.json", "category": "pre-key", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 2}, {"file": "pre-key-13.json", "category": "pre-key", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 2}, {"file": "pre-key-14.json", "category": "pre-key", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 2}, {"file": "pre-key-15.json", "category": "pre-key", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 2}, {"file": "pre-key-16.json", "category": "pre-key", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 2}, {"file": "pre-key-17.json", "category": "pre-key", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 2}, {"file": "pre-key-18.json", "category": "pre-key", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 2}, {"file": "pre-key-19.json", "category": "pre-key", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 2}, {"file": "pre-key-2.json", "category": "pre-key", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 2}, {"file": "pre-key-20.json", "category": "pre-key", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 2}, {"file": "pre-key-21.json", "category": "pre-key", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 2}, {"file": "pre-key-22.json", "category": "pre-key", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 2}, {"file": "pre-key-23.json", "category": "pre-key", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 2}, {"file": "pre-key-24.json", "category": "pre-key", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 2}, {"file": "pre-key-25.json", "category": "pre-key", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 2}, {"file": "pre-key-26.json", "category": "pre-key", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 2}, {"file": "pre-key-27.json", "category": "pre-key", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 2}, {"file": "pre-key-3.json", "category": "pre-key", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 2}, {"file": "pre-key-4.json", "category": "pre-key", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 2}, {"file": "pre-key-5.json", "category": "pre-key", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 2}, {"file": "pre-key-6.json", "category": "pre-key", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 2}, {"file": "pre-key-7.json", "category": "pre-key", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 2}, {"file": "pre-key-8.json", "category": "pre-key", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 2}, {"file": "pre-key-9.json", "category": "pre-key", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 2}, {"file": "session-16660000000.0.json", "category": "session", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 2}, {"file": "session-16660000001.0.json", "category": "session", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 2}, {"file": "session-16660000002.0.json", "category": "session", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 2}, {"file": "session-16660000003.0.json", "category": "session", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 2}, {"file": "creds.json", "category": "creds", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 66}], "files_after": 0, "bytes_freed": 128, "errors": [], "notes": ["would archive to <ROOT>/.wa-sessions/backups/company_300-20300115T120000Z.tar.gz"], "backup": null, "newest_file_at": "2030-01-13T12:00:00Z"}
+], "dry_run": true, "errors": [], "warnings": [], "notified": false, "purge_stale_dirs": true, "older_than": "1h", "backup": true}
 """
 
 
@@ -1317,135 +658,11 @@ def test_report_table(cleaned_tree: Tree) -> None:
 
 
 REPORT_JSON = """\
-{
-  "schema": 1,
-  "command": "report",
-  "root": "<ROOT>",
-  "generated_at": "2030-01-15T12:00:00Z",
-  "tenants": [
-    {
-      "company": "100",
-      "path": "<ROOT>/company_100",
-      "files": 3,
-      "bytes": 3,
-      "status": "healthy",
-      "categories": {
-        "creds": 1,
-        "app-state-sync-key": 0,
-        "app-state-sync-version": 0,
-        "lid-mapping": 0,
-        "pre-key": 2,
-        "session": 0,
-        "sender-key": 0,
-        "sender-key-memory": 0,
-        "identity-key": 0,
-        "device-list": 0,
-        "tctoken": 0,
-        "unknown": 0
-      },
-      "problems": [
-        "empty key file: pre-key-2.json",
-        "creds.json is unparseable"
-      ],
-      "last_cleanup": null,
-      "deleted_total": 0,
-      "freed_bytes_total": 0
-    },
-    {
-      "company": "200",
-      "path": "<ROOT>/company_200",
-      "files": 19,
-      "bytes": 235,
-      "status": "critical",
-      "categories": {
-        "creds": 2,
-        "app-state-sync-key": 1,
-        "app-state-sync-version": 1,
-        "lid-mapping": 1,
-        "pre-key": 5,
-        "session": 2,
-        "sender-key": 1,
-        "sender-key-memory": 0,
-        "identity-key": 2,
-        "device-list": 1,
-        "tctoken": 1,
-        "unknown": 2
-      },
-      "problems": [
-        "not a regular file (symlink): link.json"
-      ],
-      "last_cleanup": "2030-01-15T10:00:00Z",
-      "deleted_total": 7,
-      "freed_bytes_total": 24
-    },
-    {
-      "company": "300",
-      "path": "<ROOT>/company_300",
-      "files": 32,
-      "bytes": 128,
-      "status": "danger",
-      "categories": {
-        "creds": 1,
-        "app-state-sync-key": 0,
-        "app-state-sync-version": 0,
-        "lid-mapping": 0,
-        "pre-key": 27,
-        "session": 4,
-        "sender-key": 0,
-        "sender-key-memory": 0,
-        "identity-key": 0,
-        "device-list": 0,
-        "tctoken": 0,
-        "unknown": 0
-      },
-      "problems": [],
-      "last_cleanup": null,
-      "deleted_total": 0,
-      "freed_bytes_total": 0
-    }
-  ],
-  "files": 54,
-  "bytes": 366,
-  "statuses": {
-    "healthy": 1,
-    "warning": 0,
-    "critical": 1,
-    "trigger": 0,
-    "emergency": 0,
-    "danger": 1
-  },
-  "categories": {
-    "creds": 4,
-    "app-state-sync-key": 1,
-    "app-state-sync-version": 1,
-    "lid-mapping": 1,
-    "pre-key": 34,
-    "session": 6,
-    "sender-key": 1,
-    "sender-key-memory": 0,
-    "identity-key": 2,
-    "device-list": 1,
-    "tctoken": 1,
-    "unknown": 2
-  },
-  "largest": [
-    "300",
-    "200",
-    "100"
-  ],
-  "disk": {
-    "bytes_total": 4096000000,
-    "bytes_free": 983040000,
-    "inodes_total": 500000,
-    "inodes_free": 390000
-  },
-  "deleted_total": 7,
-  "freed_bytes_total": 24,
-  "last_success": {
-    "cleanup": "2030-01-15T10:00:00Z"
-  },
-  "errors": []
-}
+{"schema": 1, "command": "report", "root": "<ROOT>", "generated_at": "2030-01-15T12:00:00Z", "tenants": [
+{"company": "100", "path": "<ROOT>/company_100", "files": 3, "bytes": 3, "status": "healthy", "categories": {"creds": 1, "app-state-sync-key": 0, "app-state-sync-version": 0, "lid-mapping": 0, "pre-key": 2, "session": 0, "sender-key": 0, "sender-key-memory": 0, "identity-key": 0, "device-list": 0, "tctoken": 0, "unknown": 0}, "problems": ["empty key file: pre-key-2.json", "creds.json is unparseable"], "last_cleanup": null, "deleted_total": 0, "freed_bytes_total": 0},
+{"company": "200", "path": "<ROOT>/company_200", "files": 19, "bytes": 235, "status": "critical", "categories": {"creds": 2, "app-state-sync-key": 1, "app-state-sync-version": 1, "lid-mapping": 1, "pre-key": 5, "session": 2, "sender-key": 1, "sender-key-memory": 0, "identity-key": 2, "device-list": 1, "tctoken": 1, "unknown": 2}, "problems": ["not a regular file (symlink): link.json"], "last_cleanup": "2030-01-15T10:00:00Z", "deleted_total": 7, "freed_bytes_total": 24},
+{"company": "300", "path": "<ROOT>/company_300", "files": 32, "bytes": 128, "status": "danger", "categories": {"creds": 1, "app-state-sync-key": 0, "app-state-sync-version": 0, "lid-mapping": 0, "pre-key": 27, "session": 4, "sender-key": 0, "sender-key-memory": 0, "identity-key": 0, "device-list": 0, "tctoken": 0, "unknown": 0}, "problems": [], "last_cleanup": null, "deleted_total": 0, "freed_bytes_total": 0}
+], "files": 54, "bytes": 366, "statuses": {"healthy": 1, "warning": 0, "critical": 1, "trigger": 0, "emergency": 0, "danger": 1}, "categories": {"creds": 4, "app-state-sync-key": 1, "app-state-sync-version": 1, "lid-mapping": 1, "pre-key": 34, "session": 6, "sender-key": 1, "sender-key-memory": 0, "identity-key": 2, "device-list": 1, "tctoken": 1, "unknown": 2}, "largest": ["300", "200", "100"], "disk": {"bytes_total": 4096000000, "bytes_free": 983040000, "inodes_total": 500000, "inodes_free": 390000}, "deleted_total": 7, "freed_bytes_total": 24, "last_success": {"cleanup": "2030-01-15T10:00:00Z"}, "errors": []}
 """
 
 
@@ -1531,80 +748,80 @@ def test_report_markdown(cleaned_tree: Tree) -> None:
 REPORT_PROMETHEUS = """\
 # HELP wa_sessions_tenants Tenants per status level.
 # TYPE wa_sessions_tenants gauge
-wa_sessions_tenants{status="healthy"} 1
-wa_sessions_tenants{status="warning"} 0
-wa_sessions_tenants{status="critical"} 1
-wa_sessions_tenants{status="trigger"} 0
-wa_sessions_tenants{status="emergency"} 0
-wa_sessions_tenants{status="danger"} 1
+wa_sessions_tenants{status="healthy"} 1.0
+wa_sessions_tenants{status="warning"} 0.0
+wa_sessions_tenants{status="critical"} 1.0
+wa_sessions_tenants{status="trigger"} 0.0
+wa_sessions_tenants{status="emergency"} 0.0
+wa_sessions_tenants{status="danger"} 1.0
 # HELP wa_sessions_category_files Files per category over all tenants.
 # TYPE wa_sessions_category_files gauge
-wa_sessions_category_files{category="creds"} 4
-wa_sessions_category_files{category="app-state-sync-key"} 1
-wa_sessions_category_files{category="app-state-sync-version"} 1
-wa_sessions_category_files{category="lid-mapping"} 1
-wa_sessions_category_files{category="pre-key"} 34
-wa_sessions_category_files{category="session"} 6
-wa_sessions_category_files{category="sender-key"} 1
-wa_sessions_category_files{category="sender-key-memory"} 0
-wa_sessions_category_files{category="identity-key"} 2
-wa_sessions_category_files{category="device-list"} 1
-wa_sessions_category_files{category="tctoken"} 1
-wa_sessions_category_files{category="unknown"} 2
+wa_sessions_category_files{category="creds"} 4.0
+wa_sessions_category_files{category="app-state-sync-key"} 1.0
+wa_sessions_category_files{category="app-state-sync-version"} 1.0
+wa_sessions_category_files{category="lid-mapping"} 1.0
+wa_sessions_category_files{category="pre-key"} 34.0
+wa_sessions_category_files{category="session"} 6.0
+wa_sessions_category_files{category="sender-key"} 1.0
+wa_sessions_category_files{category="sender-key-memory"} 0.0
+wa_sessions_category_files{category="identity-key"} 2.0
+wa_sessions_category_files{category="device-list"} 1.0
+wa_sessions_category_files{category="tctoken"} 1.0
+wa_sessions_category_files{category="unknown"} 2.0
 # HELP wa_sessions_tenant_files Files in the tenant folder (dot-entries not counted).
 # TYPE wa_sessions_tenant_files gauge
-wa_sessions_tenant_files{company="100"} 3
-wa_sessions_tenant_files{company="200"} 19
-wa_sessions_tenant_files{company="300"} 32
+wa_sessions_tenant_files{company="100"} 3.0
+wa_sessions_tenant_files{company="200"} 19.0
+wa_sessions_tenant_files{company="300"} 32.0
 # HELP wa_sessions_tenant_bytes Bytes of the tenant's files.
 # TYPE wa_sessions_tenant_bytes gauge
-wa_sessions_tenant_bytes{company="100"} 3
-wa_sessions_tenant_bytes{company="200"} 235
-wa_sessions_tenant_bytes{company="300"} 128
+wa_sessions_tenant_bytes{company="100"} 3.0
+wa_sessions_tenant_bytes{company="200"} 235.0
+wa_sessions_tenant_bytes{company="300"} 128.0
 # HELP wa_sessions_tenant_status_level Status level of the tenant: 0 healthy, 1 warning, 2 critical, 3 trigger, 4 emergency, 5 danger.
 # TYPE wa_sessions_tenant_status_level gauge
-wa_sessions_tenant_status_level{company="100"} 0
-wa_sessions_tenant_status_level{company="200"} 2
-wa_sessions_tenant_status_level{company="300"} 5
+wa_sessions_tenant_status_level{company="100"} 0.0
+wa_sessions_tenant_status_level{company="200"} 2.0
+wa_sessions_tenant_status_level{company="300"} 5.0
 # HELP wa_sessions_tenant_problems Problems the scan reported for the tenant.
 # TYPE wa_sessions_tenant_problems gauge
-wa_sessions_tenant_problems{company="100"} 2
-wa_sessions_tenant_problems{company="200"} 1
-wa_sessions_tenant_problems{company="300"} 0
+wa_sessions_tenant_problems{company="100"} 2.0
+wa_sessions_tenant_problems{company="200"} 1.0
+wa_sessions_tenant_problems{company="300"} 0.0
 # HELP wa_sessions_tenant_last_cleanup_timestamp_seconds When a file of the tenant was last deleted (from the history), Unix time.
 # TYPE wa_sessions_tenant_last_cleanup_timestamp_seconds gauge
-wa_sessions_tenant_last_cleanup_timestamp_seconds{company="200"} 1894701600
+wa_sessions_tenant_last_cleanup_timestamp_seconds{company="200"} 1.8947016e+09
 # HELP wa_sessions_tenant_deleted_files_total Files deleted from the tenant (from the history).
 # TYPE wa_sessions_tenant_deleted_files_total counter
-wa_sessions_tenant_deleted_files_total{company="100"} 0
-wa_sessions_tenant_deleted_files_total{company="200"} 7
-wa_sessions_tenant_deleted_files_total{company="300"} 0
+wa_sessions_tenant_deleted_files_total{company="100"} 0.0
+wa_sessions_tenant_deleted_files_total{company="200"} 7.0
+wa_sessions_tenant_deleted_files_total{company="300"} 0.0
 # HELP wa_sessions_tenant_deleted_bytes_total Bytes deleted from the tenant (from the history).
 # TYPE wa_sessions_tenant_deleted_bytes_total counter
-wa_sessions_tenant_deleted_bytes_total{company="100"} 0
-wa_sessions_tenant_deleted_bytes_total{company="200"} 24
-wa_sessions_tenant_deleted_bytes_total{company="300"} 0
+wa_sessions_tenant_deleted_bytes_total{company="100"} 0.0
+wa_sessions_tenant_deleted_bytes_total{company="200"} 24.0
+wa_sessions_tenant_deleted_bytes_total{company="300"} 0.0
 # HELP wa_sessions_filesystem_size_bytes Size of the filesystem holding root.
 # TYPE wa_sessions_filesystem_size_bytes gauge
-wa_sessions_filesystem_size_bytes 4096000000
+wa_sessions_filesystem_size_bytes 4.096e+09
 # HELP wa_sessions_filesystem_avail_bytes Bytes available to us on the filesystem holding root.
 # TYPE wa_sessions_filesystem_avail_bytes gauge
-wa_sessions_filesystem_avail_bytes 983040000
+wa_sessions_filesystem_avail_bytes 9.8304e+08
 # HELP wa_sessions_filesystem_files Inodes of the filesystem holding root.
 # TYPE wa_sessions_filesystem_files gauge
-wa_sessions_filesystem_files 500000
+wa_sessions_filesystem_files 500000.0
 # HELP wa_sessions_filesystem_files_free Free inodes of the filesystem holding root.
 # TYPE wa_sessions_filesystem_files_free gauge
-wa_sessions_filesystem_files_free 390000
+wa_sessions_filesystem_files_free 390000.0
 # HELP wa_sessions_last_success_timestamp_seconds When the command last finished successfully (exit 0, not a dry run), Unix time.
 # TYPE wa_sessions_last_success_timestamp_seconds gauge
-wa_sessions_last_success_timestamp_seconds{command="cleanup"} 1894701600
+wa_sessions_last_success_timestamp_seconds{command="cleanup"} 1.8947016e+09
 # HELP wa_sessions_scan_errors Tenant folders the report could not read.
 # TYPE wa_sessions_scan_errors gauge
-wa_sessions_scan_errors 0
+wa_sessions_scan_errors 0.0
 # HELP wa_sessions_report_timestamp_seconds When this report was generated, Unix time.
 # TYPE wa_sessions_report_timestamp_seconds gauge
-wa_sessions_report_timestamp_seconds 1894708800
+wa_sessions_report_timestamp_seconds 1.8947088e+09
 """
 
 
@@ -1772,107 +989,7 @@ def test_config_show_text(tree: Tree) -> None:
 
 
 CONFIG_SHOW_JSON = """\
-{
-  "schema": 1,
-  "command": "config show",
-  "root": "/srv/wa-sessions/sessions",
-  "generated_at": "2030-01-15T12:00:00Z",
-  "tenants": [],
-  "config_file": "<TMP>/wa-sessions.yaml",
-  "valid": true,
-  "settings": [
-    {
-      "key": "root",
-      "value": "/srv/wa-sessions/sessions",
-      "source": "cli"
-    },
-    {
-      "key": "tenant_pattern",
-      "value": "company_*",
-      "source": "default"
-    },
-    {
-      "key": "state_dir",
-      "value": null,
-      "source": "default"
-    },
-    {
-      "key": "rules.session.max_age",
-      "value": "14d",
-      "source": "yaml"
-    },
-    {
-      "key": "rules.sender-key.max_age",
-      "value": "3d",
-      "source": "yaml"
-    },
-    {
-      "key": "rules.pre-key.keep_newest",
-      "value": 5,
-      "source": "yaml"
-    },
-    {
-      "key": "emergency.rules.session.max_age",
-      "value": "3d",
-      "source": "yaml"
-    },
-    {
-      "key": "emergency.rules.sender-key.max_age",
-      "value": "1d",
-      "source": "yaml"
-    },
-    {
-      "key": "emergency.rules.pre-key.keep_newest",
-      "value": 3,
-      "source": "yaml"
-    },
-    {
-      "key": "thresholds.warning",
-      "value": 5,
-      "source": "yaml"
-    },
-    {
-      "key": "thresholds.critical",
-      "value": 10,
-      "source": "yaml"
-    },
-    {
-      "key": "thresholds.trigger",
-      "value": 20,
-      "source": "yaml"
-    },
-    {
-      "key": "thresholds.emergency",
-      "value": 25,
-      "source": "yaml"
-    },
-    {
-      "key": "thresholds.danger",
-      "value": 30,
-      "source": "yaml"
-    },
-    {
-      "key": "auto.cooldown",
-      "value": "6h",
-      "source": "default"
-    },
-    {
-      "key": "locks.wait",
-      "value": "5s",
-      "source": "env WA_SESSIONS_LOCKS__WAIT"
-    },
-    {
-      "key": "notify.webhook_url",
-      "value": null,
-      "source": "default"
-    },
-    {
-      "key": "notify.timeout",
-      "value": "5s",
-      "source": "default"
-    }
-  ]
-}
+{"schema": 1, "command": "config show", "root": "/srv/wa-sessions/sessions", "generated_at": "2030-01-15T12:00:00Z", "tenants": [], "config_file": "<TMP>/wa-sessions.yaml", "valid": true, "settings": [{"key": "root", "value": "/srv/wa-sessions/sessions", "source": "cli"}, {"key": "tenant_pattern", "value": "company_*", "source": "default"}, {"key": "state_dir", "value": null, "source": "default"}, {"key": "rules.session.max_age", "value": "14d", "source": "yaml"}, {"key": "rules.sender-key.max_age", "value": "3d", "source": "yaml"}, {"key": "rules.pre-key.keep_newest", "value": 5, "source": "yaml"}, {"key": "emergency.rules.session.max_age", "value": "3d", "source": "yaml"}, {"key": "emergency.rules.sender-key.max_age", "value": "1d", "source": "yaml"}, {"key": "emergency.rules.pre-key.keep_newest", "value": 3, "source": "yaml"}, {"key": "thresholds.warning", "value": 5, "source": "yaml"}, {"key": "thresholds.critical", "value": 10, "source": "yaml"}, {"key": "thresholds.trigger", "value": 20, "source": "yaml"}, {"key": "thresholds.emergency", "value": 25, "source": "yaml"}, {"key": "thresholds.danger", "value": 30, "source": "yaml"}, {"key": "auto.cooldown", "value": "6h", "source": "default"}, {"key": "locks.wait", "value": "5s", "source": "env WA_SESSIONS_LOCKS__WAIT"}, {"key": "notify.webhook_url", "value": null, "source": "default"}, {"key": "notify.timeout", "value": "5s", "source": "default"}]}
 """
 
 

@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import collections
-import dataclasses
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Protocol
 
 from wa_sessions import layout
 from wa_sessions.actions.common import (
-    TenantState,
-    iso,
     opened_root,
     record_run,
     select_tenants,
     tenant_state,
-    utc_now,
     validate_companies,
 )
 from wa_sessions.apply import apply_plan, recover_leftovers
@@ -25,92 +19,24 @@ from wa_sessions.config import Settings
 from wa_sessions.history import LazyHistory, lazy_history
 from wa_sessions.locks import LockBusy, LockUnsafe, tenant_lock
 from wa_sessions.parallel import effective_jobs, ordered_map
-from wa_sessions.rules import Deletion, Rule, judged_categories, plan_tenant
+from wa_sessions.results import LOCK_BUSY, Outcome, Result, TenantState
+from wa_sessions.rules import Rule, judged_categories, plan_tenant
 from wa_sessions.scan import Tenant, TenantUnavailable, open_tenant, scan_tenant
 from wa_sessions.state import StateError
-
-LOCK_BUSY = "locked by another process"
-
-
-@dataclass(slots=True)
-class TenantCleanup:
-    """One tenant's cleanup (SPEC §6): the scan before, what was (or would be) deleted, and why."""
-
-    before: TenantState
-    action: str
-    dry_run: bool
-    skipped_reason: str | None = None
-    deleted: list[Deletion] = field(default_factory=list)
-    files_after: int = 0
-    errors: list[tuple[str, str]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    tally: DeletedTally | None = None  # set (and `deleted` emptied) once the file list was streamed out
-
-    @property
-    def bytes_freed(self) -> int:
-        if self.tally is not None:
-            return self.tally.bytes
-        return sum(deletion.entry.size for deletion in self.deleted)
-
-    @property
-    def deleted_count(self) -> int:
-        return self.tally.files if self.tally is not None else len(self.deleted)
-
-    def deleted_per_category(self) -> dict[str, int]:
-        if self.tally is not None:
-            return dict(self.tally.per_category)
-        return dict(collections.Counter(deletion.entry.category for deletion in self.deleted))
-
-    def compacted(self) -> TenantCleanup:
-        """This outcome without its file list (only the tally of it): what a streamed run keeps
-        of each tenant, so that a fleet of millions of files fits in constant memory."""
-        tally = DeletedTally(self.deleted_count, self.bytes_freed, self.deleted_per_category())
-        return dataclasses.replace(self, deleted=[], tally=tally)
-
-    @property
-    def lock_busy(self) -> bool:
-        return self.skipped_reason == LOCK_BUSY
-
-
-@dataclass(frozen=True, slots=True)
-class DeletedTally:
-    """How many files (and bytes) a tenant's cleanup deleted, in all and per category."""
-
-    files: int
-    bytes: int
-    per_category: dict[str, int]
+from wa_sessions.times import iso_datetime, utc_now
 
 
 class TenantStream(Protocol):
     """Receives a run's tenants as they are done, in company order (the CLI's streaming output)."""
 
-    def begin(self, result: CleanupResult) -> None:
+    def begin(self, result: Result) -> None:
         """Called once, before the first tenant, with the (still empty) result."""
 
-    def render(self, outcome: TenantCleanup) -> str:
+    def render(self, outcome: Outcome) -> str:
         """The text for one tenant. Runs where the tenant was cleaned: a worker process with --jobs."""
 
     def write(self, text: str) -> None:
         """Called in this process, in company order, with what `render` returned."""
-
-
-@dataclass(slots=True)
-class CleanupResult:
-    command: str
-    root: str
-    generated_at: str
-    dry_run: bool
-    tenants: list[TenantCleanup]
-    errors: list[str] = field(default_factory=list)
-
-    @property
-    def exit_code(self) -> int:
-        """1 when a tenant or file failed, else 3 when a lock was busy, else 0 (SPEC §7)."""
-        if self.errors or any(tenant.errors for tenant in self.tenants):
-            return 1
-        if any(tenant.lock_busy for tenant in self.tenants):
-            return 3
-        return 0
 
 
 def clean_tenant(
@@ -122,7 +48,7 @@ def clean_tenant(
     action: str,
     dry_run: bool,
     history: LazyHistory,
-) -> TenantCleanup:
+) -> Outcome:
     """Given an open root and one tenant, plan with `rules` and apply unless `dry_run`."""
     company = layout.display_name(tenant.company)
     try:
@@ -133,15 +59,15 @@ def clean_tenant(
                 return _clean_open_tenant(settings, tenant, tenant_fd, rules, action, False, history)
     except LockBusy:
         before = TenantState(company, layout.display_name(str(tenant.path)))
-        return TenantCleanup(before, "skipped", dry_run, skipped_reason=LOCK_BUSY)
+        return Outcome(before, "skipped", dry_run, skipped_reason=LOCK_BUSY)
     except LockUnsafe as error:
         before = TenantState(company, layout.display_name(str(tenant.path)), problems=[str(error)])
-        outcome = TenantCleanup(before, "skipped", dry_run, skipped_reason=str(error))
+        outcome = Outcome(before, "skipped", dry_run, skipped_reason=str(error))
         outcome.errors.append((layout.LOCK_FILE, str(error)))
         return outcome
     except TenantUnavailable as error:
         before = TenantState(company, layout.display_name(str(tenant.path)), problems=[str(error)])
-        outcome = TenantCleanup(before, "skipped", dry_run, skipped_reason=str(error))
+        outcome = Outcome(before, "skipped", dry_run, skipped_reason=str(error))
         if not tenant.is_symlink:
             outcome.errors.append((layout.display_name(tenant.name), str(error)))
         return outcome
@@ -149,10 +75,10 @@ def clean_tenant(
         return failed_tenant(tenant, error, dry_run)
 
 
-def failed_tenant(tenant: Tenant, error: Exception, dry_run: bool) -> TenantCleanup:
+def failed_tenant(tenant: Tenant, error: Exception, dry_run: bool) -> Outcome:
     """The outcome of a tenant whose handling raised: skipped, with the error (exit 1)."""
     before = TenantState(layout.display_name(tenant.company), layout.display_name(str(tenant.path)))
-    outcome = TenantCleanup(before, "skipped", dry_run, skipped_reason="failed")
+    outcome = Outcome(before, "skipped", dry_run, skipped_reason="failed")
     outcome.errors.append((layout.display_name(tenant.name), f"{type(error).__name__}: {error}"))
     return outcome
 
@@ -165,7 +91,7 @@ def _clean_open_tenant(
     action: str,
     dry_run: bool,
     history: LazyHistory,
-) -> TenantCleanup:
+) -> Outcome:
     recovered = []
     if not dry_run:  # under the tenant's lock
         recovered = recover_leftovers(tenant_fd, layout.display_name(tenant.company), history)
@@ -173,7 +99,7 @@ def _clean_open_tenant(
     scanned = scan_tenant(tenant_fd, now, keep=judged_categories(rules))
     before = tenant_state(tenant, scanned, settings)
     plan = plan_tenant(scanned.entries, rules, scanned.creds, now)
-    outcome = TenantCleanup(before, action, dry_run, notes=[*recovered, *plan.notes])
+    outcome = Outcome(before, action, dry_run, notes=[*recovered, *plan.notes])
     if dry_run or not plan.deletions:
         outcome.deleted = list(plan.deletions)
         outcome.files_after = before.files - len(plan.deletions)
@@ -202,18 +128,18 @@ def run_cleanup(
     rules: Mapping[str, Rule] | None = None,
     jobs: int = 1,
     stream: TenantStream | None = None,
-) -> CleanupResult:
+) -> Result:
     """Apply `rules` (default: the regular rules) to the named tenants, or every tenant, in `jobs`
     processes (0: automatic). With a `stream`, each tenant is handed to it as soon as it is done
-    and the result keeps only its tally (`TenantCleanup.compacted`), not its file list."""
+    and the result keeps only its tally (`Outcome.compacted`), not its file list."""
     validate_companies(companies)
     generated_at = utc_now()
     profile = settings.rules if rules is None else rules
-    result = CleanupResult(command, str(settings.root), iso(generated_at), dry_run, [])
+    result = Result(command, str(settings.root), iso_datetime(generated_at), dry_run=dry_run)
     with opened_root(settings) as root_fd, lazy_history(settings.effective_state_dir) as history:
         tenants = select_tenants(settings, root_fd, companies)
 
-        def clean(tenant: Tenant) -> tuple[TenantCleanup, str | None]:
+        def clean(tenant: Tenant) -> tuple[Outcome, str | None]:
             outcome = clean_tenant(
                 settings, root_fd, tenant, profile, action=action, dry_run=dry_run, history=history
             )

@@ -1,4 +1,4 @@
-"""What every action shares: tenant selection, the scan of one tenant, the result types."""
+"""What every action shares: tenant selection, the scan of one tenant, the run's success record."""
 
 from __future__ import annotations
 
@@ -6,42 +6,17 @@ import contextlib
 import os
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 from wa_sessions import layout
 from wa_sessions.config import Settings
+from wa_sessions.results import DiskUsage, TenantState
 from wa_sessions.scan import Tenant, TenantScan, TenantUnavailable, list_tenants, open_root
 from wa_sessions.state import StateError, record_success
-from wa_sessions.times import iso_datetime
 
 
 class UsageError(Exception):
     """Bad input found before anything was changed (exit 2)."""
-
-
-@dataclass(frozen=True, slots=True)
-class DiskUsage:
-    """Free space and free inodes of the filesystem holding root."""
-
-    bytes_total: int
-    bytes_free: int
-    inodes_total: int
-    inodes_free: int
-
-
-@dataclass(slots=True)
-class TenantState:
-    """A tenant as one scan saw it (the scan fields of SPEC §6)."""
-
-    company: str
-    path: str
-    files: int = 0
-    bytes: int = 0
-    status: str = "healthy"
-    categories: dict[str, int] = field(default_factory=lambda: dict.fromkeys(layout.CATEGORIES, 0))
-    problems: list[str] = field(default_factory=list)
 
 
 def tenant_state(tenant: Tenant, scan: TenantScan, settings: Settings) -> TenantState:
@@ -54,15 +29,6 @@ def tenant_state(tenant: Tenant, scan: TenantScan, settings: Settings) -> Tenant
         categories=scan.categories(),
         problems=list(scan.problems),
     )
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def iso(moment: datetime) -> str:
-    """`2026-11-22T03:12:28Z`; see times.iso_second (cannot raise)."""
-    return iso_datetime(moment)
 
 
 def validate_companies(companies: Sequence[str]) -> None:

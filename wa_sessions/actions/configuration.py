@@ -6,11 +6,9 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from wa_sessions.actions.common import iso, utc_now
 from wa_sessions.config import (
     CONFIG_ENV,
     ENV_PREFIX,
@@ -21,31 +19,11 @@ from wa_sessions.config import (
     read_yaml,
 )
 from wa_sessions.notify import redact_url
+from wa_sessions.results import ConfigValue, Result
+from wa_sessions.times import iso_datetime, utc_now
 
 _RULE_TABLES = {("rules",), ("emergency", "rules")}
 _SECRET_KEYS = {("notify", "webhook_url")}
-
-
-@dataclass(frozen=True, slots=True)
-class Value:
-    """One effective setting: dotted key, value as JSON, and its source."""
-
-    key: str
-    value: Any
-    source: str
-
-
-@dataclass(slots=True)
-class ConfigResult:
-    command: str
-    root: str
-    generated_at: str
-    config_file: str | None
-    values: list[Value]
-
-    @property
-    def exit_code(self) -> int:
-        return 0
 
 
 def config_file_in_effect(config_file: Path | None) -> Path | None:
@@ -116,7 +94,7 @@ def _source(path: tuple[str, ...], cli_values: Mapping[str, Any], yaml_values: M
     return "default"
 
 
-def explain(settings: Settings, config_file: Path | None, cli_values: Mapping[str, Any]) -> list[Value]:
+def explain(settings: Settings, config_file: Path | None, cli_values: Mapping[str, Any]) -> list[ConfigValue]:
     """Given effective settings and what they were loaded from, return every leaf with its source."""
     effective = dict(settings.model_dump(mode="json"))
     effective["state_dir"] = str(settings.state_dir) if settings.state_dir is not None else None
@@ -124,18 +102,18 @@ def explain(settings: Settings, config_file: Path | None, cli_values: Mapping[st
     values = []
     for path, value in _leaves(effective, ()):
         shown = redact_url(value) if path in _SECRET_KEYS and isinstance(value, str) else value
-        values.append(Value(".".join(path), shown, _source(path, cli_values, yaml_values)))
+        values.append(ConfigValue(".".join(path), shown, _source(path, cli_values, yaml_values)))
     return values
 
 
-def run_config_show(config_file: Path | None, cli_values: Mapping[str, Any], command: str) -> ConfigResult:
+def run_config_show(config_file: Path | None, cli_values: Mapping[str, Any], command: str) -> Result:
     """Load the configuration (raise ConfigError naming every bad key) and explain it."""
     in_effect = config_file_in_effect(config_file)
     settings = load_settings(config_file, cli_values)
-    return ConfigResult(
+    return Result(
         command=command,
         root=str(settings.root),
-        generated_at=iso(utc_now()),
+        generated_at=iso_datetime(utc_now()),
         config_file=str(in_effect) if in_effect is not None else None,
-        values=explain(settings, in_effect, cli_values),
+        config_values=explain(settings, in_effect, cli_values),
     )

@@ -11,26 +11,28 @@ import time
 from collections.abc import Sequence
 
 from wa_sessions import layout
-from wa_sessions.actions.cleanup import TenantCleanup, clean_tenant
-from wa_sessions.actions.common import iso, opened_root, select_tenants, utc_now, validate_companies
-from wa_sessions.actions.fleet import NotifiedResult, finish, survey, unavailable
-from wa_sessions.actions.purge import PurgeResult, run_purge
+from wa_sessions.actions.cleanup import clean_tenant
+from wa_sessions.actions.common import opened_root, select_tenants, validate_companies
+from wa_sessions.actions.fleet import finish, survey, unavailable
+from wa_sessions.actions.purge import run_purge
 from wa_sessions.config import Settings
 from wa_sessions.history import lazy_history
+from wa_sessions.results import Outcome, Result
 from wa_sessions.scan import TenantUnavailable
 from wa_sessions.state import StateError, read_pending, write_pending
+from wa_sessions.times import iso_datetime, utc_now
 
-__all__ = ["PurgeResult", "run_emergency", "run_purge"]
+__all__ = ["run_emergency", "run_purge"]
 
 COMMAND = "emergency-cleanup"
 ACTION = "emergency"
 
 
-def run_emergency(settings: Settings, companies: Sequence[str], *, dry_run: bool) -> NotifiedResult:
+def run_emergency(settings: Settings, companies: Sequence[str], *, dry_run: bool) -> Result:
     """Apply the emergency profile to the named tenants, or to every tenant at `emergency` or above."""
     validate_companies(companies)
     generated_at = utc_now()
-    result = NotifiedResult(COMMAND, str(settings.root), iso(generated_at), dry_run, [])
+    result = Result(COMMAND, str(settings.root), iso_datetime(generated_at), dry_run=dry_run, notified=False)
     floor = layout.status_rank("emergency")
     state_dir = settings.effective_state_dir
     pending = read_pending(state_dir)
@@ -45,7 +47,7 @@ def run_emergency(settings: Settings, companies: Sequence[str], *, dry_run: bool
                     result.tenants.append(unavailable(tenant, error, dry_run))
                     continue
                 if layout.status_rank(before.status) < floor:
-                    result.tenants.append(TenantCleanup(before, "none", dry_run, files_after=before.files))
+                    result.tenants.append(Outcome(before, "none", dry_run, files_after=before.files))
                     continue
             if not dry_run and not interrupted:
                 try:  # recorded first: a run killed half-way is finished by the next one

@@ -9,25 +9,16 @@ payload is documented in the README ("Notifications").
 from __future__ import annotations
 
 import socket
-from dataclasses import dataclass, field
 from typing import Any
 
 from wa_sessions import __version__, layout, notify
-from wa_sessions.actions.cleanup import CleanupResult, TenantCleanup
-from wa_sessions.actions.common import TenantState, record_run, tenant_state
+from wa_sessions.actions.common import record_run, tenant_state
 from wa_sessions.config import Settings
 from wa_sessions.notify import PAYLOAD_SCHEMA
+from wa_sessions.results import Outcome, Result, TenantState
 from wa_sessions.scan import Tenant, TenantUnavailable, open_tenant, scan_tenant
 
 ALERT_LEVEL = "emergency"
-
-
-@dataclass(slots=True)
-class NotifiedResult(CleanupResult):
-    """A cleanup result plus the warnings of the run (a notification that failed)."""
-
-    warnings: list[str] = field(default_factory=list)
-    notified: bool = False
 
 
 def survey(settings: Settings, root_fd: int, tenant: Tenant, now: float) -> TenantState:
@@ -36,17 +27,17 @@ def survey(settings: Settings, root_fd: int, tenant: Tenant, now: float) -> Tena
         return tenant_state(tenant, scan_tenant(tenant_fd, now, keep=frozenset()), settings)
 
 
-def unavailable(tenant: Tenant, error: TenantUnavailable, dry_run: bool) -> TenantCleanup:
+def unavailable(tenant: Tenant, error: TenantUnavailable, dry_run: bool) -> Outcome:
     """The outcome for a tenant that could not be opened: skipped; an error unless it is a symlink."""
     before = TenantState(layout.display_name(tenant.company), layout.display_name(str(tenant.path)))
     before.problems.append(str(error))
-    outcome = TenantCleanup(before, "skipped", dry_run, skipped_reason=str(error))
+    outcome = Outcome(before, "skipped", dry_run, skipped_reason=str(error))
     if not tenant.is_symlink:
         outcome.errors.append((layout.display_name(tenant.name), str(error)))
     return outcome
 
 
-def finish(settings: Settings, result: NotifiedResult, purged: list[dict[str, Any]] | None = None) -> None:
+def finish(settings: Settings, result: Result, purged: list[dict[str, Any]] | None = None) -> None:
     """After a run: record its success, then notify the webhook if the run has something to say."""
     record_run(settings, result.command, dry_run=result.dry_run, exit_code=result.exit_code)
     payload = payload_for(result, purged=purged)
@@ -59,11 +50,11 @@ def finish(settings: Settings, result: NotifiedResult, purged: list[dict[str, An
         result.warnings.append(warning)
 
 
-def _alert(outcome: TenantCleanup) -> dict[str, Any]:
+def _alert(outcome: Outcome) -> dict[str, Any]:
     return {"company": outcome.before.company, "status": outcome.before.status, "files": outcome.before.files}
 
 
-def _cleanup(outcome: TenantCleanup) -> dict[str, Any]:
+def _cleanup(outcome: Outcome) -> dict[str, Any]:
     return {
         "company": outcome.before.company,
         "status_before": outcome.before.status,
@@ -74,7 +65,7 @@ def _cleanup(outcome: TenantCleanup) -> dict[str, Any]:
     }
 
 
-def _failure(outcome: TenantCleanup) -> dict[str, Any]:
+def _failure(outcome: Outcome) -> dict[str, Any]:
     return {
         "company": outcome.before.company,
         "errors": [{"file": file, "error": error} for file, error in outcome.errors],
@@ -105,7 +96,7 @@ def _summary(command: str, host: str, payload: dict[str, Any]) -> str:
 
 
 def payload_for(
-    result: CleanupResult, *, purged: list[dict[str, Any]] | None = None, host: str | None = None
+    result: Result, *, purged: list[dict[str, Any]] | None = None, host: str | None = None
 ) -> dict[str, Any] | None:
     """Given a finished (not dry) run, return the webhook payload, or None if it has nothing to say."""
     if result.dry_run:

@@ -14,14 +14,15 @@ import time
 from dataclasses import dataclass
 
 from wa_sessions import layout
-from wa_sessions.actions.cleanup import TenantCleanup, TenantStream, clean_tenant
-from wa_sessions.actions.common import TenantState, iso, opened_root, select_tenants, utc_now
-from wa_sessions.actions.fleet import NotifiedResult, finish, survey, unavailable
+from wa_sessions.actions.cleanup import TenantStream, clean_tenant
+from wa_sessions.actions.common import opened_root, select_tenants
+from wa_sessions.actions.fleet import finish, survey, unavailable
 from wa_sessions.config import Locks, Settings
 from wa_sessions.durations import format_age
 from wa_sessions.history import LazyHistory, lazy_history
 from wa_sessions.locks import LockBusy, LockUnsafe, hold
 from wa_sessions.parallel import effective_jobs, ordered_map
+from wa_sessions.results import Outcome, Result, TenantState
 from wa_sessions.scan import Tenant, TenantUnavailable
 from wa_sessions.state import (
     StateError,
@@ -31,20 +32,10 @@ from wa_sessions.state import (
     write_cooldowns,
     write_pending,
 )
+from wa_sessions.times import iso_datetime, utc_now
 
 COMMAND = "multitenant-cleanup"
 RUN_LOCK_FILE = "run.lock"
-
-
-@dataclass(slots=True)
-class MultitenantResult(NotifiedResult):
-    """A busy tenant is skipped, not a failure: exit 1 when anything failed, else 0 (SPEC §7)."""
-
-    @property
-    def exit_code(self) -> int:
-        if self.errors or any(tenant.errors for tenant in self.tenants):
-            return 1
-        return 0
 
 
 def cooldown_reason(cleaned_at: float | None, now: float, cooldown: int) -> str | None:
@@ -74,13 +65,20 @@ def run_multitenant(
     force: bool = False,
     jobs: int = 1,
     stream: TenantStream | None = None,
-) -> MultitenantResult:
+) -> Result:
     """Clean every tenant that is due, in `jobs` processes (0: automatic). With a `stream`, each
     tenant is handed to it as soon as it is done and the result keeps only its tally (see
     run_cleanup). Raise LockBusy (exit 3) when another run holds the run lock."""
     generated_at = utc_now()
     state_dir = settings.effective_state_dir
-    result = MultitenantResult(COMMAND, str(settings.root), iso(generated_at), dry_run, [])
+    result = Result(
+        COMMAND,
+        str(settings.root),
+        iso_datetime(generated_at),
+        dry_run=dry_run,
+        notified=False,
+        busy_is_error=False,
+    )
     with opened_root(settings) as root_fd, contextlib.ExitStack() as stack:
         if not dry_run:
             ensure_state_dir(state_dir)
@@ -110,7 +108,7 @@ class _Due:
 def _clean_fleet(
     settings: Settings,
     root_fd: int,
-    result: MultitenantResult,
+    result: Result,
     force: bool,
     jobs: int,
     stream: TenantStream | None,
@@ -152,9 +150,9 @@ def _clean_fleet(
 
     with lazy_history(settings.effective_state_dir) as history:
 
-        def clean(item: tuple[Tenant, TenantCleanup | _Due]) -> tuple[TenantCleanup, str | None]:
+        def clean(item: tuple[Tenant, Outcome | _Due]) -> tuple[Outcome, str | None]:
             tenant, decision = item
-            if isinstance(decision, TenantCleanup):
+            if isinstance(decision, Outcome):
                 outcome = decision
             else:
                 outcome = _clean_due(no_wait, root_fd, tenant, decision, result.dry_run, history)
@@ -199,7 +197,7 @@ def _decide(
     pending: dict[str, str],
     force: bool,
     dry_run: bool,
-) -> TenantCleanup | _Due:
+) -> Outcome | _Due:
     """Given a tenant's survey, return its final outcome (nothing to do, cooldown, unavailable)
     or what to clean it with."""
     if isinstance(state, TenantUnavailable):
@@ -209,26 +207,26 @@ def _decide(
     if interrupted is not None and (action == "none" or interrupted == "emergency"):
         action = interrupted  # finish what a killed run started, whatever the status now says
     elif action == "none":
-        return TenantCleanup(state, "none", dry_run, files_after=state.files)
+        return Outcome(state, "none", dry_run, files_after=state.files)
     elif action == "cleanup" and not force:
         reason = cooldown_reason(cooldowns.get(tenant.name), time.time(), settings.auto.cooldown)
         if reason is not None:
-            return TenantCleanup(state, "skipped", dry_run, skipped_reason=reason, files_after=state.files)
+            return Outcome(state, "skipped", dry_run, skipped_reason=reason, files_after=state.files)
     return _Due(action, state, interrupted)
 
 
-def _not_recorded(decision: TenantCleanup | _Due, error: StateError) -> TenantCleanup | _Due:
+def _not_recorded(decision: Outcome | _Due, error: StateError) -> Outcome | _Due:
     """A due tenant when pending.json cannot be written: skipped, nothing deleted."""
     if not isinstance(decision, _Due):
         return decision
-    outcome = TenantCleanup(decision.before, "skipped", False, skipped_reason="state not writable")
+    outcome = Outcome(decision.before, "skipped", False, skipped_reason="state not writable")
     outcome.errors.append(("pending.json", f"nothing deleted: {error}"))
     return outcome
 
 
 def _clean_due(
     settings: Settings, root_fd: int, tenant: Tenant, due: _Due, dry_run: bool, history: LazyHistory
-) -> TenantCleanup:
+) -> Outcome:
     rules = settings.emergency.rules if due.action == "emergency" else settings.rules
     outcome = clean_tenant(
         settings, root_fd, tenant, rules, action=due.action, dry_run=dry_run, history=history

@@ -25,22 +25,18 @@ import os
 import stat
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from wa_sessions import layout
-from wa_sessions.actions.cleanup import LOCK_BUSY, TenantCleanup
 from wa_sessions.actions.common import (
-    TenantState,
     UsageError,
-    iso,
     opened_root,
     select_tenants,
     tenant_state,
-    utc_now,
     validate_companies,
 )
-from wa_sessions.actions.fleet import NotifiedResult, finish, unavailable
+from wa_sessions.actions.fleet import finish, unavailable
 from wa_sessions.apply import Applied, apply_plan, recover_leftovers, remove_emptied_folder
 from wa_sessions.backup import (
     BACKUPS_DIR,
@@ -57,6 +53,7 @@ from wa_sessions.durations import OLDER_THAN_BOUNDS, format_age
 from wa_sessions.history import LazyHistory, lazy_history
 from wa_sessions.layout import Entry
 from wa_sessions.locks import LockBusy, LockUnsafe, tenant_lock, tenant_lock_is_held
+from wa_sessions.results import LOCK_BUSY, Outcome, Result, TenantState, skipped
 from wa_sessions.rules import purge_plan
 from wa_sessions.scan import Tenant, TenantUnavailable, open_tenant, scan_tenant
 from wa_sessions.state import (
@@ -67,22 +64,12 @@ from wa_sessions.state import (
     remove_stale_temps,
     write_atomically,
 )
-from wa_sessions.times import iso_ns
+from wa_sessions.times import iso_datetime, iso_ns, utc_now
 
 COMMAND = "emergency-cleanup"
 ACTION = "emergency"
 PURGING_DIR = "purging"
 MARKER_SCHEMA = 2
-
-
-@dataclass(slots=True)
-class PurgeResult(NotifiedResult):
-    """A purge: per tenant folder (by company) the archive written and when its newest file was written."""
-
-    older_than: int = 0
-    backup: bool = True
-    archives: dict[str, str] = field(default_factory=dict)
-    newest_file_at: dict[str, str] = field(default_factory=dict)
 
 
 Identity = frozenset[tuple[str, int, int, int]]  # (name, inode, size, mtime_ns) of each file
@@ -243,7 +230,7 @@ def run_purge(
     yes: bool,
     backup: bool,
     dry_run: bool,
-) -> PurgeResult:
+) -> Result:
     """Archive and remove every tenant folder whose newest file is older than `older_than`.
     Raise UsageError without `yes` unless `dry_run`, or for a bad age."""
     validate_companies(companies)
@@ -253,8 +240,14 @@ def run_purge(
             "--purge-stale-dirs removes whole folders: add --yes to confirm, or --dry-run to see what it would remove"
         )
     generated_at = utc_now()
-    result = PurgeResult(
-        COMMAND, str(settings.root), iso(generated_at), dry_run, [], older_than=max_age, backup=backup
+    result = Result(
+        COMMAND,
+        str(settings.root),
+        iso_datetime(generated_at),
+        dry_run=dry_run,
+        notified=False,
+        purge_older_than=max_age,
+        purge_backup=backup,
     )
     with opened_root(settings) as root_fd, lazy_history(settings.effective_state_dir) as history:
         tenants = select_tenants(settings, root_fd, companies)
@@ -268,7 +261,7 @@ def run_purge(
             "path": outcome.before.path,
             "files": len(outcome.deleted),
             "bytes": outcome.bytes_freed,
-            "backup": result.archives.get(outcome.before.company),
+            "backup": outcome.backup,
         }
         for outcome in result.tenants
         if outcome.action == ACTION and outcome.skipped_reason is None and outcome.files_after == 0
@@ -333,10 +326,10 @@ def _purge_tenant(
     settings: Settings,
     root_fd: int,
     tenant: Tenant,
-    result: PurgeResult,
+    result: Result,
     history: LazyHistory,
     when: datetime,
-) -> TenantCleanup:
+) -> Outcome:
     """One folder; anything its files make go wrong is that tenant's error, never the run's."""
     try:
         with open_tenant(root_fd, tenant) as tenant_fd:
@@ -345,16 +338,9 @@ def _purge_tenant(
         return unavailable(tenant, error, result.dry_run)
     except Exception as error:
         before = TenantState(layout.display_name(tenant.company), layout.display_name(str(tenant.path)))
-        outcome = TenantCleanup(before, "skipped", result.dry_run, skipped_reason="failed")
+        outcome = Outcome(before, "skipped", result.dry_run, skipped_reason="failed")
         outcome.errors.append((layout.display_name(tenant.name), f"{type(error).__name__}: {error}"))
         return outcome
-
-
-def _skipped(before: TenantState, dry_run: bool, why: str, error: str | None = None) -> TenantCleanup:
-    outcome = TenantCleanup(before, "skipped", dry_run, skipped_reason=why, files_after=before.files)
-    if error is not None:
-        outcome.errors.append((layout.LOCK_FILE, error))
-    return outcome
 
 
 def _purge_open_tenant(
@@ -362,10 +348,10 @@ def _purge_open_tenant(
     root_fd: int,
     tenant: Tenant,
     tenant_fd: int,
-    result: PurgeResult,
+    result: Result,
     history: LazyHistory,
     when: datetime,
-) -> TenantCleanup:
+) -> Outcome:
     now = time.time()
     before = tenant_state(tenant, scan_tenant(tenant_fd, now), settings)
     try:
@@ -374,28 +360,46 @@ def _purge_open_tenant(
         raise TenantUnavailable(f"cannot list tenant folder: {error.strerror}") from None
     marker = _read_marker(settings, tenant, tenant_fd)
     finishing = marker if marker is not None and listing.identity() <= marker.identity() else None
-    result.newest_file_at[before.company] = iso_ns(
-        listing.newest_ns if finishing is None else finishing.newest_ns
+    newest = iso_ns(listing.newest_ns if finishing is None else finishing.newest_ns)
+    outcome = _purge_judged(
+        settings, root_fd, tenant, tenant_fd, (before, listing, marker), result, history, when
     )
-    reason = _stale_reason(listing, result.older_than, now, finishing)
+    outcome.newest_file_at = newest
+    return outcome
+
+
+def _purge_judged(
+    settings: Settings,
+    root_fd: int,
+    tenant: Tenant,
+    tenant_fd: int,
+    seen: tuple[TenantState, _Listing, _Marker | None],
+    result: Result,
+    history: LazyHistory,
+    when: datetime,
+) -> Outcome:
+    """A folder as listed before its lock: kept, skipped, or (under the lock) purged."""
+    before, listing, marker = seen
+    finishing = marker if marker is not None and listing.identity() <= marker.identity() else None
+    reason = _stale_reason(listing, result.purge_older_than or 0, time.time(), finishing)
     if reason is None and marker is None:
-        return TenantCleanup(before, "none", result.dry_run, files_after=before.files)
+        return Outcome(before, "none", result.dry_run, files_after=before.files)
     if listing.other and marker is None:
         why = f"holds {', '.join(listing.other[:5])}: only folders of regular files are purged"
-        return _skipped(before, result.dry_run, why)
+        return skipped(before, result.dry_run, why)
     try:
         if result.dry_run:
             if tenant_lock_is_held(tenant_fd):
-                return _skipped(before, True, LOCK_BUSY)
+                return skipped(before, True, LOCK_BUSY)
             return _purge_plan(settings, tenant, before, listing, marker, reason, result, when)
         with tenant_lock(tenant_fd, settings.locks.wait):
             return _purge_locked(
                 settings, root_fd, tenant, tenant_fd, (before, listing), result, history, when
             )
     except LockBusy:
-        return _skipped(before, result.dry_run, LOCK_BUSY)
+        return skipped(before, result.dry_run, LOCK_BUSY)
     except LockUnsafe as error:
-        return _skipped(before, result.dry_run, str(error), str(error))
+        return skipped(before, result.dry_run, str(error), (layout.LOCK_FILE, str(error)))
 
 
 def _purge_plan(
@@ -405,21 +409,21 @@ def _purge_plan(
     listing: _Listing,
     marker: _Marker | None,
     reason: str | None,
-    result: PurgeResult,
+    result: Result,
     when: datetime,
-) -> TenantCleanup:
+) -> Outcome:
     """A dry run: what a real purge would archive and remove (no lock taken, nothing created)."""
     if marker is not None and not listing.identity() <= marker.identity():
         note = f"changed since an interrupted purge: would be put back whole from {marker.shown(settings)}"
-        outcome = TenantCleanup(before, "skipped", True, skipped_reason=note, files_after=before.files)
+        outcome = Outcome(before, "skipped", True, skipped_reason=note, files_after=before.files)
         return outcome
     if reason is None:
-        return TenantCleanup(before, "none", True, files_after=before.files)
+        return Outcome(before, "none", True, files_after=before.files)
     plan = purge_plan(listing.entries, reason)
-    outcome = TenantCleanup(before, ACTION, True, deleted=list(plan.deletions), files_after=0)
+    outcome = Outcome(before, ACTION, True, deleted=list(plan.deletions), files_after=0)
     if marker is not None:
         outcome.notes.append(f"archived to {marker.shown(settings)} by the interrupted run")
-    elif result.backup:
+    elif result.purge_backup:
         target = settings.effective_state_dir / BACKUPS_DIR / archive_name(tenant.name, when)
         outcome.notes.append(f"would archive to {layout.display_name(str(target))}")
     else:
@@ -433,10 +437,10 @@ def _purge_locked(
     tenant: Tenant,
     tenant_fd: int,
     seen: tuple[TenantState, _Listing],
-    result: PurgeResult,
+    result: Result,
     history: LazyHistory,
     when: datetime,
-) -> TenantCleanup:
+) -> Outcome:
     """Under the tenant lock: put back what a killed run left aside, look again, then finish or
     roll back an interrupted purge, or archive, note and remove."""
     before, unlocked = seen
@@ -451,10 +455,10 @@ def _purge_locked(
         return _roll_back(
             settings, tenant, tenant_fd, before, marker, "changed since an interrupted purge", history
         )
-    reason = _stale_reason(listing, result.older_than, time.time(), marker)
+    reason = _stale_reason(listing, result.purge_older_than or 0, time.time(), marker)
     if reason is None or listing.other:
-        return _skipped(before, False, "changed before the lock was taken; kept")
-    outcome = TenantCleanup(before, ACTION, False, files_after=before.files, notes=recovered)
+        return skipped(before, False, "changed before the lock was taken; kept")
+    outcome = Outcome(before, ACTION, False, files_after=before.files, notes=recovered)
     if marker is None:
         marker = _archive(settings, tenant, tenant_fd, listing, result, when, outcome)
         if marker is None:
@@ -462,9 +466,10 @@ def _purge_locked(
         reason = f"{reason}; backup {marker.shown(settings)}" if marker.kept else reason
     else:
         outcome.notes.append(f"archived to {marker.shown(settings)} by the interrupted run")
+    removed = _remove(settings, root_fd, tenant, tenant_fd, listing, marker, reason, outcome, history)
     if marker.kept:
-        result.archives[before.company] = marker.shown(settings)
-    return _remove(settings, root_fd, tenant, tenant_fd, listing, marker, reason, outcome, history)
+        removed.backup = marker.shown(settings)
+    return removed
 
 
 def _archive(
@@ -472,13 +477,13 @@ def _archive(
     tenant: Tenant,
     tenant_fd: int,
     listing: _Listing,
-    result: PurgeResult,
+    result: Result,
     when: datetime,
-    outcome: TenantCleanup,
+    outcome: Outcome,
 ) -> _Marker | None:
     """Archive the folder, check it did not change meanwhile, write the marker; None (with the
     outcome saying why) when the purge must not go on."""
-    subdir = BACKUPS_DIR if result.backup else PURGING_DIR
+    subdir = BACKUPS_DIR if result.purge_backup else PURGING_DIR
     try:
         path, members = archive_folder(
             settings.effective_state_dir,
@@ -522,9 +527,9 @@ def _remove(
     listing: _Listing,
     marker: _Marker,
     reason: str,
-    outcome: TenantCleanup,
+    outcome: Outcome,
     history: LazyHistory,
-) -> TenantCleanup:
+) -> Outcome:
     """Delete the files through the deletion engine (creds last, stopping at the first change),
     then the folder; a tenant found alive is rolled back from the archive."""
     try:
@@ -562,12 +567,12 @@ def _roll_back(
     why: str,
     history: LazyHistory,
     applied: Applied | None = None,
-) -> TenantCleanup:
+) -> Outcome:
     """Put every file of the folder that is gone back from the verified archive (never over a file
     a writer made since), take back their history records, drop the marker: the folder is whole."""
     state_dir = settings.effective_state_dir
     restored, errors = restore_missing(state_dir, marker.subdir, marker.archive, tenant.name, tenant_fd)
-    outcome = TenantCleanup(before, "skipped", False, files_after=before.files)
+    outcome = Outcome(before, "skipped", False, files_after=before.files)
     if applied is not None:
         outcome.errors.extend(applied.errors)
     outcome.errors.extend(errors)

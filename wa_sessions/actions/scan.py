@@ -4,50 +4,25 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 from wa_sessions import layout
 from wa_sessions.actions.common import (
-    DiskUsage,
-    TenantState,
     disk_usage,
-    iso,
     opened_root,
     select_tenants,
     tenant_state,
-    utc_now,
     validate_companies,
 )
 from wa_sessions.config import Settings
 from wa_sessions.parallel import effective_jobs, ordered_map
+from wa_sessions.results import Outcome, Result, TenantState
 from wa_sessions.scan import Tenant, TenantUnavailable, open_tenant, scan_tenant
-
-
-@dataclass(slots=True)
-class ScanResult:
-    root: str
-    generated_at: str
-    tenants: list[TenantState]
-    disk: DiskUsage | None
-    fail_on: str | None = None
-    errors: list[str] = field(default_factory=list)
-
-    @property
-    def tripped(self) -> list[TenantState]:
-        """Tenants at or above `--fail-on`."""
-        if self.fail_on is None:
-            return []
-        floor = layout.status_rank(self.fail_on)
-        return [tenant for tenant in self.tenants if layout.status_rank(tenant.status) >= floor]
-
-    @property
-    def exit_code(self) -> int:
-        return 1 if self.tripped or self.errors else 0
+from wa_sessions.times import iso_datetime, utc_now
 
 
 def run_scan(
     settings: Settings, companies: Sequence[str], fail_on: str | None = None, *, jobs: int = 1
-) -> ScanResult:
+) -> Result:
     """Given settings and the companies named (none: all), scan each tenant folder, in `jobs`
     processes (0: automatic)."""
     validate_companies(companies)
@@ -74,10 +49,11 @@ def run_scan(
             tenants.append(state)
             if error is not None:
                 errors.append(error)
-    return ScanResult(
-        root=str(settings.root),
-        generated_at=iso(generated_at),
-        tenants=tenants,
+    return Result(
+        "scan",
+        str(settings.root),
+        iso_datetime(generated_at),
+        tenants=[Outcome(state) for state in tenants],
         disk=disk_usage(settings.root),
         fail_on=fail_on,
         errors=errors,

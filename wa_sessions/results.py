@@ -1,0 +1,186 @@
+"""The one Result every command returns, and the one Outcome per tenant in it.
+
+Actions build a Result; output/ renders it (JSON, text, Markdown, Prometheus). Fields a command
+does not use keep their defaults: a scan's outcomes have no action, a cleanup's no history totals.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from wa_sessions import layout
+from wa_sessions.rules import Deletion
+
+LOCK_BUSY = "locked by another process"
+
+
+@dataclass(frozen=True, slots=True)
+class DiskUsage:
+    """Free space and free inodes of the filesystem holding root."""
+
+    bytes_total: int
+    bytes_free: int
+    inodes_total: int
+    inodes_free: int
+
+
+@dataclass(slots=True)
+class TenantState:
+    """A tenant as one scan saw it (the scan fields of SPEC §6)."""
+
+    company: str
+    path: str
+    files: int = 0
+    bytes: int = 0
+    status: str = "healthy"
+    categories: dict[str, int] = field(default_factory=lambda: dict.fromkeys(layout.CATEGORIES, 0))
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class DeletedTally:
+    """How many files (and bytes) a tenant's cleanup deleted, in all and per category."""
+
+    files: int
+    bytes: int
+    per_category: dict[str, int]
+
+
+@dataclass(slots=True)
+class Outcome:
+    """One tenant in a Result: the scan (`before`); for a cleanup what was (or would be) deleted
+    and why; for a report the history's totals; for a purge the archive and the newest file."""
+
+    before: TenantState
+    action: str = "none"
+    dry_run: bool = False
+    skipped_reason: str | None = None
+    deleted: list[Deletion] = field(default_factory=list)
+    files_after: int = 0
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    tally: DeletedTally | None = None  # set (and `deleted` emptied) once the file list was streamed out
+    last_cleanup: str | None = None  # report: from the history
+    deleted_total: int = 0
+    freed_bytes_total: int = 0
+    backup: str | None = None  # purge: the archive written
+    newest_file_at: str | None = None
+
+    @property
+    def bytes_freed(self) -> int:
+        if self.tally is not None:
+            return self.tally.bytes
+        return sum(deletion.entry.size for deletion in self.deleted)
+
+    @property
+    def deleted_count(self) -> int:
+        return self.tally.files if self.tally is not None else len(self.deleted)
+
+    def deleted_per_category(self) -> dict[str, int]:
+        if self.tally is not None:
+            return dict(self.tally.per_category)
+        return dict(collections.Counter(deletion.entry.category for deletion in self.deleted))
+
+    def compacted(self) -> Outcome:
+        """This outcome without its file list (only the tally of it): what a streamed run keeps
+        of each tenant, so that a fleet of millions of files fits in constant memory."""
+        tally = DeletedTally(self.deleted_count, self.bytes_freed, self.deleted_per_category())
+        return dataclasses.replace(self, deleted=[], tally=tally)
+
+    @property
+    def lock_busy(self) -> bool:
+        return self.skipped_reason == LOCK_BUSY
+
+
+def skipped(before: TenantState, dry_run: bool, why: str, error: tuple[str, str] | None = None) -> Outcome:
+    """A tenant left alone: skipped for `why`, with `error` (exit 1) when it is one."""
+    outcome = Outcome(before, "skipped", dry_run, skipped_reason=why, files_after=before.files)
+    if error is not None:
+        outcome.errors.append(error)
+    return outcome
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigValue:
+    """One effective setting: dotted key, value as JSON, and its source."""
+
+    key: str
+    value: Any
+    source: str
+
+
+@dataclass(slots=True)
+class Result:
+    """What a command did or saw. `busy_is_error` is False where a busy tenant is skipped and
+    the run still succeeds (multitenant-cleanup)."""
+
+    command: str
+    root: str
+    generated_at: str
+    tenants: list[Outcome] = field(default_factory=list)
+    dry_run: bool = False
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    notified: bool | None = None  # None: the command notifies nobody
+    busy_is_error: bool = True
+    disk: DiskUsage | None = None  # scan, report
+    fail_on: str | None = None  # scan
+    last_success: dict[str, float] = field(default_factory=dict)  # report: per command
+    history_deleted: int = 0  # report: files the whole history deleted (tenants gone since included)
+    history_freed_bytes: int = 0
+    purge_older_than: int | None = None  # emergency-cleanup --purge-stale-dirs
+    purge_backup: bool = True
+    config_file: str | None = None  # config show / validate
+    config_values: list[ConfigValue] = field(default_factory=list)
+
+    @property
+    def tripped(self) -> list[TenantState]:
+        """Tenants at or above `--fail-on`."""
+        if self.fail_on is None:
+            return []
+        floor = layout.status_rank(self.fail_on)
+        return [t.before for t in self.tenants if layout.status_rank(t.before.status) >= floor]
+
+    @property
+    def exit_code(self) -> int:
+        """1 when the run, a tenant or a file failed or `--fail-on` tripped; else 3 when a lock
+        this command needed was busy; else 0 (SPEC §7)."""
+        if self.errors or self.tripped or any(tenant.errors for tenant in self.tenants):
+            return 1
+        if self.busy_is_error and any(tenant.lock_busy for tenant in self.tenants):
+            return 3
+        return 0
+
+    # ---- the report's fleet totals
+
+    @property
+    def statuses(self) -> dict[str, int]:
+        """Tenants per status level, every level present."""
+        counts = dict.fromkeys(layout.STATUS_LEVELS, 0)
+        for tenant in self.tenants:
+            counts[tenant.before.status] += 1
+        return counts
+
+    @property
+    def categories(self) -> dict[str, int]:
+        """Files per category over the fleet, every category present."""
+        counts = dict.fromkeys(layout.CATEGORIES, 0)
+        for tenant in self.tenants:
+            for category, count in tenant.before.categories.items():
+                counts[category] += count
+        return counts
+
+    @property
+    def files(self) -> int:
+        return sum(tenant.before.files for tenant in self.tenants)
+
+    @property
+    def bytes(self) -> int:
+        return sum(tenant.before.bytes for tenant in self.tenants)
+
+    def largest(self, count: int = 10) -> list[Outcome]:
+        """The `count` tenants with the most files (ties by company id)."""
+        return sorted(self.tenants, key=lambda t: (-t.before.files, t.before.company))[:count]
