@@ -25,8 +25,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from wa_sessions.apply import RESTORING_PREFIX, link_noreplace
 from wa_sessions.state import StateError, open_state_folder
+from wa_sessions.stores.folder_delete import RESTORING_PREFIX, link_noreplace
 
 BACKUPS_DIR = "backups"
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC

@@ -119,7 +119,7 @@ def guarded(action: Callable[[], int]) -> None:
 
 def _version(value: bool) -> None:
     if value:
-        from wa_sessions.scan import LISTING
+        from wa_sessions.listing import LISTING
 
         sys.stdout.write(f"wa-sessions {__version__} (directory listing in {LISTING})\n")
         raise typer.Exit(0)

@@ -59,15 +59,6 @@ STATUS_LEVELS: tuple[str, ...] = ("healthy", "warning", "critical", "trigger", "
 _COMPANY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
-@dataclass(frozen=True)
-class FileName:
-    """A classified entry name: its category, the key file it belongs to, and the pre-key id."""
-
-    category: str
-    key_name: str
-    pre_key_id: int | None = None
-
-
 def key_file_of(name: str) -> str:
     """Given an entry name, return the key file it belongs to (`x.json.bak` -> `x.json`)."""
     for suffix in COMPANION_SUFFIXES:
@@ -104,16 +95,13 @@ KEY_FILE_NAME, CATEGORY_OF_GROUP = _key_file_pattern()
 PRE_KEY_GROUP = CATEGORY_OF_GROUP.index(PRE_KEY)
 
 
-def category_of(name: str, _match: Callable[[str], re.Match[str] | None] = KEY_FILE_NAME.fullmatch) -> str:
-    """`classify_name(name).category`, for the scan's hot loop."""
-    match = _match(name)
-    return UNKNOWN if match is None else CATEGORY_OF_GROUP[match.lastindex or 0]
-
-
-def split_name(
+def classify_name(
     name: str, _match: Callable[[str], re.Match[str] | None] = KEY_FILE_NAME.fullmatch
 ) -> tuple[str, str, int | None]:
-    """`classify_name` as a plain tuple (category, key_name, pre_key_id), for the scan's hot loop."""
+    """The one classifier (SPEC §2): given the name of a regular file in a tenant folder (or a
+    store's key name with `.json`), return (category, key file, pre-key id). `<key file>.bak` and
+    `<key file>.tmp` take the category of their key file. A plain tuple: the scan calls it for
+    every file of a fleet."""
     match = _match(name)
     if match is None:
         return UNKNOWN, name, None
@@ -124,19 +112,11 @@ def split_name(
     return CATEGORY_OF_GROUP[group], key_name, None
 
 
-def classify_name(name: str) -> FileName:
-    """Given the name of a regular file in a tenant folder, return its category (SPEC §2).
-
-    `<key file>.bak` and `<key file>.tmp` take the category of their key file.
-    """
-    return FileName(*split_name(name))
-
-
 def classify(name: str, *, regular: bool = True) -> str:
-    """Given an entry name (and whether it is a regular file), return its category."""
+    """Given an entry name (and whether it is a regular file), return its category only."""
     if not regular:
         return UNKNOWN
-    return classify_name(name).category
+    return classify_name(name)[0]
 
 
 def is_own_entry(name: str) -> bool:

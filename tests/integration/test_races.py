@@ -16,7 +16,7 @@ from wa_sessions.apply import apply_plan
 from wa_sessions.config import load_settings
 from wa_sessions.history import open_history
 from wa_sessions.rules import Plan, plan_tenant
-from wa_sessions.scan import scan_tenant
+from wa_sessions.stores.folder import FolderKeys, scan_tenant
 
 from .helpers import (
     creds_document,
@@ -77,7 +77,7 @@ def test_apply_layer_file_gone_after_plan_is_not_an_error(
     for name in GONE:
         os.unlink(root / "company_1" / name)
     with open_history(tmp_path / "state") as history:
-        applied = apply_plan(fd, "1", plan, history)
+        applied = apply_plan(FolderKeys(fd), "1", plan, history)
     assert applied.errors == []
     assert applied.vanished == len(GONE)
     assert {deletion.entry.name for deletion in applied.deleted} == expected - set(GONE)
@@ -98,7 +98,7 @@ def test_apply_layer_file_changed_after_plan_is_kept_and_reported(
     before_target = file_state(target)
 
     with open_history(tmp_path / "state") as history:
-        applied = apply_plan(fd, "1", plan, history)
+        applied = apply_plan(FolderKeys(fd), "1", plan, history)
 
     changed = {REFRESHED, REPLACED, SYMLINKED}
     assert applied.errors == []
@@ -218,7 +218,7 @@ def test_tenant_swapped_for_a_symlink_after_listing_is_not_followed(
     record = tmp_path / "listed.json"
     hook = f"""
 import json, os
-import wa_sessions.actions.common as _common
+import wa_sessions.stores.folder as _common
 _real_list = _common.list_tenants
 def _list_then_swap(*args, **kwargs):
     tenants = _real_list(*args, **kwargs)

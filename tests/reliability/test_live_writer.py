@@ -27,7 +27,7 @@ from typing import Any
 from wa_sessions.apply import apply_plan
 from wa_sessions.history import History
 from wa_sessions.rules import Rule, plan_tenant
-from wa_sessions.scan import scan_tenant
+from wa_sessions.stores.folder import FolderKeys, scan_tenant
 
 from .support import (
     DAY,
@@ -196,7 +196,7 @@ def _plan(folder: Path, rules: dict[str, Rule]) -> tuple[int, Any]:
 def _apply(fd: int, plan: Any, state_dir: Path) -> Any:
     history = History(state_dir)
     try:
-        return apply_plan(fd, "1", plan, history)
+        return apply_plan(FolderKeys(fd), "1", plan, history)
     finally:
         history.close()
         os.close(fd)
@@ -305,7 +305,7 @@ def _apply_with_strike(folder: Path, world: Path, rules: dict[str, Rule], strike
     fd, plan = _plan(folder, rules)
     history = _StrikingHistory(world / "state", strike)
     try:
-        return apply_plan(fd, "1", plan, history)
+        return apply_plan(FolderKeys(fd), "1", plan, history)
     finally:
         history.close()
         os.close(fd)

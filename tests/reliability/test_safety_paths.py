@@ -503,7 +503,7 @@ def test_temp_files_of_killed_runs_are_removed_once_old(tmp_path: Path) -> None:
 
 SWAP_AFTER_OPEN = """
 import contextlib, os
-import wa_sessions.actions.cleanup as _cleanup
+import wa_sessions.stores.folder as _cleanup
 _real_open = _cleanup.open_tenant
 @contextlib.contextmanager
 def _open_then_swap(root_fd, tenant):

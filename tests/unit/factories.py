@@ -32,19 +32,19 @@ def entry(
     Like the scan: a regular file is classified by its name, anything else is `unknown`
     unless a category is forced (to check that the engine does not trust it).
     """
-    classified = layout.classify_name(name)
+    classified_category, key_name, pre_key_id = layout.classify_name(name)
     if category is None:
-        category = classified.category if regular else layout.UNKNOWN
+        category = classified_category if regular else layout.UNKNOWN
     return Entry(
         name=name,
         category=category,
-        key_name=classified.key_name if regular else name,
+        key_name=key_name if regular else name,
         regular=regular,
         kind=kind or ("file" if regular else "symlink"),
         inode=inode,
         size=size,
         mtime_ns=int((NOW - age) * 1_000_000_000),
-        pre_key_id=classified.pre_key_id if regular else None,
+        pre_key_id=pre_key_id if regular else None,
     )
 
 

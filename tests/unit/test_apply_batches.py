@@ -27,6 +27,7 @@ from wa_sessions.history import (
 )
 from wa_sessions.layout import Entry
 from wa_sessions.rules import Deletion, Plan
+from wa_sessions.stores.folder import FolderKeys
 from wa_sessions.times import iso_second
 
 # Names as os.scandir gives them: any text, non-UTF-8 bytes as lone surrogates (surrogateescape).
@@ -170,7 +171,7 @@ def test_a_batch_cut_short_deletes_exactly_the_recorded_files(tmp_path: Path) ->
     fd, plan = _folder_with_sessions(tmp_path / "company_1", count)
     history = _FailingHistory(tmp_path / "state", fail_at=2, complete=10)
     try:
-        applied = apply_plan(fd, "1", plan, history)
+        applied = apply_plan(FolderKeys(fd), "1", plan, history)
     finally:
         history.close()
         os.close(fd)
@@ -200,7 +201,7 @@ def test_a_full_plan_goes_in_batches_each_recorded_before_its_unlinks(
 
     monkeypatch.setattr(history, "write_lines", watching)
     try:
-        applied = apply_plan(fd, "1", plan, history)
+        applied = apply_plan(FolderKeys(fd), "1", plan, history)
     finally:
         history.close()
         os.close(fd)

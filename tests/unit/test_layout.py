@@ -120,15 +120,15 @@ def test_protected_categories_are_exactly_those_of_the_spec() -> None:
 
 
 def test_classify_name_gives_pre_key_ids_as_integers() -> None:
-    assert classify_name("pre-key-812.json").pre_key_id == 812
-    assert classify_name("pre-key-007.json").pre_key_id == 7
-    assert classify_name("pre-key-812.json.bak").pre_key_id == 812
+    assert classify_name("pre-key-812.json")[2] == 812
+    assert classify_name("pre-key-007.json")[2] == 7
+    assert classify_name("pre-key-812.json.bak")[2] == 812
 
 
 def test_pre_key_9_is_older_than_pre_key_10_although_it_sorts_after_it_as_text() -> None:
     names = ["pre-key-10.json", "pre-key-9.json"]
     assert sorted(names) == ["pre-key-10.json", "pre-key-9.json"]
-    ids = [classify_name(name).pre_key_id for name in names]
+    ids = [classify_name(name)[2] for name in names]
     assert ids == [10, 9]
 
 
@@ -137,7 +137,7 @@ def test_pre_key_9_is_older_than_pre_key_10_although_it_sorts_after_it_as_text()
     ["session-15550000000.0.json", "sender-key-memory-g.json", "identity-key-1.2.json", "creds.json"],
 )
 def test_classify_name_gives_no_pre_key_id_outside_pre_keys(name: str) -> None:
-    assert classify_name(name).pre_key_id is None
+    assert classify_name(name)[2] is None
 
 
 @pytest.mark.parametrize(
@@ -156,12 +156,12 @@ def test_key_file_of_strips_one_companion_suffix_of_a_json_file(name: str, key_n
 
 
 def test_classify_name_groups_companions_under_their_key_file() -> None:
-    assert classify_name("session-1.0.json.bak").key_name == "session-1.0.json"
-    assert classify_name("session-1.0.json.tmp").key_name == "session-1.0.json"
+    assert classify_name("session-1.0.json.bak")[1] == "session-1.0.json"
+    assert classify_name("session-1.0.json.tmp")[1] == "session-1.0.json"
 
 
 def test_classify_name_keeps_the_full_name_of_an_unknown_entry() -> None:
-    assert classify_name("notes.txt").key_name == "notes.txt"
+    assert classify_name("notes.txt")[1] == "notes.txt"
 
 
 # Non-UTF-8 names arrive from os.listdir as surrogate-escaped str.

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from wa_sessions.scan import ListedEntry, python_listing
+from wa_sessions.listing import ListedEntry, python_listing
 
 c_listing = pytest.importorskip("wa_sessions._listing", reason="the C listing was not built").listing
 

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from wa_sessions import scan
+from wa_sessions import listing as scan
 
 
 def test_the_c_listing_is_built_wherever_a_compiler_is() -> None:

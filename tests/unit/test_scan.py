@@ -14,17 +14,11 @@ from types import FrameType
 import pytest
 
 from wa_sessions import layout
-from wa_sessions import scan as scan_module
-from wa_sessions.scan import (
-    Tenant,
-    TenantScan,
-    TenantUnavailable,
-    list_tenants,
-    open_root,
-    open_tenant,
-    read_creds,
-    scan_tenant,
-)
+from wa_sessions import listing as listing_module
+from wa_sessions.scan import TenantScan
+from wa_sessions.stores import Tenant, TenantUnavailable
+from wa_sessions.stores import folder as folder_module
+from wa_sessions.stores.folder import list_tenants, open_root, open_tenant, read_creds, scan_tenant
 
 NOW = 1_800_000_000.0
 DAY = 86400
@@ -47,9 +41,9 @@ def listing(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
     """Every test of this file runs with both listings: the C one and os.scandir."""
     if request.param == "C":
         c_listing = pytest.importorskip("wa_sessions._listing", reason="the C listing was not built")
-        monkeypatch.setattr(scan_module, "listing", c_listing.listing)
+        monkeypatch.setattr(folder_module, "listing", c_listing.listing)
     else:
-        monkeypatch.setattr(scan_module, "listing", scan_module.python_listing)
+        monkeypatch.setattr(folder_module, "listing", listing_module.python_listing)
     return str(request.param)
 
 

@@ -7,22 +7,16 @@ from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from wa_sessions import layout
-from wa_sessions.actions.common import (
-    opened_root,
-    record_run,
-    select_tenants,
-    tenant_state,
-    validate_companies,
-)
-from wa_sessions.apply import apply_plan, recover_leftovers
+from wa_sessions.actions.common import failed, record_run, tenant_state, unavailable, validate_companies
+from wa_sessions.apply import apply_plan
 from wa_sessions.config import Settings
 from wa_sessions.history import LazyHistory, lazy_history
-from wa_sessions.locks import LockBusy, LockUnsafe, tenant_lock
+from wa_sessions.locks import LockBusy, LockUnsafe
 from wa_sessions.parallel import effective_jobs, ordered_map
-from wa_sessions.results import LOCK_BUSY, Outcome, Result, TenantState
+from wa_sessions.results import LOCK_BUSY, Outcome, Result, skipped
 from wa_sessions.rules import Rule, judged_categories, plan_tenant
-from wa_sessions.scan import Tenant, TenantUnavailable, open_tenant, scan_tenant
 from wa_sessions.state import StateError
+from wa_sessions.stores import Keys, Store, Tenant, TenantUnavailable, open_store
 from wa_sessions.times import iso_datetime, utc_now
 
 
@@ -41,7 +35,7 @@ class TenantStream(Protocol):
 
 def clean_tenant(
     settings: Settings,
-    root_fd: int,
+    store: Store,
     tenant: Tenant,
     rules: Mapping[str, Rule],
     *,
@@ -49,44 +43,29 @@ def clean_tenant(
     dry_run: bool,
     history: LazyHistory,
 ) -> Outcome:
-    """Given an open root and one tenant, plan with `rules` and apply unless `dry_run`."""
-    company = layout.display_name(tenant.company)
+    """Given a store and one of its tenants, plan with `rules` and apply unless `dry_run`."""
     try:
-        with open_tenant(root_fd, tenant) as tenant_fd:
+        with store.open(tenant) as keys:
             if dry_run:
-                return _clean_open_tenant(settings, tenant, tenant_fd, rules, action, True, history)
-            with tenant_lock(tenant_fd, settings.locks.wait):
-                return _clean_open_tenant(settings, tenant, tenant_fd, rules, action, False, history)
+                return _clean_open_tenant(settings, tenant, keys, rules, action, True, history)
+            with keys.lock(settings.locks.wait):
+                return _clean_open_tenant(settings, tenant, keys, rules, action, False, history)
     except LockBusy:
-        before = TenantState(company, layout.display_name(str(tenant.path)))
-        return Outcome(before, "skipped", dry_run, skipped_reason=LOCK_BUSY)
+        return Outcome(tenant_state(tenant, None, settings), "skipped", dry_run, skipped_reason=LOCK_BUSY)
     except LockUnsafe as error:
-        before = TenantState(company, layout.display_name(str(tenant.path)), problems=[str(error)])
-        outcome = Outcome(before, "skipped", dry_run, skipped_reason=str(error))
-        outcome.errors.append((layout.LOCK_FILE, str(error)))
-        return outcome
+        before = tenant_state(tenant, None, settings)
+        before.problems.append(str(error))
+        return skipped(before, dry_run, str(error), (layout.LOCK_FILE, str(error)))
     except TenantUnavailable as error:
-        before = TenantState(company, layout.display_name(str(tenant.path)), problems=[str(error)])
-        outcome = Outcome(before, "skipped", dry_run, skipped_reason=str(error))
-        if not tenant.is_symlink:
-            outcome.errors.append((layout.display_name(tenant.name), str(error)))
-        return outcome
+        return unavailable(settings, tenant, error, dry_run)
     except Exception as error:
-        return failed_tenant(tenant, error, dry_run)
-
-
-def failed_tenant(tenant: Tenant, error: Exception, dry_run: bool) -> Outcome:
-    """The outcome of a tenant whose handling raised: skipped, with the error (exit 1)."""
-    before = TenantState(layout.display_name(tenant.company), layout.display_name(str(tenant.path)))
-    outcome = Outcome(before, "skipped", dry_run, skipped_reason="failed")
-    outcome.errors.append((layout.display_name(tenant.name), f"{type(error).__name__}: {error}"))
-    return outcome
+        return failed(settings, tenant, error, dry_run)
 
 
 def _clean_open_tenant(
     settings: Settings,
     tenant: Tenant,
-    tenant_fd: int,
+    keys: Keys,
     rules: Mapping[str, Rule],
     action: str,
     dry_run: bool,
@@ -94,9 +73,9 @@ def _clean_open_tenant(
 ) -> Outcome:
     recovered = []
     if not dry_run:  # under the tenant's lock
-        recovered = recover_leftovers(tenant_fd, layout.display_name(tenant.company), history)
+        recovered = keys.recover(layout.display_name(tenant.company), history)
     now = time.time()
-    scanned = scan_tenant(tenant_fd, now, keep=judged_categories(rules))
+    scanned = keys.scan(now, judged_categories(rules))
     before = tenant_state(tenant, scanned, settings)
     plan = plan_tenant(scanned.entries, rules, scanned.creds, now)
     outcome = Outcome(before, action, dry_run, notes=[*recovered, *plan.notes])
@@ -110,7 +89,7 @@ def _clean_open_tenant(
         outcome.errors.append(("history.jsonl", f"nothing deleted: {error}"))
         outcome.files_after = before.files
         return outcome
-    applied = apply_plan(tenant_fd, before.company, plan, opened)
+    applied = apply_plan(keys, before.company, plan, opened)
     outcome.deleted = applied.deleted
     outcome.errors.extend(applied.errors)
     outcome.notes.extend(applied.kept)
@@ -136,12 +115,12 @@ def run_cleanup(
     generated_at = utc_now()
     profile = settings.rules if rules is None else rules
     result = Result(command, str(settings.root), iso_datetime(generated_at), dry_run=dry_run)
-    with opened_root(settings) as root_fd, lazy_history(settings.effective_state_dir) as history:
-        tenants = select_tenants(settings, root_fd, companies)
+    with open_store(settings) as store, lazy_history(settings.effective_state_dir) as history:
+        tenants = store.tenants(companies)
 
         def clean(tenant: Tenant) -> tuple[Outcome, str | None]:
             outcome = clean_tenant(
-                settings, root_fd, tenant, profile, action=action, dry_run=dry_run, history=history
+                settings, store, tenant, profile, action=action, dry_run=dry_run, history=history
             )
             if stream is None:
                 return outcome, None

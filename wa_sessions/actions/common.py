@@ -1,34 +1,65 @@
-"""What every action shares: tenant selection, the scan of one tenant, the run's success record."""
+"""What every action shares: checked companies, a tenant's state from its scan, the outcomes of
+tenants that could not be handled, and the run's success record."""
 
 from __future__ import annotations
 
 import contextlib
-import os
 import time
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
+from typing import Any
 
 from wa_sessions import layout
 from wa_sessions.config import Settings
-from wa_sessions.results import DiskUsage, TenantState
-from wa_sessions.scan import Tenant, TenantScan, TenantUnavailable, list_tenants, open_root
+from wa_sessions.errors import UsageError
+from wa_sessions.results import Outcome, Result, TenantState
+from wa_sessions.scan import TenantScan
 from wa_sessions.state import StateError, record_success
+from wa_sessions.stores import Store, Tenant
+
+__all__ = [
+    "UsageError",
+    "failed",
+    "finish",
+    "record_run",
+    "survey",
+    "tenant_state",
+    "unavailable",
+    "validate_companies",
+]
 
 
-class UsageError(Exception):
-    """Bad input found before anything was changed (exit 2)."""
+def tenant_state(tenant: Tenant, scan: TenantScan | None, settings: Settings) -> TenantState:
+    """The scan fields of SPEC §6 (with no scan: the tenant's name and place only)."""
+    state = TenantState(layout.display_name(tenant.company), layout.display_name(str(tenant.path)))
+    if scan is not None:
+        state.files, state.bytes = scan.files, scan.bytes
+        state.status = layout.status_for(scan.files, settings.thresholds.as_mapping())
+        state.categories, state.problems = scan.categories(), list(scan.problems)
+    return state
 
 
-def tenant_state(tenant: Tenant, scan: TenantScan, settings: Settings) -> TenantState:
-    return TenantState(
-        company=layout.display_name(tenant.company),
-        path=layout.display_name(str(tenant.path)),
-        files=scan.files,
-        bytes=scan.bytes,
-        status=layout.status_for(scan.files, settings.thresholds.as_mapping()),
-        categories=scan.categories(),
-        problems=list(scan.problems),
-    )
+def survey(settings: Settings, store: Store, tenant: Tenant, now: float) -> TenantState:
+    """Scan one tenant (read only, counting only) for its state. Raise TenantUnavailable."""
+    with store.open(tenant) as keys:
+        return tenant_state(tenant, keys.scan(now, frozenset()), settings)
+
+
+def unavailable(settings: Settings, tenant: Tenant, error: Exception, dry_run: bool) -> Outcome:
+    """A tenant that could not be opened or read: skipped, the reason among its problems; an
+    error (exit 1) unless it is a symlinked folder, which is never followed."""
+    before = tenant_state(tenant, None, settings)
+    before.problems.append(str(error))
+    outcome = Outcome(before, "skipped", dry_run, skipped_reason=str(error))
+    if not tenant.is_symlink:
+        outcome.errors.append((layout.display_name(tenant.name), str(error)))
+    return outcome
+
+
+def failed(settings: Settings, tenant: Tenant, error: Exception, dry_run: bool) -> Outcome:
+    """A tenant whose handling raised: skipped, with the error (exit 1)."""
+    outcome = Outcome(tenant_state(tenant, None, settings), "skipped", dry_run, skipped_reason="failed")
+    outcome.errors.append((layout.display_name(tenant.name), f"{type(error).__name__}: {error}"))
+    return outcome
 
 
 def validate_companies(companies: Sequence[str]) -> None:
@@ -40,76 +71,12 @@ def validate_companies(companies: Sequence[str]) -> None:
             )
 
 
-@contextlib.contextmanager
-def opened_root(settings: Settings) -> Iterator[int]:
-    """The sessions root as a directory descriptor. Raise UsageError if it is not a readable folder."""
-    try:
-        root_fd = open_root(settings.root)
-    except TenantUnavailable as error:
-        raise UsageError(str(error)) from None
-    try:
-        yield root_fd
-    finally:
-        os.close(root_fd)
+def finish(settings: Settings, result: Result, purged: list[dict[str, Any]] | None = None) -> None:
+    """After a fleet run: record its success, then tell the webhook if the run has something to say."""
+    from wa_sessions.alerts import notify_run  # the HTTP client only where a run notifies
 
-
-def select_tenants(settings: Settings, root_fd: int, companies: Sequence[str]) -> list[Tenant]:
-    """The tenants named (by id or folder name), or every tenant when none is named.
-    Raise UsageError naming a company with no folder."""
-    try:
-        tenants = list_tenants(settings.root, root_fd, settings.tenant_pattern)
-    except OSError as error:
-        raise UsageError(f"cannot list root {settings.root}: {error.strerror}") from None
-    tenants = _without_state_folders(settings, root_fd, tenants)
-    if not companies:
-        return tenants
-    chosen: dict[str, Tenant] = {}
-    for company in companies:
-        matches = [tenant for tenant in tenants if company in (tenant.company, tenant.name)]
-        if not matches:
-            raise UsageError(f"no tenant folder for company {company!r} under {settings.root}")
-        for tenant in matches:
-            chosen[tenant.name] = tenant
-    return sorted(chosen.values(), key=lambda tenant: (tenant.company, tenant.name))
-
-
-STATE_SUBFOLDERS = ("backups", "purging")
-
-
-def _without_state_folders(settings: Settings, root_fd: int, tenants: list[Tenant]) -> list[Tenant]:
-    """The tenants, less the state dir and its own folders (backups/, purging/): with
-    `state_dir` = root or a folder under root, a pattern like `*` would take them for tenants."""
-    state_dir = settings.effective_state_dir
-    ours = set()
-    for folder in (state_dir, *(state_dir / name for name in STATE_SUBFOLDERS)):
-        with contextlib.suppress(OSError):
-            info = os.stat(folder, follow_symlinks=False)
-            ours.add((info.st_dev, info.st_ino))
-    if not ours:
-        return tenants
-    kept = []
-    for tenant in tenants:
-        try:
-            info = os.stat(tenant.name, dir_fd=root_fd, follow_symlinks=False)
-        except OSError:
-            kept.append(tenant)
-            continue
-        if (info.st_dev, info.st_ino) not in ours:
-            kept.append(tenant)
-    return kept
-
-
-def disk_usage(root: Path) -> DiskUsage | None:
-    try:
-        info = os.statvfs(root)
-    except OSError:
-        return None
-    return DiskUsage(
-        bytes_total=info.f_blocks * info.f_frsize,
-        bytes_free=info.f_bavail * info.f_frsize,
-        inodes_total=info.f_files,
-        inodes_free=info.f_favail,
-    )
+    record_run(settings, result.command, dry_run=result.dry_run, exit_code=result.exit_code)
+    notify_run(settings, result, purged)
 
 
 def record_run(settings: Settings, command: str, *, dry_run: bool, exit_code: int) -> None:

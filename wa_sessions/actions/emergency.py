@@ -12,14 +12,13 @@ from collections.abc import Sequence
 
 from wa_sessions import layout
 from wa_sessions.actions.cleanup import clean_tenant
-from wa_sessions.actions.common import opened_root, select_tenants, validate_companies
-from wa_sessions.actions.fleet import finish, survey, unavailable
+from wa_sessions.actions.common import finish, survey, unavailable, validate_companies
 from wa_sessions.actions.purge import run_purge
 from wa_sessions.config import Settings
 from wa_sessions.history import lazy_history
 from wa_sessions.results import Outcome, Result
-from wa_sessions.scan import TenantUnavailable
 from wa_sessions.state import StateError, read_pending, write_pending
+from wa_sessions.stores import TenantUnavailable, open_store
 from wa_sessions.times import iso_datetime, utc_now
 
 __all__ = ["run_emergency", "run_purge"]
@@ -36,15 +35,15 @@ def run_emergency(settings: Settings, companies: Sequence[str], *, dry_run: bool
     floor = layout.status_rank("emergency")
     state_dir = settings.effective_state_dir
     pending = read_pending(state_dir)
-    with opened_root(settings) as root_fd, lazy_history(settings.effective_state_dir) as history:
-        tenants = select_tenants(settings, root_fd, companies)
+    with open_store(settings) as store, lazy_history(settings.effective_state_dir) as history:
+        tenants = store.tenants(companies)
         for tenant in tenants:
             interrupted = pending.get(tenant.name) == ACTION
             if not companies and not interrupted:  # an interrupted run is finished, whatever the status
                 try:
-                    before = survey(settings, root_fd, tenant, time.time())
+                    before = survey(settings, store, tenant, time.time())
                 except TenantUnavailable as error:
-                    result.tenants.append(unavailable(tenant, error, dry_run))
+                    result.tenants.append(unavailable(settings, tenant, error, dry_run))
                     continue
                 if layout.status_rank(before.status) < floor:
                     result.tenants.append(Outcome(before, "none", dry_run, files_after=before.files))
@@ -58,7 +57,7 @@ def run_emergency(settings: Settings, companies: Sequence[str], *, dry_run: bool
                     continue
             outcome = clean_tenant(
                 settings,
-                root_fd,
+                store,
                 tenant,
                 settings.emergency.rules,
                 action=ACTION,

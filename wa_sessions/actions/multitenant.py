@@ -15,15 +15,13 @@ from dataclasses import dataclass
 
 from wa_sessions import layout
 from wa_sessions.actions.cleanup import TenantStream, clean_tenant
-from wa_sessions.actions.common import opened_root, select_tenants
-from wa_sessions.actions.fleet import finish, survey, unavailable
+from wa_sessions.actions.common import finish, survey, unavailable
 from wa_sessions.config import Locks, Settings
 from wa_sessions.durations import format_age
 from wa_sessions.history import LazyHistory, lazy_history
 from wa_sessions.locks import LockBusy, LockUnsafe, hold
 from wa_sessions.parallel import effective_jobs, ordered_map
 from wa_sessions.results import Outcome, Result, TenantState
-from wa_sessions.scan import Tenant, TenantUnavailable
 from wa_sessions.state import (
     StateError,
     ensure_state_dir,
@@ -32,6 +30,7 @@ from wa_sessions.state import (
     write_cooldowns,
     write_pending,
 )
+from wa_sessions.stores import Store, Tenant, TenantUnavailable, open_store
 from wa_sessions.times import iso_datetime, utc_now
 
 COMMAND = "multitenant-cleanup"
@@ -79,7 +78,7 @@ def run_multitenant(
         notified=False,
         busy_is_error=False,
     )
-    with opened_root(settings) as root_fd, contextlib.ExitStack() as stack:
+    with open_store(settings) as store, contextlib.ExitStack() as stack:
         if not dry_run:
             ensure_state_dir(state_dir)
             try:
@@ -90,7 +89,7 @@ def run_multitenant(
                 ) from None
             except LockUnsafe as error:
                 raise StateError(f"{state_dir}: {error}") from None
-        _clean_fleet(settings, root_fd, result, force, jobs, stream)
+        _clean_fleet(settings, store, result, force, jobs, stream)
     finish(settings, result)
     return result
 
@@ -107,7 +106,7 @@ class _Due:
 
 def _clean_fleet(
     settings: Settings,
-    root_fd: int,
+    store: Store,
     result: Result,
     force: bool,
     jobs: int,
@@ -119,7 +118,7 @@ def _clean_fleet(
     state_dir = settings.effective_state_dir
     cooldowns = read_cooldowns(state_dir)
     pending = read_pending(state_dir)
-    tenants = select_tenants(settings, root_fd, [])
+    tenants = store.tenants([])
     processes = effective_jobs(jobs, len(tenants))
     # Busy tenants are skipped at once, whatever `locks.wait` says for the commands that name them.
     no_wait = settings.model_copy(update={"locks": Locks(wait=0)})
@@ -127,7 +126,7 @@ def _clean_fleet(
 
     def surveyed(tenant: Tenant) -> TenantState | TenantUnavailable:
         try:
-            return survey(no_wait, root_fd, tenant, now)
+            return survey(no_wait, store, tenant, now)
         except TenantUnavailable as error:
             return error
 
@@ -155,7 +154,7 @@ def _clean_fleet(
             if isinstance(decision, Outcome):
                 outcome = decision
             else:
-                outcome = _clean_due(no_wait, root_fd, tenant, decision, result.dry_run, history)
+                outcome = _clean_due(no_wait, store, tenant, decision, result.dry_run, history)
             if stream is None:
                 return outcome, None
             return outcome.compacted(), stream.render(outcome)
@@ -201,7 +200,7 @@ def _decide(
     """Given a tenant's survey, return its final outcome (nothing to do, cooldown, unavailable)
     or what to clean it with."""
     if isinstance(state, TenantUnavailable):
-        return unavailable(tenant, state, dry_run)
+        return unavailable(settings, tenant, state, dry_run)
     action = due_action(state.status)
     interrupted = pending.get(tenant.name)
     if interrupted is not None and (action == "none" or interrupted == "emergency"):
@@ -225,11 +224,11 @@ def _not_recorded(decision: Outcome | _Due, error: StateError) -> Outcome | _Due
 
 
 def _clean_due(
-    settings: Settings, root_fd: int, tenant: Tenant, due: _Due, dry_run: bool, history: LazyHistory
+    settings: Settings, store: Store, tenant: Tenant, due: _Due, dry_run: bool, history: LazyHistory
 ) -> Outcome:
     rules = settings.emergency.rules if due.action == "emergency" else settings.rules
     outcome = clean_tenant(
-        settings, root_fd, tenant, rules, action=due.action, dry_run=dry_run, history=history
+        settings, store, tenant, rules, action=due.action, dry_run=dry_run, history=history
     )
     if due.interrupted is not None:
         outcome.notes.insert(0, f"finishing an interrupted {due.interrupted} of an earlier run")

@@ -31,13 +31,13 @@ from datetime import datetime
 from wa_sessions import layout
 from wa_sessions.actions.common import (
     UsageError,
-    opened_root,
-    select_tenants,
+    failed,
+    finish,
     tenant_state,
+    unavailable,
     validate_companies,
 )
-from wa_sessions.actions.fleet import finish, unavailable
-from wa_sessions.apply import Applied, apply_plan, recover_leftovers, remove_emptied_folder
+from wa_sessions.apply import Applied, apply_plan
 from wa_sessions.backup import (
     BACKUPS_DIR,
     BackupError,
@@ -52,10 +52,10 @@ from wa_sessions.config import ConfigError, Settings, parse_bounded_duration
 from wa_sessions.durations import OLDER_THAN_BOUNDS, format_age
 from wa_sessions.history import LazyHistory, lazy_history
 from wa_sessions.layout import Entry
+from wa_sessions.listing import python_listing
 from wa_sessions.locks import LockBusy, LockUnsafe, tenant_lock, tenant_lock_is_held
 from wa_sessions.results import LOCK_BUSY, Outcome, Result, TenantState, skipped
 from wa_sessions.rules import purge_plan
-from wa_sessions.scan import Tenant, TenantUnavailable, open_tenant, scan_tenant
 from wa_sessions.state import (
     STALE_TEMP_AGE,
     StateError,
@@ -64,6 +64,9 @@ from wa_sessions.state import (
     remove_stale_temps,
     write_atomically,
 )
+from wa_sessions.stores import Tenant, TenantUnavailable
+from wa_sessions.stores.folder import FolderKeys, open_folder_store, open_tenant, scan_tenant
+from wa_sessions.stores.folder_delete import recover_leftovers, remove_emptied_folder
 from wa_sessions.times import iso_datetime, iso_ns, utc_now
 
 COMMAND = "emergency-cleanup"
@@ -92,32 +95,18 @@ class _Listing:
 
 
 def _list_folder(tenant_fd: int) -> _Listing:
+    """Every entry of the folder, dot-entries included, but our lock file. Raise OSError."""
     entries, other = [], []
-    with os.scandir(tenant_fd) as listing:
-        for item in listing:
-            if item.name == layout.LOCK_FILE:
-                continue
-            try:
-                info = item.stat(follow_symlinks=False)
-            except FileNotFoundError:
-                continue
-            if not stat.S_ISREG(info.st_mode):
-                other.append(layout.display_name(item.name))
-                continue
-            name = layout.classify_name(item.name)
-            category = layout.UNKNOWN if layout.is_own_entry(item.name) else name.category
-            entries.append(
-                Entry(
-                    item.name,
-                    category,
-                    name.key_name,
-                    True,
-                    "file",
-                    info.st_ino,
-                    info.st_size,
-                    info.st_mtime_ns,
-                )
-            )
+    for name, mode, inode, size, mtime_ns in python_listing(tenant_fd, dots=True):
+        if name == layout.LOCK_FILE:
+            continue
+        if mode < 0:
+            raise OSError(inode, os.strerror(inode))
+        if not stat.S_ISREG(mode):
+            other.append(layout.display_name(name))
+            continue
+        category, key_name, _ = layout.classify_name(name)
+        entries.append(Entry(name, category, key_name, True, "file", inode, size, mtime_ns))
     entries.sort(key=lambda entry: entry.name)
     return _Listing(tuple(entries), tuple(sorted(other)), os.fstat(tenant_fd).st_mtime_ns)
 
@@ -249,8 +238,9 @@ def run_purge(
         purge_older_than=max_age,
         purge_backup=backup,
     )
-    with opened_root(settings) as root_fd, lazy_history(settings.effective_state_dir) as history:
-        tenants = select_tenants(settings, root_fd, companies)
+    with open_folder_store(settings) as store, lazy_history(settings.effective_state_dir) as history:
+        root_fd = store.root_fd
+        tenants = store.tenants(companies)
         if not dry_run:
             _remove_leftovers(settings)
         for tenant in tenants:
@@ -335,12 +325,9 @@ def _purge_tenant(
         with open_tenant(root_fd, tenant) as tenant_fd:
             return _purge_open_tenant(settings, root_fd, tenant, tenant_fd, result, history, when)
     except TenantUnavailable as error:
-        return unavailable(tenant, error, result.dry_run)
+        return unavailable(settings, tenant, error, result.dry_run)
     except Exception as error:
-        before = TenantState(layout.display_name(tenant.company), layout.display_name(str(tenant.path)))
-        outcome = Outcome(before, "skipped", result.dry_run, skipped_reason="failed")
-        outcome.errors.append((layout.display_name(tenant.name), f"{type(error).__name__}: {error}"))
-        return outcome
+        return failed(settings, tenant, error, result.dry_run)
 
 
 def _purge_open_tenant(
@@ -538,7 +525,11 @@ def _remove(
         outcome.errors.append(("history.jsonl", f"nothing removed: {error}"))
         return outcome
     applied = apply_plan(
-        tenant_fd, outcome.before.company, purge_plan(listing.entries, reason), opened, stop_on_change=True
+        FolderKeys(tenant_fd),
+        outcome.before.company,
+        purge_plan(listing.entries, reason),
+        opened,
+        stop_on_change=True,
     )
     if applied.stopped is not None:
         why = f"came back to life ({applied.stopped})"

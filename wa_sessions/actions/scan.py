@@ -5,56 +5,36 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from wa_sessions import layout
-from wa_sessions.actions.common import (
-    disk_usage,
-    opened_root,
-    select_tenants,
-    tenant_state,
-    validate_companies,
-)
+from wa_sessions.actions.common import survey, tenant_state, validate_companies
 from wa_sessions.config import Settings
 from wa_sessions.parallel import effective_jobs, ordered_map
 from wa_sessions.results import Outcome, Result, TenantState
-from wa_sessions.scan import Tenant, TenantUnavailable, open_tenant, scan_tenant
+from wa_sessions.stores import Tenant, TenantUnavailable, open_store
 from wa_sessions.times import iso_datetime, utc_now
 
 
 def run_scan(
     settings: Settings, companies: Sequence[str], fail_on: str | None = None, *, jobs: int = 1
 ) -> Result:
-    """Given settings and the companies named (none: all), scan each tenant folder, in `jobs`
-    processes (0: automatic)."""
+    """Given settings and the companies named (none: all), scan each tenant, in `jobs` processes
+    (0: automatic). A tenant that cannot be read is a run error (exit 1), a symlinked folder not."""
     validate_companies(companies)
-    generated_at = utc_now()
+    result = Result("scan", str(settings.root), iso_datetime(utc_now()), fail_on=fail_on)
     now = time.time()
-    tenants: list[TenantState] = []
-    errors: list[str] = []
-    with opened_root(settings) as root_fd:
-        selected = select_tenants(settings, root_fd, companies)
+    with open_store(settings) as store:
+        selected = store.tenants(companies)
 
-        def survey(tenant: Tenant) -> tuple[TenantState, str | None]:
+        def surveyed(tenant: Tenant) -> tuple[TenantState, str | None]:
             try:
-                with open_tenant(root_fd, tenant) as tenant_fd:
-                    scanned = scan_tenant(tenant_fd, now, keep=frozenset())
+                return survey(settings, store, tenant, now), None
             except TenantUnavailable as error:
-                state = TenantState(
-                    layout.display_name(tenant.company), layout.display_name(str(tenant.path))
-                )
+                state = tenant_state(tenant, None, settings)
                 state.problems.append(str(error))
                 return state, None if tenant.is_symlink else f"{tenant.name}: {error}"
-            return tenant_state(tenant, scanned, settings), None
 
-        for state, error in ordered_map(survey, selected, effective_jobs(jobs, len(selected))):
-            tenants.append(state)
+        for state, error in ordered_map(surveyed, selected, effective_jobs(jobs, len(selected))):
+            result.tenants.append(Outcome(state))
             if error is not None:
-                errors.append(error)
-    return Result(
-        "scan",
-        str(settings.root),
-        iso_datetime(generated_at),
-        tenants=[Outcome(state) for state in tenants],
-        disk=disk_usage(settings.root),
-        fail_on=fail_on,
-        errors=errors,
-    )
+                result.errors.append(error)
+        result.disk = store.disk()
+    return result

@@ -1,5 +1,4 @@
-"""What the fleet commands (multitenant-cleanup, emergency-cleanup) share: the survey of one
-tenant, results that carry warnings, success records, and what the webhook is told.
+"""What the webhook is told about a finished run of emergency-cleanup or multitenant-cleanup.
 
 The webhook hears about tenants at `emergency` or above, emergency cleanups done, stale folders
 purged, and failures: one POST per run that has something to say, none for a dry run. The
@@ -12,34 +11,15 @@ import socket
 from typing import Any
 
 from wa_sessions import __version__, layout, notify
-from wa_sessions.actions.common import record_run, tenant_state
 from wa_sessions.config import Settings
 from wa_sessions.notify import PAYLOAD_SCHEMA
-from wa_sessions.results import Outcome, Result, TenantState
-from wa_sessions.scan import Tenant, TenantUnavailable, open_tenant, scan_tenant
+from wa_sessions.results import Outcome, Result
 
 ALERT_LEVEL = "emergency"
 
 
-def survey(settings: Settings, root_fd: int, tenant: Tenant, now: float) -> TenantState:
-    """Scan one tenant (read only) for its status. Raise TenantUnavailable."""
-    with open_tenant(root_fd, tenant) as tenant_fd:
-        return tenant_state(tenant, scan_tenant(tenant_fd, now, keep=frozenset()), settings)
-
-
-def unavailable(tenant: Tenant, error: TenantUnavailable, dry_run: bool) -> Outcome:
-    """The outcome for a tenant that could not be opened: skipped; an error unless it is a symlink."""
-    before = TenantState(layout.display_name(tenant.company), layout.display_name(str(tenant.path)))
-    before.problems.append(str(error))
-    outcome = Outcome(before, "skipped", dry_run, skipped_reason=str(error))
-    if not tenant.is_symlink:
-        outcome.errors.append((layout.display_name(tenant.name), str(error)))
-    return outcome
-
-
-def finish(settings: Settings, result: Result, purged: list[dict[str, Any]] | None = None) -> None:
-    """After a run: record its success, then notify the webhook if the run has something to say."""
-    record_run(settings, result.command, dry_run=result.dry_run, exit_code=result.exit_code)
+def notify_run(settings: Settings, result: Result, purged: list[dict[str, Any]] | None = None) -> None:
+    """Notify the webhook if the run has something to say; a failed notification is a warning."""
     payload = payload_for(result, purged=purged)
     if payload is None or not settings.notify.webhook_url:
         return
