@@ -17,6 +17,7 @@ from wa_sessions import __version__, output
 # emergency-cleanup or the HTTP client of the notifications).
 if TYPE_CHECKING:
     from wa_sessions.config import Settings
+    from wa_sessions.results import Result
 
 app = typer.Typer(
     name="wa-sessions",
@@ -97,10 +98,25 @@ def settings_from(root: str | None, config: Path | None) -> Settings:
         fail(str(error), 2)
 
 
+def shown(result: Result, style: output.Style) -> int:
+    """Render a whole result; return its exit code."""
+    output.render(result, style)
+    return result.exit_code
+
+
+def execute(
+    root: str | None, config: Path | None, style: output.Style, body: Callable[[Settings, output.Style], int]
+) -> None:
+    """What every command does: load the configuration (exit 2 naming every bad key), then run
+    `body` guarded (the library's errors as one line and a SPEC §7 exit code)."""
+    settings = settings_from(root, config)
+    guarded(lambda: body(settings, style))
+
+
 def guarded(action: Callable[[], int]) -> None:
     """Run an action; translate the library's errors into one-line messages and SPEC §7 exit codes."""
-    from wa_sessions.actions.common import UsageError
     from wa_sessions.config import ConfigError
+    from wa_sessions.errors import UsageError
     from wa_sessions.locks import LockBusy
     from wa_sessions.state import StateError
 
@@ -150,15 +166,10 @@ def scan(
     """Read only: files per category, bytes, status and problems of every tenant."""
     from wa_sessions.actions.scan import run_scan
 
-    settings = settings_from(root, config)
-    style = output.Style(json=json_output, quiet=quiet, verbose=verbose)
+    def body(settings: Settings, style: output.Style) -> int:
+        return shown(run_scan(settings, company or [], fail_on.value if fail_on else None, jobs=jobs), style)
 
-    def action() -> int:
-        result = run_scan(settings, company or [], fail_on.value if fail_on else None, jobs=jobs)
-        output.render(result, style)
-        return result.exit_code
-
-    guarded(action)
+    execute(root, config, output.Style(json_output, quiet, verbose), body)
 
 
 @app.command()
@@ -175,16 +186,13 @@ def cleanup(
     """Apply the regular rules now to the named tenants, or to every tenant."""
     from wa_sessions.actions.cleanup import run_cleanup
 
-    settings = settings_from(root, config)
-    style = output.Style(json=json_output, quiet=quiet, verbose=verbose)
-
-    def action() -> int:
+    def body(settings: Settings, style: output.Style) -> int:
         stream = output.cleanup_stream(style)
         result = run_cleanup(settings, company or [], dry_run=dry_run, jobs=jobs, stream=stream)
         stream.end(result)
         return result.exit_code
 
-    guarded(action)
+    execute(root, config, output.Style(json_output, quiet, verbose), body)
 
 
 @app.command()
@@ -240,13 +248,10 @@ def emergency_cleanup(
 ) -> None:
     """Apply the emergency profile to the named tenants, or to every tenant at `emergency` or above;
     or, with --purge-stale-dirs, archive and remove stale tenant folders."""
-    from wa_sessions.actions.common import UsageError
     from wa_sessions.actions.emergency import run_emergency, run_purge
+    from wa_sessions.errors import UsageError
 
-    settings = settings_from(root, config)
-    style = output.Style(json=json_output, quiet=quiet, verbose=verbose)
-
-    def action() -> int:
+    def body(settings: Settings, style: output.Style) -> int:
         if not purge_stale_dirs:
             for flag, given in (
                 ("--older-than", older_than is not None),
@@ -260,10 +265,9 @@ def emergency_cleanup(
             result = run_purge(
                 settings, company or [], older_than=older_than, yes=yes, backup=not no_backup, dry_run=dry_run
             )
-        output.render(result, style)
-        return result.exit_code
+        return shown(result, style)
 
-    guarded(action)
+    execute(root, config, output.Style(json_output, quiet, verbose), body)
 
 
 @app.command("multitenant-cleanup")
@@ -281,16 +285,13 @@ def multitenant_cleanup(
     with the emergency profile at `danger`, under one run lock."""
     from wa_sessions.actions.multitenant import run_multitenant
 
-    settings = settings_from(root, config)
-    style = output.Style(json=json_output, quiet=quiet, verbose=verbose)
-
-    def action() -> int:
+    def body(settings: Settings, style: output.Style) -> int:
         stream = output.cleanup_stream(style)
         result = run_multitenant(settings, dry_run=dry_run, force=force, jobs=jobs, stream=stream)
         stream.end(result)
         return result.exit_code
 
-    guarded(action)
+    execute(root, config, output.Style(json_output, quiet, verbose), body)
 
 
 class ReportFormat(StrEnum):
@@ -322,13 +323,10 @@ def report(
 ) -> None:
     """Fleet summary: tenants per status, files per category, the largest tenants, disk and
     inodes, and per tenant the last cleanup and what it freed."""
-    from wa_sessions.actions.common import UsageError
     from wa_sessions.actions.report import run_report
+    from wa_sessions.errors import UsageError
 
-    settings = settings_from(root, config)
-    style = output.Style(json=json_output, quiet=quiet, verbose=verbose)
-
-    def action() -> int:
+    def body(settings: Settings, style: output.Style) -> int:
         if json_output and report_format not in (None, ReportFormat.json):
             raise UsageError(f"--json conflicts with --format {report_format}")
         chosen = "json" if json_output else (report_format or ReportFormat.table).value
@@ -336,7 +334,7 @@ def report(
         output.render_report(result, chosen, style, output_file)
         return result.exit_code
 
-    guarded(action)
+    execute(root, config, output.Style(json_output, quiet, verbose), body)
 
 
 config_app = typer.Typer(
@@ -357,8 +355,7 @@ def config_show(
     verbose: VerboseOption = False,
 ) -> None:
     """The effective configuration, and where each value came from (cli, env, yaml, default)."""
-    style = output.Style(json=json_output, quiet=quiet, verbose=verbose)
-    guarded(lambda: _explain_config(root, config, "config show", style))
+    guarded(lambda: _explain_config(root, config, "config show", output.Style(json_output, quiet, verbose)))
 
 
 @config_app.command("validate")
@@ -370,8 +367,9 @@ def config_validate(
     verbose: VerboseOption = False,
 ) -> None:
     """Exit 0 when the configuration (file, environment, options) is valid, else 2 naming every bad key."""
-    style = output.Style(json=json_output, quiet=quiet, verbose=verbose)
-    guarded(lambda: _explain_config(root, config, "config validate", style))
+    guarded(
+        lambda: _explain_config(root, config, "config validate", output.Style(json_output, quiet, verbose))
+    )
 
 
 def _explain_config(root: str | None, config: Path | None, command: str, style: output.Style) -> int:
