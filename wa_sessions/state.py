@@ -113,6 +113,21 @@ def remove_stale_temps(folder_fd: int) -> None:
                     os.unlink(entry.name, dir_fd=folder_fd)
 
 
+def remove_state_file(folder: Path, name: str, *, older_than: float | None = None) -> None:
+    """Remove our own file `name` from a state folder (never a tenant's file): with `older_than`,
+    only a regular file untouched for that many seconds. Best effort, never through a symlink."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            if older_than is not None:
+                info = os.stat(name, dir_fd=fd, follow_symlinks=False)
+                if not stat.S_ISREG(info.st_mode) or time.time() - info.st_mtime <= older_than:
+                    return
+            os.unlink(name, dir_fd=fd)
+        finally:
+            os.close(fd)
+
+
 def open_state_file(path: Path, flags: int, mode: int = 0o600) -> int:
     """A state file opened without following a symlink, refused unless it is a regular file with
     one link (a hard link planted to an outside file must not be appended to or read). Raise

@@ -407,7 +407,8 @@ def test_purge_never_removes_the_state_dir_even_when_it_matches_the_pattern(
 def test_a_folder_written_to_while_it_is_archived_is_kept(
     root: Path, tmp_path: Path, flat: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from wa_sessions.actions import purge as emergency
+    from wa_sessions.actions import purge_steps as emergency
+    from wa_sessions.actions.purge import run_purge
     from wa_sessions.config import load_settings
 
     real_archive = emergency.archive_folder
@@ -419,9 +420,7 @@ def test_a_folder_written_to_while_it_is_archived_is_kept(
 
     monkeypatch.setattr(emergency, "archive_folder", archive_then_write)
     settings = load_settings(_purge_config(tmp_path, root))
-    result = emergency.run_purge(
-        settings, ["stale-session"], older_than="1h", yes=True, backup=True, dry_run=False
-    )
+    result = run_purge(settings, ["stale-session"], older_than="1h", yes=True, backup=True, dry_run=False)
 
     (outcome,) = result.tenants
     assert (outcome.action, outcome.skipped_reason) == ("skipped", "changed while being archived; kept")

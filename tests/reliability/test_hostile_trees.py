@@ -128,7 +128,7 @@ def test_a_tenant_folder_swapped_for_a_symlink_before_it_is_opened_is_reported_n
     before = snapshot(outside)
 
     def swap_after_listing() -> None:
-        from wa_sessions.actions import cleanup
+        from wa_sessions.stores import folder as cleanup
 
         real = cleanup.select_tenants
 
