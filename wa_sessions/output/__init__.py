@@ -110,7 +110,7 @@ def report_text(result: Result, report_format: str) -> str:
         return report_prometheus(result)
     import io
 
-    from wa_sessions.output.text import write_report_table
+    from wa_sessions.output.tables import write_report_table
 
     buffer = io.StringIO()
     write_report_table(result, buffer)
@@ -122,7 +122,8 @@ def render_report(
 ) -> None:
     """Print the report on stdout (tables as Rich on a terminal; --quiet does not silence what was
     asked for), or write it to `output_file` atomically (0644); errors on stderr. Raise StateError."""
-    from wa_sessions.output.text import write_errors, write_report_table
+    from wa_sessions.output.tables import write_report_table
+    from wa_sessions.output.text import write_errors
 
     if output_file is not None:
         from pathlib import Path

@@ -1,0 +1,84 @@
+"""The report's tables (title, headers, rows), shared by the table and Markdown formats."""
+
+from __future__ import annotations
+
+from typing import TextIO
+
+from wa_sessions import layout
+from wa_sessions.output.text import one_line, print_table
+from wa_sessions.results import Result
+from wa_sessions.times import iso_second
+
+
+def report_headline(result: Result) -> str:
+    return (
+        f"wa-sessions report of {result.root} at {result.generated_at}: {len(result.tenants)} tenants, "
+        f"{result.files} files, {result.bytes} bytes; history: {result.history_deleted} files "
+        f"({result.history_freed_bytes} bytes) deleted"
+    )
+
+
+def _percent_used(total: int, free: int) -> str:
+    return f"{(total - free) * 100 / total:.1f}" if total else "0.0"
+
+
+def report_sections(result: Result) -> list[tuple[str, list[str], list[list[str]]]]:
+    """The report's tables (title, headers, rows), shared by the table and Markdown formats."""
+    statuses, categories = result.statuses, result.categories
+    sections = [
+        ("Tenants per status", ["status", "tenants"], [[s, str(statuses[s])] for s in layout.STATUS_LEVELS]),
+        ("Files per category", ["category", "files"], [[c, str(categories[c])] for c in layout.CATEGORIES]),
+        (
+            "Largest tenants",
+            ["company", "files", "bytes", "status"],
+            [
+                [t.before.company, str(t.before.files), str(t.before.bytes), t.before.status]
+                for t in result.largest()
+            ],
+        ),
+    ]
+    disk = result.disk
+    if disk is not None:
+        rows = [
+            [
+                "bytes",
+                str(disk.bytes_total),
+                str(disk.bytes_free),
+                _percent_used(disk.bytes_total, disk.bytes_free),
+            ],
+            [
+                "inodes",
+                str(disk.inodes_total),
+                str(disk.inodes_free),
+                _percent_used(disk.inodes_total, disk.inodes_free),
+            ],
+        ]
+        sections.append(("Disk under root", ["", "total", "free", "used %"], rows))
+    successes = sorted(result.last_success.items())
+    sections.append(
+        ("Last successful runs", ["command", "last success"], [[c, iso_second(e)] for c, e in successes])
+    )
+    headers = ["company", "status", "files", "bytes", "problems", "last cleanup", "deleted", "freed bytes"]
+    rows = [
+        [
+            t.before.company,
+            t.before.status,
+            str(t.before.files),
+            str(t.before.bytes),
+            str(len(t.before.problems)),
+            t.last_cleanup or "never",
+            str(t.deleted_total),
+            str(t.freed_bytes_total),
+        ]
+        for t in result.tenants
+    ]
+    sections.append(("Tenants", headers, rows))
+    return sections
+
+
+def write_report_table(result: Result, stream: TextIO) -> None:
+    """The report as tables (Rich on a terminal, plain text otherwise)."""
+    stream.write(one_line(report_headline(result)) + "\n")
+    for title, headers, rows in report_sections(result):
+        stream.write("\n")
+        print_table(title, headers, rows, stream)
