@@ -1,7 +1,11 @@
-"""The library's one usage error: bad input found before anything was read or changed (exit 2)."""
+"""The library's input errors: bad usage or configuration, found before anything was read or changed (exit 2)."""
 
 from __future__ import annotations
 
 
 class UsageError(Exception):
     """Bad input found before anything was changed (exit 2)."""
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; the message names every bad key."""

@@ -9,13 +9,12 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from wa_sessions.config import (
+from wa_sessions.config import Settings, load_settings
+from wa_sessions.config_sources import (
     CONFIG_ENV,
     ENV_PREFIX,
     LEGACY_ROOT_ENV,
     LEGACY_WEBHOOK_ENV,
-    Settings,
-    load_settings,
     read_yaml,
 )
 from wa_sessions.notify import redact_url
