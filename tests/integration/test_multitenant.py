@@ -19,7 +19,7 @@ from freezegun import freeze_time
 
 from wa_sessions.actions.multitenant import run_multitenant
 from wa_sessions.config import load_settings
-from wa_sessions.history import history_totals
+from wa_sessions.history_totals import history_totals
 
 from .fleet_helpers import (
     LEVEL_FILES,

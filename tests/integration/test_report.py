@@ -17,12 +17,13 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from wa_sessions import history
+from wa_sessions import history_totals as history
 from wa_sessions.actions.cleanup import run_cleanup
 from wa_sessions.actions.report import run_report
 from wa_sessions.cli import run as cli_run
 from wa_sessions.config import load_settings
-from wa_sessions.history import HISTORY_FILE, history_totals, rotate_history
+from wa_sessions.history import HISTORY_FILE
+from wa_sessions.history_totals import history_totals, rotate_history
 from wa_sessions.layout import CATEGORIES, STATUS_LEVELS
 from wa_sessions.output import REPORT_FORMATS, report_text
 

@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from wa_sessions.history import history_totals
+from wa_sessions.history_totals import history_totals
 
 from .support import (
     FIGURES,

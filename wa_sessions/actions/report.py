@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from wa_sessions.actions.scan import run_scan
 from wa_sessions.config import Settings
-from wa_sessions.history import DeletionTotals, history_totals
+from wa_sessions.history_totals import DeletionTotals, history_totals
 from wa_sessions.results import Result
 from wa_sessions.state import StateError, read_last_successes
 
