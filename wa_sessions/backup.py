@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from wa_sessions.state import StateError, open_state_folder
-from wa_sessions.stores.folder_delete import RESTORING_PREFIX, link_noreplace
+from wa_sessions.stores.folder_delete import RESTORING_PREFIX, link_noreplace, remove_own_entry
 
 BACKUPS_DIR = "backups"
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
@@ -277,8 +277,7 @@ def _restore_member(tar: tarfile.TarFile, info: tarfile.TarInfo, name: str, tena
     except FileNotFoundError:
         pass
     temp = RESTORING_PREFIX + name
-    with contextlib.suppress(FileNotFoundError):  # never write through a planted name
-        os.unlink(temp, dir_fd=tenant_fd)
+    remove_own_entry(tenant_fd, temp)  # never write through a planted name
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     fd = os.open(temp, flags, 0o600, dir_fd=tenant_fd)
     with os.fdopen(fd, "wb") as writer:
@@ -296,7 +295,7 @@ def _restore_member(tar: tarfile.TarFile, info: tarfile.TarInfo, name: str, tena
         mtime_ns = _ns_of_pax(mtime) if mtime else int(info.mtime) * 1_000_000_000
         os.utime(fd, ns=(mtime_ns, mtime_ns))
     if link_noreplace(temp, name, tenant_fd):
-        os.unlink(temp, dir_fd=tenant_fd)
+        remove_own_entry(tenant_fd, temp)
     return True
 
 

@@ -173,6 +173,16 @@ def recover_leftovers(tenant_fd: int, company: str, history: LazyHistory) -> lis
     return notes
 
 
+def remove_own_entry(tenant_fd: int, name: str) -> None:
+    """Remove one of our own temporary entries from a tenant folder (a file set aside or being put
+    back: `.cleanup.unlinking.*`, `.cleanup.restoring.*`), if it is there. Raise ValueError for
+    any other name: a tenant's key is only ever deleted through the checked delete above."""
+    if not name.startswith((ASIDE_PREFIX, RESTORING_PREFIX)):
+        raise ValueError(f"not one of our own entries: {name!r}")
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(name, dir_fd=tenant_fd)
+
+
 def remove_emptied_folder(root_fd: int, name: str, tenant_fd: int) -> None:
     """After a purge's plan emptied it: remove the folder's lock file, then the folder itself,
     if `name` under root is still the folder open as `tenant_fd`. Raise OSError (the folder
