@@ -90,13 +90,9 @@ class History:
         os.close(self._fd)
 
 
-@contextlib.contextmanager
-def open_history(state_dir: Path) -> Iterator[History]:
-    history = History(state_dir)
-    try:
-        yield history
-    finally:
-        history.close()
+def open_history(state_dir: Path) -> contextlib.closing[History]:
+    """history.jsonl opened for appending, closed at the end of the `with`. Raise StateError."""
+    return contextlib.closing(History(state_dir))
 
 
 def read_records(path: Path) -> Iterator[dict[str, Any]]:
@@ -192,10 +188,6 @@ class LazyHistory:
             self._history.close()
 
 
-@contextlib.contextmanager
-def lazy_history(state_dir: Path) -> Iterator[LazyHistory]:
-    history = LazyHistory(state_dir)
-    try:
-        yield history
-    finally:
-        history.close()
+def lazy_history(state_dir: Path) -> contextlib.closing[LazyHistory]:
+    """A LazyHistory closed (if it was ever opened) at the end of the `with`."""
+    return contextlib.closing(LazyHistory(state_dir))

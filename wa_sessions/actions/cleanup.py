@@ -7,7 +7,14 @@ from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from wa_sessions import layout
-from wa_sessions.actions.common import failed, record_run, tenant_state, unavailable, validate_companies
+from wa_sessions.actions.common import (
+    failed,
+    new_result,
+    record_run,
+    tenant_state,
+    unavailable,
+    validate_companies,
+)
 from wa_sessions.apply import apply_plan
 from wa_sessions.config import Settings
 from wa_sessions.history import LazyHistory, lazy_history
@@ -17,7 +24,6 @@ from wa_sessions.results import LOCK_BUSY, Outcome, Result, skipped
 from wa_sessions.rules import Rule, judged_categories, plan_tenant
 from wa_sessions.state import StateError
 from wa_sessions.stores import Keys, Store, Tenant, TenantUnavailable, open_store
-from wa_sessions.times import iso_datetime, utc_now
 
 
 class TenantStream(Protocol):
@@ -112,9 +118,8 @@ def run_cleanup(
     processes (0: automatic). With a `stream`, each tenant is handed to it as soon as it is done
     and the result keeps only its tally (`Outcome.compacted`), not its file list."""
     validate_companies(companies)
-    generated_at = utc_now()
     profile = settings.rules if rules is None else rules
-    result = Result(command, str(settings.root), iso_datetime(generated_at), dry_run=dry_run)
+    result = new_result(settings, command, dry_run=dry_run)
     with open_store(settings) as store, lazy_history(settings.effective_state_dir) as history:
         tenants = store.tenants(companies)
 

@@ -15,6 +15,7 @@ from wa_sessions.results import Outcome, Result, TenantState
 from wa_sessions.scan import TenantScan
 from wa_sessions.state import StateError, record_success
 from wa_sessions.stores import Store, Tenant
+from wa_sessions.times import iso_datetime, utc_now
 
 __all__ = [
     "UsageError",
@@ -26,6 +27,11 @@ __all__ = [
     "unavailable",
     "validate_companies",
 ]
+
+
+def new_result(settings: Settings, command: str, **fields: Any) -> Result:
+    """The Result of a `command` starting now on the store of `settings`."""
+    return Result(command, str(settings.root), iso_datetime(utc_now()), **fields)
 
 
 def tenant_state(tenant: Tenant, scan: TenantScan | None, settings: Settings) -> TenantState:

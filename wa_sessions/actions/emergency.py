@@ -12,14 +12,13 @@ from collections.abc import Sequence
 
 from wa_sessions import layout
 from wa_sessions.actions.cleanup import clean_tenant
-from wa_sessions.actions.common import finish, survey, unavailable, validate_companies
+from wa_sessions.actions.common import finish, new_result, survey, unavailable, validate_companies
 from wa_sessions.actions.purge import run_purge
 from wa_sessions.config import Settings
 from wa_sessions.history import lazy_history
 from wa_sessions.results import Outcome, Result
 from wa_sessions.state import StateError, read_pending, write_pending
 from wa_sessions.stores import TenantUnavailable, open_store
-from wa_sessions.times import iso_datetime, utc_now
 
 __all__ = ["run_emergency", "run_purge"]
 
@@ -30,8 +29,7 @@ ACTION = "emergency"
 def run_emergency(settings: Settings, companies: Sequence[str], *, dry_run: bool) -> Result:
     """Apply the emergency profile to the named tenants, or to every tenant at `emergency` or above."""
     validate_companies(companies)
-    generated_at = utc_now()
-    result = Result(COMMAND, str(settings.root), iso_datetime(generated_at), dry_run=dry_run, notified=False)
+    result = new_result(settings, COMMAND, dry_run=dry_run, notified=False)
     floor = layout.status_rank("emergency")
     state_dir = settings.effective_state_dir
     pending = read_pending(state_dir)

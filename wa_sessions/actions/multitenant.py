@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from wa_sessions import layout
 from wa_sessions.actions.cleanup import TenantStream, clean_tenant
-from wa_sessions.actions.common import finish, survey, unavailable
+from wa_sessions.actions.common import finish, new_result, survey, unavailable
 from wa_sessions.config import Locks, Settings
 from wa_sessions.durations import format_age
 from wa_sessions.history import LazyHistory, lazy_history
@@ -31,7 +31,6 @@ from wa_sessions.state import (
     write_pending,
 )
 from wa_sessions.stores import Store, Tenant, TenantUnavailable, open_store
-from wa_sessions.times import iso_datetime, utc_now
 
 COMMAND = "multitenant-cleanup"
 RUN_LOCK_FILE = "run.lock"
@@ -68,12 +67,10 @@ def run_multitenant(
     """Clean every tenant that is due, in `jobs` processes (0: automatic). With a `stream`, each
     tenant is handed to it as soon as it is done and the result keeps only its tally (see
     run_cleanup). Raise LockBusy (exit 3) when another run holds the run lock."""
-    generated_at = utc_now()
     state_dir = settings.effective_state_dir
-    result = Result(
+    result = new_result(
+        settings,
         COMMAND,
-        str(settings.root),
-        iso_datetime(generated_at),
         dry_run=dry_run,
         notified=False,
         busy_is_error=False,

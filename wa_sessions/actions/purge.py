@@ -28,6 +28,7 @@ from wa_sessions.actions.common import (
     UsageError,
     failed,
     finish,
+    new_result,
     tenant_state,
     unavailable,
     validate_companies,
@@ -53,7 +54,7 @@ from wa_sessions.results import LOCK_BUSY, Outcome, Result, TenantState, skipped
 from wa_sessions.rules import purge_plan
 from wa_sessions.stores import Tenant, TenantUnavailable
 from wa_sessions.stores.folder import open_folder_store, open_tenant, scan_tenant
-from wa_sessions.times import iso_datetime, iso_ns, utc_now
+from wa_sessions.times import iso_ns, utc_now
 
 COMMAND = "emergency-cleanup"
 ACTION = "emergency"
@@ -86,11 +87,9 @@ def run_purge(
         raise UsageError(
             "--purge-stale-dirs removes whole folders: add --yes to confirm, or --dry-run to see what it would remove"
         )
-    generated_at = utc_now()
-    result = Result(
+    result = new_result(
+        settings,
         COMMAND,
-        str(settings.root),
-        iso_datetime(generated_at),
         dry_run=dry_run,
         notified=False,
         purge_older_than=max_age,
@@ -102,7 +101,7 @@ def run_purge(
         if not dry_run:
             remove_leftovers(settings)
         for tenant in tenants:
-            result.tenants.append(_purge_tenant(settings, root_fd, tenant, result, history, generated_at))
+            result.tenants.append(_purge_tenant(settings, root_fd, tenant, result, history, utc_now()))
     purged = [
         {
             "company": outcome.before.company,

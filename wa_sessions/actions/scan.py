@@ -5,12 +5,11 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from wa_sessions.actions.common import survey, tenant_state, validate_companies
+from wa_sessions.actions.common import new_result, survey, tenant_state, validate_companies
 from wa_sessions.config import Settings
 from wa_sessions.parallel import effective_jobs, ordered_map
 from wa_sessions.results import Outcome, Result, TenantState
 from wa_sessions.stores import Tenant, TenantUnavailable, open_store
-from wa_sessions.times import iso_datetime, utc_now
 
 
 def run_scan(
@@ -19,7 +18,7 @@ def run_scan(
     """Given settings and the companies named (none: all), scan each tenant, in `jobs` processes
     (0: automatic). A tenant that cannot be read is a run error (exit 1), a symlinked folder not."""
     validate_companies(companies)
-    result = Result("scan", str(settings.root), iso_datetime(utc_now()), fail_on=fail_on)
+    result = new_result(settings, "scan", fail_on=fail_on)
     now = time.time()
     with open_store(settings) as store:
         selected = store.tenants(companies)
