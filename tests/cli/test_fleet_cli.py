@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from support.env import clean_env
 from typer.testing import CliRunner
 
 from wa_sessions import cli, layout
@@ -31,13 +32,6 @@ CLEANUP_FIELDS = {
     "files_after",
     "errors",
 }
-
-
-@pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("WA_SESSIONS_") or name in ("BAILEYS_SESSIONS_PATH", "NOTIFICATION_WEBHOOK"):
-            monkeypatch.delenv(name)
 
 
 def invoke(*args: str) -> tuple[int, str, str]:
@@ -232,12 +226,13 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     ],
 )
 def test_shell_completion_completes_commands_and_values(words: str, expected: str) -> None:
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("WA_SESSIONS_")},
-        "COMP_WORDS": words,
-        "COMP_CWORD": str(len(words.split()) - 1),
-        "_WA_SESSIONS_COMPLETE": "complete_bash",
-    }
+    env = clean_env(
+        {
+            "COMP_WORDS": words,
+            "COMP_CWORD": str(len(words.split()) - 1),
+            "_WA_SESSIONS_COMPLETE": "complete_bash",
+        }
+    )
     done = subprocess.run(
         [sys.executable, "-m", "wa_sessions"], env=env, capture_output=True, timeout=60, check=False
     )

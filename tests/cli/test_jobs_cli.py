@@ -22,13 +22,6 @@ HOUR = 3600
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("WA_SESSIONS_") or name in ("BAILEYS_SESSIONS_PATH", "NOTIFICATION_WEBHOOK"):
-            monkeypatch.delenv(name)
-
-
 def make_fleet(root: Path, tenants: int = 40, files: int = 200) -> None:
     """A fleet of Baileys-faithful tenants (the benchmark's mix), company ids in shuffled
     creation order, plus a tenant whose creds.json is missing and one symlinked tenant."""

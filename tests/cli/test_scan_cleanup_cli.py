@@ -18,13 +18,6 @@ DAY = 86400
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("WA_SESSIONS_") or name in ("BAILEYS_SESSIONS_PATH", "NOTIFICATION_WEBHOOK"):
-            monkeypatch.delenv(name)
-
-
 def put(folder: Path, name: str, age_days: float = 0.0, content: str = "{}") -> Path:
     path = folder / name
     path.write_text(content)

@@ -20,54 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from support.env import clean_env
+
 DAY = 86400
 OWN_PHONE = "15550000000"
 OWN_LID = "100000000000001"
 
-#: Environment variables that would change what the CLI does; never passed to a child.
-_LEAKY_EXACT = {"BAILEYS_SESSIONS_PATH", "NOTIFICATION_WEBHOOK"}
-
 _RUN_TAIL = "\nimport sys as _sys\nfrom wa_sessions.cli import run as _run\n_sys.exit(_run(_sys.argv[1:]))\n"
-
-#: Run as root before a child drops its privileges: the interpreter and site-packages may live where
-#: the unprivileged user cannot read (e.g. /root/.pyenv under a 0o700 /root), so everything the run
-#: needs must already be imported. A full warm-up run (real deletion, history, lock, JSON output) on
-#: a throw-away tree of its own imports exactly what the real run will need; the codecs that only
-#: paths the warm-up does not take look up (filelock reads /proc files as ascii when it checks a
-#: lock file owned by someone else) are imported by name.
-_WARM_UP = """
-import contextlib, ctypes, io, json, os, shutil, sys, tempfile, time
-import encodings.ascii, encodings.latin_1, encodings.utf_8
-from wa_sessions.cli import run as _warm_run
-_scratch = tempfile.mkdtemp(prefix="wa-sessions-warm-up-")
-try:
-    os.makedirs(os.path.join(_scratch, "root", "company_0"))
-    _old = time.time() - 100 * 86400
-    for _name in ("creds.json", "session-1.0.json", "sender-key-1@g.us--2--0.json"):
-        _path = os.path.join(_scratch, "root", "company_0", _name)
-        with open(_path, "w") as _out:
-            _out.write('{"nextPreKeyId": 2, "me": {"id": "3:1@s.whatsapp.net"}}')
-        os.utime(_path, (_old, _old))
-    with open(os.path.join(_scratch, "config.yaml"), "w") as _out:
-        _out.write("state_dir: " + json.dumps(os.path.join(_scratch, "state")) + "\\n")
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        for _extra in ([], ["--dry-run"]):
-            _warm_run(["cleanup", "--root", os.path.join(_scratch, "root"), "--config",
-                       os.path.join(_scratch, "config.yaml"), "--json", *_extra])
-finally:
-    shutil.rmtree(_scratch)
-"""
-
-
-def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The current environment without any WA_SESSIONS_* (or legacy) variable, plus `extra`."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.upper().startswith("WA_SESSIONS_") and key not in _LEAKY_EXACT
-    }
-    env.update(extra or {})
-    return env
 
 
 @dataclass
@@ -119,25 +78,22 @@ def run_cli(
     return Run(argv, proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started)
 
 
-def popen_cli(*args: str | os.PathLike[str], prelude: str | None = None) -> subprocess.Popen[bytes]:
+def popen_cli(
+    *args: str | os.PathLike[str], prelude: str | None = None, pass_fds: Sequence[int] = ()
+) -> subprocess.Popen[bytes]:
+    """Start the CLI in a separate process; `pass_fds` stay open in it (e.g. a pipe it signals on)."""
     return subprocess.Popen(
-        command(args, prelude), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=clean_env()
+        command(args, prelude),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=clean_env(),
+        pass_fds=pass_fds,
     )
 
 
 def finish(proc: subprocess.Popen[bytes], started: float, timeout: float = 60) -> Run:
     stdout, stderr = proc.communicate(timeout=timeout)
     return Run([str(a) for a in proc.args], proc.returncode, stdout, stderr, time.monotonic() - started)  # type: ignore[union-attr]
-
-
-def drop_privileges_prelude(uid: int, gid: int) -> str:
-    """A prelude that warms up as root, then becomes uid/gid for good (dumpable again, as after an
-    exec, so /proc/self stays usable)."""
-    return (
-        _WARM_UP
-        + f"os.setgroups([])\nos.setgid({gid})\nos.setuid({uid})\n"
-        + "ctypes.CDLL(None).prctl(4, 1, 0, 0, 0)\n"  # PR_SET_DUMPABLE
-    )
 
 
 def plan_hook(tenant: Path, record: Path, body: str) -> str:

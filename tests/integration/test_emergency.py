@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from support.commands import purge_args
 
 from wa_sessions.layout import display_name
 
@@ -155,7 +156,7 @@ def test_purge_refuses_without_yes_and_touches_nothing(
     config = _purge_config(tmp_path, root)
     before = snapshot(root)
 
-    run = run_cli("emergency-cleanup", "--config", config, "--purge-stale-dirs", "--older-than", "1h")
+    run = run_cli(*purge_args(config, "1h"))
 
     assert run.returncode == 2, run.describe()
     assert "--yes" in run.stderr.decode() and len(run.stderr.decode().splitlines()) == 1
@@ -166,7 +167,7 @@ def test_purge_refuses_without_yes_and_touches_nothing(
 @pytest.mark.parametrize("age", ["", "soon", "-1h", "0s", "1y"])
 def test_purge_rejects_a_bad_age(root: Path, tmp_path: Path, flat: dict[str, Path], age: str) -> None:
     config = _purge_config(tmp_path, root)
-    run = run_cli("emergency-cleanup", "--config", config, "--purge-stale-dirs", "--older-than", age, "--yes")
+    run = run_cli(*purge_args(config, age), "--yes")
     assert run.returncode == 2, run.describe()
     assert all(path.exists() for path in flat.values())
 
@@ -184,16 +185,7 @@ def test_purge_dry_run_lists_what_it_would_remove_and_changes_nothing(
     config = _purge_config(tmp_path, root)
     before = snapshot(root)
 
-    run = run_cli(
-        "emergency-cleanup",
-        "--config",
-        config,
-        "--purge-stale-dirs",
-        "--older-than",
-        "1h",
-        "--dry-run",
-        "--json",
-    )
+    run = run_cli(*purge_args(config, "1h"), "--dry-run", "--json")
 
     assert run.returncode == 0, run.describe()
     assert snapshot(root) == before
@@ -234,9 +226,7 @@ def test_purge_archives_verifies_and_removes_only_stale_folders(
     originals = {name: _contents(folder) for name, folder in flat.items()}
     live_before = snapshot(flat["live"])
 
-    run = run_cli(
-        "emergency-cleanup", "--config", config, "--purge-stale-dirs", "--older-than", "1h", "--yes", "--json"
-    )
+    run = run_cli(*purge_args(config, "1h"), "--yes", "--json")
 
     assert run.returncode == 0, run.describe()
     assert not flat["stale"].exists() and not flat["touched"].exists()
@@ -284,16 +274,7 @@ def test_purge_without_backup_removes_and_archives_nothing(
 ) -> None:
     config = _purge_config(tmp_path, root)
 
-    run = run_cli(
-        "emergency-cleanup",
-        "--config",
-        config,
-        "--purge-stale-dirs",
-        "--older-than",
-        "1h",
-        "--yes",
-        "--no-backup",
-    )
+    run = run_cli(*purge_args(config, "1h"), "--yes", "--no-backup")
 
     assert run.returncode == 0, run.describe()
     assert not flat["stale"].exists() and flat["live"].exists()
@@ -307,19 +288,8 @@ def test_purge_skips_a_folder_whose_lock_is_held(
     hold_lock(flat["stale"] / ".cleanup.lock")
     before = snapshot(flat["stale"])
 
-    dry = run_cli(
-        "emergency-cleanup",
-        "--config",
-        config,
-        "--purge-stale-dirs",
-        "--older-than",
-        "1h",
-        "--dry-run",
-        "--json",
-    )
-    run = run_cli(
-        "emergency-cleanup", "--config", config, "--purge-stale-dirs", "--older-than", "1h", "--yes", "--json"
-    )
+    dry = run_cli(*purge_args(config, "1h"), "--dry-run", "--json")
+    run = run_cli(*purge_args(config, "1h"), "--yes", "--json")
 
     assert tenants_by_company(dry.doc)["stale-session"]["skipped_reason"] == "locked by another process"
     assert run.returncode == 3, run.describe()
@@ -344,9 +314,7 @@ def test_purge_leaves_folders_holding_links_or_subfolders_and_never_follows_a_sy
     os.symlink(outside, root / "linked-session")
     before = snapshot(tmp_path)
 
-    run = run_cli(
-        "emergency-cleanup", "--config", config, "--purge-stale-dirs", "--older-than", "1h", "--yes", "--json"
-    )
+    run = run_cli(*purge_args(config, "1h"), "--yes", "--json")
 
     assert run.returncode == 0, run.describe()
     tenants = tenants_by_company(run.doc)
@@ -371,9 +339,7 @@ def test_purge_keeps_the_folder_when_the_backup_cannot_be_written(
     (root / ".wa-sessions" / "backups").write_text("not a folder")
     before = _contents(flat["stale"])
 
-    run = run_cli(
-        "emergency-cleanup", "--config", config, "--purge-stale-dirs", "--older-than", "1h", "--yes", "--json"
-    )
+    run = run_cli(*purge_args(config, "1h"), "--yes", "--json")
 
     assert run.returncode == 1, run.describe()
     after = _contents(flat["stale"])
@@ -394,9 +360,7 @@ def test_purge_never_removes_the_state_dir_even_when_it_matches_the_pattern(
     (state_dir / "history.jsonl").write_text("")
     os.utime(state_dir / "history.jsonl", (old, old))
 
-    run = run_cli(
-        "emergency-cleanup", "--config", config, "--purge-stale-dirs", "--older-than", "1h", "--yes", "--json"
-    )
+    run = run_cli(*purge_args(config, "1h"), "--yes", "--json")
 
     assert run.returncode == 0, run.describe()
     assert state_dir.is_dir() and (state_dir / "backups").is_dir()
@@ -543,9 +507,7 @@ def test_an_empty_folder_is_judged_by_its_own_mtime(root: Path, tmp_path: Path, 
     (root / "old-empty").mkdir()
     os.utime(root / "old-empty", (now - 7200, now - 7200))
 
-    run = run_cli(
-        "emergency-cleanup", "--config", config, "--purge-stale-dirs", "--older-than", "1h", "--yes", "--json"
-    )
+    run = run_cli(*purge_args(config, "1h"), "--yes", "--json")
 
     assert run.returncode == 0, run.describe()
     assert (root / "new-empty").is_dir() and not (root / "old-empty").exists()

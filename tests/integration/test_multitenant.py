@@ -7,15 +7,14 @@ from __future__ import annotations
 import errno
 import json
 import os
-import shutil
-import tempfile
+import select
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from freezegun import freeze_time
+from support.privileges import NOBODY, become_prelude, chown_tree
 
 from wa_sessions.actions.multitenant import run_multitenant
 from wa_sessions.config import load_settings
@@ -31,7 +30,7 @@ from .fleet_helpers import (
     tenants_by_company,
     write_fleet_config,
 )
-from .helpers import drop_privileges_prelude, finish, history_lines, popen_cli, run_cli, snapshot
+from .helpers import finish, history_lines, popen_cli, run_cli, snapshot
 
 EXPECTED_ACTION = {
     "healthy": "none",
@@ -279,24 +278,23 @@ def test_an_overlapping_run_exits_3_with_one_line_and_changes_nothing(
 ) -> None:
     fleet = make_fleet(root, now, {"t": "trigger"})
     config = write_fleet_config(tmp_path / "config.yaml", root)
-    marker = tmp_path / "first-run-holds-the-lock"
+    holds_the_lock, told = os.pipe()  # the first run writes one byte here once it holds the run lock
     slow = (
-        "import pathlib, time\n"
+        "import os, time\n"
         "import wa_sessions.actions.multitenant as multitenant\n"
         "_clean = multitenant._clean_fleet\n"
         "def _slow(*args, **kwargs):\n"
-        f"    pathlib.Path({str(marker)!r}).write_text('x')\n"
+        f"    os.write({told}, b'x')\n"
         "    time.sleep(3)\n"
         "    return _clean(*args, **kwargs)\n"
         "multitenant._clean_fleet = _slow\n"
     )
     started = time.monotonic()
-    first = popen_cli("multitenant-cleanup", "--config", config, "--json", prelude=slow)
+    first = popen_cli("multitenant-cleanup", "--config", config, "--json", prelude=slow, pass_fds=[told])
+    os.close(told)
     try:
-        deadline = time.monotonic() + 30
-        while not marker.exists():
-            assert first.poll() is None and time.monotonic() < deadline, "the first run did not start"
-            time.sleep(0.02)
+        ready, _, _ = select.select([holds_the_lock], [], [], 30)
+        assert ready and os.read(holds_the_lock, 1) == b"x", "the first run did not start"
         files_while_running = on_disk(fleet["t"].path)
 
         second = run_cli("multitenant-cleanup", "--config", config, "--json")
@@ -308,6 +306,7 @@ def test_an_overlapping_run_exits_3_with_one_line_and_changes_nothing(
         assert on_disk(fleet["t"].path) == files_while_running
     finally:
         done = finish(first, started)
+        os.close(holds_the_lock)
     assert done.returncode == 0, done.describe()
     assert tenants_by_company(done.doc)["t"]["action"] == "cleanup"
 
@@ -355,38 +354,21 @@ def test_human_output_names_every_tenant(root: Path, tmp_path: Path, now: float)
     assert "wa-sessions multitenant-cleanup of" in text
 
 
-NOBODY = 65534
-
-
-@pytest.fixture
-def open_base() -> Iterator[Path]:
-    """A 0o755 folder under /tmp that an unprivileged user can traverse (tmp_path is 0o700)."""
-    base = Path(tempfile.mkdtemp(prefix="wa-sessions-fleet-", dir="/tmp"))
-    base.chmod(0o755)
-    try:
-        yield base
-    finally:
-        shutil.rmtree(base)
-
-
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run a process as another user")
 def test_a_state_dir_the_run_cannot_write_is_one_line_and_exit_1_with_nothing_deleted(
-    open_base: Path, now: float
+    world: Path, now: float
 ) -> None:
-    root = open_base / "root"
+    root = world / "root"
     root.mkdir(mode=0o755)
     fleet = make_fleet(root, now, {"t": "trigger"})
     make_tenant(root / "company_h", now, 15, old=0, mid=0)  # nothing to delete
-    for dirpath, _, filenames in os.walk(root):
-        os.chown(dirpath, NOBODY, NOBODY)
-        for name in filenames:
-            os.chown(os.path.join(dirpath, name), NOBODY, NOBODY)
+    chown_tree(root, NOBODY, NOBODY)
     (root / ".wa-sessions").mkdir(mode=0o700)  # root's: nobody can neither lock nor record there
-    config = write_fleet_config(open_base / "config.yaml", root)
+    config = write_fleet_config(world / "config.yaml", root)
     config.chmod(0o644)
-    as_nobody = drop_privileges_prelude(NOBODY, NOBODY)
+    as_nobody = become_prelude(NOBODY, NOBODY)
 
-    run = run_cli("multitenant-cleanup", "--config", config, "--quiet", prelude=as_nobody, cwd=open_base)
+    run = run_cli("multitenant-cleanup", "--config", config, "--quiet", prelude=as_nobody, cwd=world)
 
     assert run.returncode == 1, run.describe()
     lines = run.stderr.decode().splitlines()
@@ -398,7 +380,5 @@ def test_a_state_dir_the_run_cannot_write_is_one_line_and_exit_1_with_nothing_de
     assert fleet["t"].old <= on_disk(fleet["t"].path)
 
     # A cleanup with nothing to delete succeeds even though its success cannot be recorded.
-    quiet = run_cli(
-        "cleanup", "--config", config, "--company", "h", "--quiet", prelude=as_nobody, cwd=open_base
-    )
+    quiet = run_cli("cleanup", "--config", config, "--company", "h", "--quiet", prelude=as_nobody, cwd=world)
     assert (quiet.returncode, quiet.stderr) == (0, b""), quiet.describe()

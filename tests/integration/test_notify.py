@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.commands import purge_args
 
 from wa_sessions.notify import redact_url, send
 
@@ -146,16 +147,7 @@ def test_emergency_cleanup_and_purges_are_notified(
     stale.mkdir()
     (stale / "creds.json").write_text("{}")
     os.utime(stale / "creds.json", (now - 7200, now - 7200))
-    purge = run_cli(
-        "emergency-cleanup",
-        "--config",
-        config,
-        "--purge-stale-dirs",
-        "--older-than",
-        "1h",
-        "--yes",
-        env=_env(webhook.url()),
-    )
+    purge = run_cli(*purge_args(config, "1h"), "--yes", env=_env(webhook.url()))
 
     assert purge.returncode == 0, purge.describe()
     purged = webhook.received[-1].payload["purged"]

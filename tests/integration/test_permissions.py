@@ -9,17 +9,14 @@ unlink its own files there but not root's. Without root, a read-only tenant fold
 from __future__ import annotations
 
 import os
-import shutil
 import stat
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.privileges import NOBODY, become_prelude
 
 from .helpers import (
     deleted_files,
-    drop_privileges_prelude,
     history_lines,
     names,
     run_cli,
@@ -29,29 +26,14 @@ from .helpers import (
     write_file,
 )
 
-NOBODY = 65534
 ROOTS_FILE = "session-15550000099.0.json"
-
-
-@pytest.fixture
-def open_base() -> Iterator[Path]:
-    """A 0o755 folder under /tmp that an unprivileged user can traverse (pytest's tmp_path is 0o700)."""
-    base = Path(tempfile.mkdtemp(prefix="wa-sessions-it-", dir="/tmp"))
-    base.chmod(0o755)
-    try:
-        yield base
-    finally:
-        for dirpath, dirnames, _ in os.walk(base):
-            for name in dirnames:
-                os.chmod(os.path.join(dirpath, name), 0o755)
-        shutil.rmtree(base)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run a process as another user")
 def test_file_owned_by_someone_else_in_sticky_folder_is_an_error_and_the_rest_is_deleted(
-    open_base: Path, now: float
+    world: Path, now: float
 ) -> None:
-    root = open_base / "root"
+    root = world / "root"
     root.mkdir(mode=0o755)
     tenant = standard_tenant(root / "company_1", now)
     write_file(tenant.path, ROOTS_FILE, b'{"root": true}', 100, now)
@@ -62,10 +44,10 @@ def test_file_owned_by_someone_else_in_sticky_folder_is_an_error_and_the_rest_is
         os.chown(
             tenant.path / name, NOBODY if name in tenant.delete else 0, NOBODY if name in tenant.delete else 0
         )
-    state = open_base / "state"
+    state = world / "state"
     state.mkdir(mode=0o700)
     os.chown(state, NOBODY, NOBODY)
-    config = write_config(open_base / "config.yaml", {"state_dir": str(state)})
+    config = write_config(world / "config.yaml", {"state_dir": str(state)})
     config.chmod(0o644)
 
     run = run_cli(
@@ -75,8 +57,8 @@ def test_file_owned_by_someone_else_in_sticky_folder_is_an_error_and_the_rest_is
         "--config",
         config,
         "--json",
-        prelude=drop_privileges_prelude(NOBODY, NOBODY),
-        cwd=open_base,
+        prelude=become_prelude(NOBODY, NOBODY),
+        cwd=world,
     )
 
     assert run.returncode == 1, run.describe()

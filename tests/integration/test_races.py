@@ -41,14 +41,7 @@ SYMLINKED = "session-100000000000002_1.0.json"
 
 
 @pytest.fixture
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key in list(os.environ):
-        if key.upper().startswith("WA_SESSIONS_") or key in ("BAILEYS_SESSIONS_PATH", "NOTIFICATION_WEBHOOK"):
-            monkeypatch.delenv(key)
-
-
-@pytest.fixture
-def planned(root: Path, now: float, clean_environment: None) -> Iterator[tuple[int, Plan, set[str]]]:
+def planned(root: Path, now: float) -> Iterator[tuple[int, Plan, set[str]]]:
     """An open tenant folder, its plan under the default rules, and the expected deletions."""
     tenant = standard_tenant(root / "company_1", now)
     rules = load_settings(None, {"root": root}).rules

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.env import clean_env
 
 INTEROP_DIR = Path(__file__).resolve().parent
 REPO_ROOT = INTEROP_DIR.parent.parent
@@ -91,12 +92,7 @@ def _run_node(script: str, *args: str, check: bool = True) -> subprocess.Complet
 
 
 def _wa_sessions_env() -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("WA_SESSIONS_") and k not in ("BAILEYS_SESSIONS_PATH", "NOTIFICATION_WEBHOOK")
-    }
-    env["NO_COLOR"] = "1"
+    env = clean_env(no_color=True)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     return env
 

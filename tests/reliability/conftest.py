@@ -1,4 +1,5 @@
-"""Fixtures of the reliability campaign; the machinery lives in support.py."""
+"""Fixtures of the reliability campaign; the machinery lives in support.py (the `world` folder that
+`nobody` can reach is in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,8 @@ import contextlib
 import json
 import os
 import random
-import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,20 +43,3 @@ def rng(request: pytest.FixtureRequest) -> random.Random:
 @pytest.fixture
 def figures() -> Counter[str]:
     return FIGURES
-
-
-@pytest.fixture
-def world() -> Iterator[Path]:
-    """A scratch folder every user can traverse (pytest's tmp_path lives under a 0700 folder)."""
-    path = Path(tempfile.mkdtemp(prefix="wa-reliability-", dir="/tmp"))
-    path.chmod(0o755)
-    try:
-        yield path
-    finally:
-        for folder, dirs, _files in os.walk(path):
-            for name in dirs:
-                path = os.path.join(folder, name)
-                if not os.path.islink(path):
-                    with contextlib.suppress(OSError):
-                        os.chmod(path, 0o755)
-        shutil.rmtree(path, ignore_errors=True)

@@ -15,7 +15,6 @@ import io
 import json
 import os
 import random
-import shutil
 import signal
 import stat
 import subprocess
@@ -28,10 +27,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from support.env import clean_env as shared_clean_env
+from support.privileges import drop_privileges, warm_up
+
 DAY = 86400.0
 SEED = int(os.environ.get("WA_RELIABILITY_SEED") or time.time_ns() % 1_000_000_007)
 FIGURES: Counter[str] = Counter()
-NOBODY = 65534
 
 PROTECTED_PREFIXES = ("app-state-sync-key-", "app-state-sync-version-", "lid-mapping-")
 REGULAR_RULES: dict[str, Any] = {"session": 14 * DAY, "sender-key": 3 * DAY, "pre-key": 50}
@@ -42,15 +43,8 @@ EMERGENCY_RULES: dict[str, Any] = {"session": 3 * DAY, "sender-key": 1 * DAY, "p
 
 
 def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith("WA_SESSIONS_")
-        and name not in ("BAILEYS_SESSIONS_PATH", "NOTIFICATION_WEBHOOK")
-    }
-    env["NO_COLOR"] = "1"
-    env.update(extra or {})
-    return env
+    """A child's environment: no wa-sessions variable of the caller, NO_COLOR=1, then `extra`."""
+    return shared_clean_env(extra, no_color=True)
 
 
 def command(*args: str | os.PathLike[str]) -> list[str]:
@@ -90,40 +84,6 @@ def assert_clean_stderr(result: subprocess.CompletedProcess[str] | Ran, context:
     assert "internal error" not in result.stderr, f"{context}\n{result.stderr}"
 
 
-_WARMED = False
-
-
-def _warm_up() -> None:
-    """Import everything a run needs while we still can read the interpreter's site-packages
-    (they may sit under a 0700 home the other user cannot enter)."""
-    global _WARMED
-    if _WARMED:
-        return
-    from wa_sessions import cli
-
-    scratch = Path(tempfile.mkdtemp(prefix="wa-warm-"))
-    try:
-        tenant = scratch / "company_1"
-        tenant.mkdir()
-        (tenant / "creds.json").write_text('{"nextPreKeyId": 3}')
-        (tenant / "session-1.0.json").write_text("{}")
-        os.utime(tenant / "session-1.0.json", (0, 0))
-        for args in (
-            ["scan", "--root", str(scratch)],
-            ["scan", "--root", str(scratch), "--json"],
-            ["cleanup", "--root", str(scratch), "--dry-run", "--verbose"],
-            ["cleanup", "--root", str(scratch), "--json"],
-            ["cleanup", "--root", str(scratch)],
-            ["cleanup", "--bogus"],
-            ["--help"],
-        ):
-            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-                cli.run(args)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    _WARMED = True
-
-
 def run_as(
     uid: int,
     gid: int,
@@ -134,9 +94,9 @@ def run_as(
     """Run the wa-sessions command line as another user: fork, drop to uid/gid, call cli.run.
 
     A fork rather than `subprocess(user=...)` because the interpreter itself may not be readable
-    by that user; everything the run needs is imported before the fork.
+    by that user; everything the run needs is imported before the fork (support.privileges).
     """
-    _warm_up()
+    warm_up()
     from wa_sessions import cli
 
     FIGURES["wa-sessions runs in a forked process" + (" as a non-root user" if uid else "")] += 1
@@ -147,9 +107,7 @@ def run_as(
             try:
                 os.dup2(out.fileno(), 1)
                 os.dup2(err.fileno(), 2)
-                os.setgroups([])
-                os.setgid(gid)
-                os.setuid(uid)
+                drop_privileges(uid, gid)
                 os.environ.clear()
                 os.environ.update(clean_env(env))
                 if prepare is not None:  # e.g. a hook that strikes in the middle of the run
@@ -182,13 +140,6 @@ def run_as(
             out.read().decode("utf-8", "backslashreplace"),
             err.read().decode("utf-8", "backslashreplace"),
         )
-
-
-def chown_tree(path: Path, uid: int, gid: int) -> None:
-    os.chown(path, uid, gid, follow_symlinks=False)
-    for folder, dirs, files in os.walk(path):
-        for name in dirs + files:
-            os.chown(os.path.join(folder, name), uid, gid, follow_symlinks=False)
 
 
 # ---------------------------------------------------------------- trees

@@ -27,17 +27,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.privileges import NOBODY, chown_tree
 
 from wa_sessions.history_totals import history_totals
 
 from .support import (
     FIGURES,
-    NOBODY,
     REGULAR_RULES,
     SEED,
     assert_clean_stderr,
     build_fleet,
-    chown_tree,
     clean_env,
     command,
     copy_tree,
@@ -50,6 +49,14 @@ from .support import (
 )
 
 FSIZE_ITERATIONS = int(os.environ.get("WA_RELIABILITY_FSIZE", "12"))
+#: Thresholds (file counts) so low that every tenant of a built fleet is at emergency, never at danger.
+LOW_THRESHOLDS = {
+    "WA_SESSIONS_THRESHOLDS__WARNING": "1",
+    "WA_SESSIONS_THRESHOLDS__CRITICAL": "2",
+    "WA_SESSIONS_THRESHOLDS__TRIGGER": "3",
+    "WA_SESSIONS_THRESHOLDS__EMERGENCY": "4",
+    "WA_SESSIONS_THRESHOLDS__DANGER": "1000000",
+}
 
 
 @pytest.fixture
@@ -118,14 +125,7 @@ def test_a_state_dir_that_cannot_be_written_deletes_nothing_and_says_so(
             *args,
             "--root",
             root,
-            env={
-                "WA_SESSIONS_STATE_DIR": str(state_dir),
-                "WA_SESSIONS_THRESHOLDS__TRIGGER": "3",
-                "WA_SESSIONS_THRESHOLDS__EMERGENCY": "4",
-                "WA_SESSIONS_THRESHOLDS__DANGER": "1000000",
-                "WA_SESSIONS_THRESHOLDS__WARNING": "1",
-                "WA_SESSIONS_THRESHOLDS__CRITICAL": "2",
-            },
+            env={"WA_SESSIONS_STATE_DIR": str(state_dir), **LOW_THRESHOLDS},
         )
         assert result.returncode == 1, f"{args}: {result.returncode} {result.stderr}"
         _one_line_error(result.stderr)
@@ -157,6 +157,20 @@ def _limited(limit: int) -> Any:
     return apply
 
 
+def _run_with_fsize_limit(args: list[str], root: Path, limit: int) -> subprocess.CompletedProcess[str]:
+    """`wa-sessions ARGS --root ROOT` with the low thresholds, its files limited to `limit` bytes."""
+    FIGURES["wa-sessions processes run"] += 1
+    return subprocess.run(
+        command(*args, "--root", root),
+        env=clean_env(LOW_THRESHOLDS),
+        capture_output=True,
+        text=True,
+        preexec_fn=_limited(limit),
+        timeout=120,
+        check=False,
+    )
+
+
 def test_writes_cut_off_by_rlimit_fsize_never_lose_a_record_and_the_next_run_recovers(
     world: Path, rng: random.Random, figures: Counter[str]
 ) -> None:
@@ -174,23 +188,7 @@ def test_writes_cut_off_by_rlimit_fsize_never_lose_a_record_and_the_next_run_rec
         root = copy_tree(pristine, world / f"round-{iteration}")
         limit = rng.choice([0, 1, rng.randrange(2, 400), rng.randrange(400, full)])
         args = rng.choice([["cleanup", "--json"], ["cleanup"], ["multitenant-cleanup", "--force", "--json"]])
-        env = {
-            "WA_SESSIONS_THRESHOLDS__WARNING": "1",
-            "WA_SESSIONS_THRESHOLDS__CRITICAL": "2",
-            "WA_SESSIONS_THRESHOLDS__TRIGGER": "3",
-            "WA_SESSIONS_THRESHOLDS__EMERGENCY": "4",
-            "WA_SESSIONS_THRESHOLDS__DANGER": "1000000",
-        }
-        FIGURES["wa-sessions processes run"] += 1
-        result = subprocess.run(
-            command(*args, "--root", root),
-            env=clean_env(env),
-            capture_output=True,
-            text=True,
-            preexec_fn=_limited(limit),
-            timeout=120,
-            check=False,
-        )
+        result = _run_with_fsize_limit(args, root, limit)
         assert result.returncode == 1, f"{context}: limit {limit}: exit {result.returncode}\n{result.stderr}"
         _one_line_error(result.stderr, "File too large")
         if "--json" in args:
@@ -291,28 +289,12 @@ def test_a_fleet_run_whose_state_writes_all_fail_reports_them_instead_of_crashin
     that are not a tenant's (company null in the webhook payload) once crashed the run's summary."""
     root, _ = fleet_root
     before = snapshot(root)
-    env = {
-        "WA_SESSIONS_THRESHOLDS__WARNING": "1",
-        "WA_SESSIONS_THRESHOLDS__CRITICAL": "2",
-        "WA_SESSIONS_THRESHOLDS__TRIGGER": "3",
-        "WA_SESSIONS_THRESHOLDS__EMERGENCY": "4",
-        "WA_SESSIONS_THRESHOLDS__DANGER": "1000000",
-    }
     for args in (
         ["multitenant-cleanup", "--force", "--json"],
         ["multitenant-cleanup", "--force"],
         ["emergency-cleanup", "--json"],
     ):
-        FIGURES["wa-sessions processes run"] += 1
-        result = subprocess.run(
-            command(*args, "--root", root),
-            env=clean_env(env),
-            capture_output=True,
-            text=True,
-            preexec_fn=_limited(0),
-            timeout=120,
-            check=False,
-        )
+        result = _run_with_fsize_limit(args, root, 0)
         assert result.returncode == 1, result.stderr
         _one_line_error(result.stderr, "File too large")
         if "--json" in args:

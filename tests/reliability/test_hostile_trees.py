@@ -22,14 +22,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.privileges import NOBODY, chown_tree
 
 from .support import (
     DAY,
     FIGURES,
-    NOBODY,
     Ran,
     assert_clean_stderr,
-    chown_tree,
     put,
     run_as,
     run_cli,

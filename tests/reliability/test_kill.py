@@ -28,6 +28,8 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
+from support.waiting import wait_for
+
 from .support import (
     EMERGENCY_RULES,
     FIGURES,
@@ -59,6 +61,17 @@ def _history_size(root: Path) -> int:
         return 0
 
 
+def _wait_for_history(process: subprocess.Popen[bytes], root: Path, target: int) -> None:
+    """Until the run has written `target` bytes of history, or ended; checked without pause, so
+    that the kill lands right there."""
+    wait_for(
+        lambda: process.poll() is not None or _history_size(root) >= target,
+        60,
+        f"the run to write {target} bytes of history or end",
+        interval=0,
+    )
+
+
 def _killed_run(
     args: Sequence[str], root: Path, rng: random.Random, duration: float, history_bytes: int
 ) -> tuple[str, bool]:
@@ -75,9 +88,7 @@ def _killed_run(
     else:
         mode = "at a random history size"
         target = before + rng.randint(1, max(1, history_bytes))
-        deadline = time.monotonic() + 60
-        while process.poll() is None and _history_size(root) < target and time.monotonic() < deadline:
-            pass
+        _wait_for_history(process, root, target)
     running = process.poll() is None
     kill(process)
     return mode, running
@@ -392,9 +403,7 @@ def test_a_parallel_cleanup_killed_mid_run_leaves_its_workers_harmless_and_recov
             start_new_session=True,
         )
         target = rng.randint(1, 40_000)
-        deadline = time.monotonic() + 60
-        while process.poll() is None and _history_size(root) < target and time.monotonic() < deadline:
-            pass
+        _wait_for_history(process, root, target)
         whole_group = rng.random() < 0.5
         with contextlib.suppress(ProcessLookupError):
             if whole_group:
@@ -405,10 +414,12 @@ def test_a_parallel_cleanup_killed_mid_run_leaves_its_workers_harmless_and_recov
         figures[
             f"kill: cleanup --jobs 2, SIGKILL to the {'process group' if whole_group else 'parent only'}"
         ] += 1
-        deadline = time.monotonic() + 60
-        while _group_alive(process.pid) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert not _group_alive(process.pid), f"{context}: orphaned workers still running after 60s"
+        wait_for(
+            lambda pid=process.pid: not _group_alive(pid),
+            60,
+            f"the orphaned workers to end ({context})",
+            interval=0.02,
+        )
         figures["kill: files checked after a kill"] += _check_after_kill(
             root, before, doomed, fleet.protected(), context
         )

@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.privileges import NOBODY, chown_tree
 
-from .support import FIGURES, NOBODY, assert_clean_stderr, chown_tree, put, run_as, run_cli
+from .support import FIGURES, assert_clean_stderr, put, run_as, run_cli
 
 DAY = 86400
 SECRETS = ("hunter2", "s3cr3t-path-token", "qs-token-42", "webhook-user")

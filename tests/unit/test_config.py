@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -41,14 +40,9 @@ SPEC_DEFAULTS: dict[str, Any] = {
 
 
 @pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No WA_SESSIONS_* (nor legacy) variable of the caller's shell leaks into a test."""
-    for name in list(os.environ):
-        if name.upper().startswith("WA_SESSIONS_") or name in (
-            "BAILEYS_SESSIONS_PATH",
-            "NOTIFICATION_WEBHOOK",
-        ):
-            monkeypatch.delenv(name)
+def in_tmp_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Every test runs in its own empty folder (no wa-sessions.yaml of the caller's); the caller's
+    WA_SESSIONS_* variables are removed by tests/conftest.py."""
     monkeypatch.chdir(tmp_path)
 
 

@@ -13,12 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.privileges import NOBODY, drop_privileges
 
 from wa_sessions.listing import ListedEntry, python_listing
 
 c_listing = pytest.importorskip("wa_sessions._listing", reason="the C listing was not built").listing
-
-NOBODY = 65534
 
 
 @pytest.fixture
@@ -180,9 +179,7 @@ def test_c_listing_reports_an_entry_it_cannot_stat_with_its_errno(tmp_path: Path
     if child == 0:  # pragma: no cover - runs in the child
         try:
             os.close(reader)
-            os.setgroups([])
-            os.setgid(NOBODY)
-            os.setuid(NOBODY)
+            drop_privileges(NOBODY, NOBODY)
             result = {"c": sorted(c_listing(fd)), "python": sorted(python_listing(fd))}
             os.write(writer, json.dumps(result).encode())
         finally:
