@@ -28,7 +28,9 @@ def scan_result() -> Result:
     busy = state("7", 180, "emergency", pre_key=150, session=29, creds=1)
     quiet = state("8", 3, creds=1, pre_key=1, unknown=1)
     quiet.problems.append("creds.json is unparseable")
-    return Result("scan", "/srv/sessions", WHEN, [Outcome(busy), Outcome(quiet)], disk=DISK, fail_on="emergency")
+    return Result(
+        "scan", "/srv/sessions", WHEN, [Outcome(busy), Outcome(quiet)], disk=DISK, fail_on="emergency"
+    )
 
 
 @pytest.fixture
@@ -39,7 +41,9 @@ def cleanup_result() -> Result:
         "cleanup",
         True,
         deleted=[
-            deletion("pre-key-1.json", "pre-key", 120, "pre-key id 1 beyond the newest 50 (ids 101–150 kept)"),
+            deletion(
+                "pre-key-1.json", "pre-key", 120, "pre-key id 1 beyond the newest 50 (ids 101–150 kept)"
+            ),
             deletion("session-1.0.json", "session", 16, "older than 14d: last used 20d 3h ago"),
         ],
         files_after=178,
@@ -68,5 +72,8 @@ def report_result() -> Result:
 
 @pytest.fixture
 def config_result() -> Result:
-    values = [ConfigValue("root", "/srv/sessions", "cli"), ConfigValue("locks.wait", "5s", "env WA_SESSIONS_LOCKS__WAIT")]
+    values = [
+        ConfigValue("root", "/srv/sessions", "cli"),
+        ConfigValue("locks.wait", "5s", "env WA_SESSIONS_LOCKS__WAIT"),
+    ]
     return Result("config show", "/srv/sessions", WHEN, config_file=None, config_values=values)

@@ -1,0 +1,68 @@
+"""output/text.py: plain text off a terminal, exact; names escaped; errors on stderr."""
+
+from __future__ import annotations
+
+import pytest
+
+from wa_sessions.output import Style, render
+from wa_sessions.output.text import one_line, write_errors
+from wa_sessions.results import Result
+
+
+def test_a_dry_run_prints_the_table_then_every_file_with_its_reason(
+    cleanup_result: Result, capsys: pytest.CaptureFixture[str]
+) -> None:
+    render(cleanup_result, Style())
+    out, err = capsys.readouterr()
+    assert out == (
+        "[dry-run] wa-sessions cleanup of /srv/sessions: would delete 2 files (136 B) in 2 tenants\n"
+        "company     status  files  -prekey  -session  freed  after                              action\n"
+        "7        emergency    180        1         1  136 B    178                             cleanup\n"
+        "8          healthy      0        0         0    0 B      0  skipped: locked by another process\n"
+        "[dry-run] 7: would delete pre-key-1.json (pre-key, 120 bytes): pre-key id 1 beyond the newest 50 (ids 101–150 kept)\n"
+        "[dry-run] 7: would delete session-1.0.json (session, 16 bytes): older than 14d: last used 20d 3h ago\n"
+        "[dry-run] 7: note: a note\n"
+    )
+    assert err == "wa-sessions: 8: skipped, locked by another process\n"
+
+
+def test_quiet_prints_errors_only(cleanup_result: Result, capsys: pytest.CaptureFixture[str]) -> None:
+    render(cleanup_result, Style(quiet=True))
+    assert capsys.readouterr() == ("", "wa-sessions: 8: skipped, locked by another process\n")
+
+
+def test_a_busy_tenant_is_quiet_where_it_is_no_failure(
+    cleanup_result: Result, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cleanup_result.busy_is_error = False
+    write_errors(cleanup_result, Style(quiet=True))
+    assert capsys.readouterr() == ("", "")
+
+
+def test_a_scan_prints_the_table_the_problems_and_the_disk(
+    scan_result: Result, capsys: pytest.CaptureFixture[str]
+) -> None:
+    render(scan_result, Style())
+    out, err = capsys.readouterr()
+    assert out == (
+        "wa-sessions scan of /srv/sessions: 2 tenants\n"
+        "company  files    bytes     status  creds  appkey  appver  lid  prekey  session  skey  skmem  ident  devlist  tctoken  unknown\n"
+        "7          180  17.6 KB  emergency      1       0       0    0     150       29     0      0      0        0        0        0\n"
+        "8            3    300 B    healthy      1       0       0    0       1        0     0      0      0        0        0        1\n"
+        "8: problem: creds.json is unparseable\n"
+        "disk: 1.0 GB free of 4.0 GB; inodes: 250 free of 1,000 (25%)\n"
+    )
+    assert err == "wa-sessions: 7 is emergency (180 files), at or above --fail-on emergency\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [
+        ("pre-key-1\u202enosj.txt", "pre-key-1\\u202enosj.txt"),
+        ("a\nb", "a\\nb"),
+        ("\x1b[31mred", "\\x1b[31mred"),
+        ("plain-name.json", "plain-name.json"),
+    ],
+)
+def test_names_are_shown_on_one_line_with_controls_escaped(name: str, shown: str) -> None:
+    assert one_line(name) == shown
