@@ -59,14 +59,6 @@ STATUS_LEVELS: tuple[str, ...] = ("healthy", "warning", "critical", "trigger", "
 _COMPANY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
-def key_file_of(name: str) -> str:
-    """Given an entry name, return the key file it belongs to (`x.json.bak` -> `x.json`)."""
-    for suffix in COMPANION_SUFFIXES:
-        if name.endswith(suffix) and name[: -len(suffix)].endswith(".json"):
-            return name[: -len(suffix)]
-    return name
-
-
 # One match classifies a name (the scan runs it for every file). Alternatives are tried longest
 # prefix first, like _KEY_PREFIXES; each has one capturing group, so the index of the group that
 # matched (`lastindex`) names the category: `creds.json`, a pre-key with its numeric id, or a key

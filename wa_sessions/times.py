@@ -55,13 +55,6 @@ def iso_datetime(moment: datetime) -> str:
     return iso_second((moment - _EPOCH) // timedelta(seconds=1))
 
 
-def datetime_of(epoch_second: float) -> datetime:
-    """Epoch seconds as an aware UTC datetime, clamped like `iso_second`."""
-    day, rest = divmod(clamp_second(epoch_second), 86400)
-    moment = datetime.fromordinal(day + _EPOCH_DAY).replace(tzinfo=UTC)
-    return moment.replace(hour=rest // 3600, minute=rest % 3600 // 60, second=rest % 60)
-
-
 def utc_now() -> datetime:
     """Now, as an aware UTC datetime (what `generated_at` is taken from)."""
     return datetime.now(UTC)

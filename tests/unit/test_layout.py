@@ -151,8 +151,8 @@ def test_classify_name_gives_no_pre_key_id_outside_pre_keys(name: str) -> None:
         ("pre-key-5.json.bak.tmp", "pre-key-5.json.bak.tmp"),
     ],
 )
-def test_key_file_of_strips_one_companion_suffix_of_a_json_file(name: str, key_name: str) -> None:
-    assert layout.key_file_of(name) == key_name
+def test_the_key_file_of_a_name_strips_one_companion_suffix_of_a_json_file(name: str, key_name: str) -> None:
+    assert layout.classify_name(name)[1] == key_name
 
 
 def test_classify_name_groups_companions_under_their_key_file() -> None:

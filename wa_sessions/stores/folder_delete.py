@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 
 ASIDE_PREFIX = ".cleanup.unlinking."
 RESTORING_PREFIX = ".cleanup.restoring."  # a file being put back from an archive, until linked
-LEGACY_ASIDE = ".cleanup.unlinking"  # versions before 2026-12 set every file aside under one name
 _NAME_MAX = 255
 
 
