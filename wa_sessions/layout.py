@@ -50,7 +50,6 @@ _KEY_PREFIXES: tuple[tuple[str, str], ...] = tuple(
     )
 )
 
-COMPANION_SUFFIXES: tuple[str, ...] = (".bak", ".tmp")
 CREDS_FILE = "creds.json"
 LOCK_FILE = ".cleanup.lock"
 
