@@ -66,7 +66,7 @@ def _group_keys(entries: Iterable[Entry]) -> dict[str, _Key]:
     tuple; a key with companions has its entries ordered by name and its newest mtime."""
     keys: dict[str, _Key] = {}
     companions: dict[str, list[Entry]] = {}
-    make = tuple.__new__  # _Key(...) without its Python-level __new__ (one per file of a fleet)
+    make = _Key._make  # _Key(...) without its Python-level __new__ (the field count is checked)
     never = _NEVER_PLANNED
     for entry in entries:
         if not entry.regular or entry.category in never:
@@ -75,9 +75,7 @@ def _group_keys(entries: Iterable[Entry]) -> dict[str, _Key]:
         if key_name in keys:
             companions.setdefault(key_name, [keys[key_name].entries[0]]).append(entry)
         else:
-            keys[key_name] = make(
-                _Key, (key_name, entry.category, (entry,), entry.mtime_ns, entry.pre_key_id)
-            )
+            keys[key_name] = make((key_name, entry.category, (entry,), entry.mtime_ns, entry.pre_key_id))
     for key_name, group in companions.items():
         group.sort(key=lambda entry: entry.name)
         keys[key_name] = _Key(
@@ -175,15 +173,14 @@ def plan_tenant(entries: Iterable[Entry], rules: Mapping[str, Rule], creds: Cred
     partners = _memory_partners(verdicts, keys, own)
     verdicts.update(partners)
     units = _units(verdicts, partners, own)
-    make = tuple.__new__  # Deletion(...) without its Python-level __new__
+    make = Deletion._make  # Deletion(...) without its Python-level __new__ (the field count is checked)
     deletions = [
         make(
-            Deletion,
             (
                 entry,
                 verdicts[key_name] if entry.name == key_name else f"{verdicts[key_name]} (with {key_name})",
                 units[key_name],
-            ),
+            )
         )
         for key_name in verdicts
         for entry in keys[key_name].entries
