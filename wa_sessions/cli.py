@@ -48,6 +48,16 @@ RootOption = Annotated[
         show_default=False,
     ),
 ]
+StoreOption = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        metavar="URL",
+        help="Auth store instead of the folders under root: redis://[user:pass@]host:port/db?prefix=evolution-cache "
+        "(config `store`, env WA_SESSIONS_STORE).",
+        show_default=False,
+    ),
+]
 ConfigOption = Annotated[
     Path | None,
     typer.Option("--config", help="YAML config file (env WA_SESSIONS_CONFIG).", show_default=False),
@@ -85,13 +95,21 @@ def fail(message: str, code: int) -> NoReturn:
     raise typer.Exit(code)
 
 
-def settings_from(root: str | None, config: Path | None) -> Settings:
-    """Load the effective configuration; exit 2 naming every bad key."""
-    from wa_sessions.config import ConfigError, load_settings
-
+def overrides_of(root: str | None, store: str | None) -> dict[str, Any]:
+    """The settings given on the command line (`--root`, `--store`)."""
     overrides: dict[str, Any] = {}
     if root is not None:
         overrides["root"] = root
+    if store is not None:
+        overrides["store"] = store
+    return overrides
+
+
+def settings_from(root: str | None, store: str | None, config: Path | None) -> Settings:
+    """Load the effective configuration; exit 2 naming every bad key."""
+    from wa_sessions.config import ConfigError, load_settings
+
+    overrides = overrides_of(root, store)
     try:
         return load_settings(config, overrides)
     except ConfigError as error:
@@ -105,18 +123,22 @@ def shown(result: Result, style: output.Style) -> int:
 
 
 def execute(
-    root: str | None, config: Path | None, style: output.Style, body: Callable[[Settings, output.Style], int]
+    root: str | None,
+    store: str | None,
+    config: Path | None,
+    style: output.Style,
+    body: Callable[[Settings, output.Style], int],
 ) -> None:
     """What every command does: load the configuration (exit 2 naming every bad key), then run
     `body` guarded (the library's errors as one line and a SPEC §7 exit code)."""
-    settings = settings_from(root, config)
+    settings = settings_from(root, store, config)
     guarded(lambda: body(settings, style))
 
 
 def guarded(action: Callable[[], int]) -> None:
     """Run an action; translate the library's errors into one-line messages and SPEC §7 exit codes."""
     from wa_sessions.config import ConfigError
-    from wa_sessions.errors import UsageError
+    from wa_sessions.errors import StoreUnavailable, UsageError
     from wa_sessions.locks import LockBusy
     from wa_sessions.state import StateError
 
@@ -124,6 +146,8 @@ def guarded(action: Callable[[], int]) -> None:
         code = action()
     except UsageError as error:
         fail(str(error), 2)
+    except StoreUnavailable as error:
+        fail(str(error), 1)
     except ConfigError as error:
         fail(str(error), 2)
     except StateError as error:
@@ -157,6 +181,7 @@ def scan(
         Level | None, typer.Option("--fail-on", help="Exit 1 when any tenant is at or above this level.")
     ] = None,
     root: RootOption = None,
+    store: StoreOption = None,
     config: ConfigOption = None,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
@@ -169,7 +194,7 @@ def scan(
     def body(settings: Settings, style: output.Style) -> int:
         return shown(run_scan(settings, company or [], fail_on.value if fail_on else None, jobs=jobs), style)
 
-    execute(root, config, output.Style(json_output, quiet, verbose), body)
+    execute(root, store, config, output.Style(json_output, quiet, verbose), body)
 
 
 @app.command()
@@ -177,6 +202,7 @@ def cleanup(
     company: CompanyOption = None,
     dry_run: DryRunOption = False,
     root: RootOption = None,
+    store: StoreOption = None,
     config: ConfigOption = None,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
@@ -192,7 +218,7 @@ def cleanup(
         stream.end(result)
         return result.exit_code
 
-    execute(root, config, output.Style(json_output, quiet, verbose), body)
+    execute(root, store, config, output.Style(json_output, quiet, verbose), body)
 
 
 @app.command()
@@ -241,6 +267,7 @@ def emergency_cleanup(
         ),
     ] = False,
     root: RootOption = None,
+    store: StoreOption = None,
     config: ConfigOption = None,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
@@ -261,13 +288,18 @@ def emergency_cleanup(
                 if given:
                     raise UsageError(f"{flag} only goes with --purge-stale-dirs")
             result = run_emergency(settings, company or [], dry_run=dry_run)
+        elif settings.store is not None:
+            raise UsageError(
+                "--purge-stale-dirs removes tenant folders and works only on the folders under root, "
+                f"not on the store {settings.shown_store}"
+            )
         else:
             result = run_purge(
                 settings, company or [], older_than=older_than, yes=yes, backup=not no_backup, dry_run=dry_run
             )
         return shown(result, style)
 
-    execute(root, config, output.Style(json_output, quiet, verbose), body)
+    execute(root, store, config, output.Style(json_output, quiet, verbose), body)
 
 
 @app.command("multitenant-cleanup")
@@ -275,6 +307,7 @@ def multitenant_cleanup(
     dry_run: DryRunOption = False,
     force: Annotated[bool, typer.Option("--force", help="Ignore the cooldown (auto.cooldown).")] = False,
     root: RootOption = None,
+    store: StoreOption = None,
     config: ConfigOption = None,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
@@ -291,7 +324,7 @@ def multitenant_cleanup(
         stream.end(result)
         return result.exit_code
 
-    execute(root, config, output.Style(json_output, quiet, verbose), body)
+    execute(root, store, config, output.Style(json_output, quiet, verbose), body)
 
 
 class ReportFormat(StrEnum):
@@ -316,6 +349,7 @@ def report(
         ),
     ] = None,
     root: RootOption = None,
+    store: StoreOption = None,
     config: ConfigOption = None,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
@@ -334,7 +368,7 @@ def report(
         output.render_report(result, chosen, style, output_file)
         return result.exit_code
 
-    execute(root, config, output.Style(json_output, quiet, verbose), body)
+    execute(root, store, config, output.Style(json_output, quiet, verbose), body)
 
 
 config_app = typer.Typer(
@@ -349,18 +383,22 @@ app.add_typer(config_app)
 @config_app.command("show")
 def config_show(
     root: RootOption = None,
+    store: StoreOption = None,
     config: ConfigOption = None,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
     verbose: VerboseOption = False,
 ) -> None:
     """The effective configuration, and where each value came from (cli, env, yaml, default)."""
-    guarded(lambda: _explain_config(root, config, "config show", output.Style(json_output, quiet, verbose)))
+    guarded(
+        lambda: _explain_config(root, store, config, "config show", output.Style(json_output, quiet, verbose))
+    )
 
 
 @config_app.command("validate")
 def config_validate(
     root: RootOption = None,
+    store: StoreOption = None,
     config: ConfigOption = None,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
@@ -368,14 +406,18 @@ def config_validate(
 ) -> None:
     """Exit 0 when the configuration (file, environment, options) is valid, else 2 naming every bad key."""
     guarded(
-        lambda: _explain_config(root, config, "config validate", output.Style(json_output, quiet, verbose))
+        lambda: _explain_config(
+            root, store, config, "config validate", output.Style(json_output, quiet, verbose)
+        )
     )
 
 
-def _explain_config(root: str | None, config: Path | None, command: str, style: output.Style) -> int:
+def _explain_config(
+    root: str | None, store: str | None, config: Path | None, command: str, style: output.Style
+) -> int:
     from wa_sessions.actions.configuration import run_config_show
 
-    result = run_config_show(config, {"root": root} if root is not None else {}, command)
+    result = run_config_show(config, overrides_of(root, store), command)
     output.render(result, style)
     return result.exit_code
 

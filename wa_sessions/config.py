@@ -36,6 +36,7 @@ from wa_sessions.config_sources import (
     yaml_file,
 )
 from wa_sessions.errors import ConfigError
+from wa_sessions.store_url import check_store_url, redact_store_url
 
 __all__ = ["ConfigError", "Settings", "load_settings", "parse_bounded_duration"]
 from wa_sessions.config_types import (
@@ -116,6 +117,18 @@ class Settings(BaseSettings):
     auto: Auto = Field(default_factory=Auto)
     locks: Locks = Field(default_factory=Locks)
     notify: Notify = Field(default_factory=Notify)
+    store: str | None = None
+
+    @field_validator("store")
+    @classmethod
+    def _store(cls, url: str | None) -> str | None:
+        """A store URL this version can open (SPEC §10); the message never repeats a password."""
+        return None if url is None else check_store_url(url)
+
+    @property
+    def shown_store(self) -> str | None:
+        """The store URL without its password (None: the folders under root)."""
+        return None if self.store is None else redact_store_url(self.store)
 
     @field_validator("root", "state_dir", mode="before")
     @classmethod

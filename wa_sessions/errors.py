@@ -9,3 +9,8 @@ class UsageError(Exception):
 
 class ConfigError(Exception):
     """The configuration is invalid; the message names every bad key."""
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be reached or used (server down, wrong password, client missing): exit 1.
+    The message names the server, never its password."""

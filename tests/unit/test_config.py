@@ -36,6 +36,7 @@ SPEC_DEFAULTS: dict[str, Any] = {
     "auto": {"cooldown": "6h"},
     "locks": {"wait": "0s"},
     "notify": {"webhook_url": None, "timeout": "5s"},
+    "store": None,
 }
 
 

@@ -30,8 +30,10 @@ __all__ = [
 
 
 def new_result(settings: Settings, command: str, **fields: Any) -> Result:
-    """The Result of a `command` starting now on the store of `settings`."""
-    return Result(command, str(settings.root), iso_datetime(utc_now()), **fields)
+    """The Result of a `command` starting now on the store of `settings` (its `root`: the folder,
+    or the store URL without its password)."""
+    where = settings.shown_store or str(settings.root)
+    return Result(command, where, iso_datetime(utc_now()), **fields)
 
 
 def tenant_state(tenant: Tenant, scan: TenantScan | None, settings: Settings) -> TenantState:

@@ -19,6 +19,7 @@ from wa_sessions.config_sources import (
 )
 from wa_sessions.notify import redact_url
 from wa_sessions.results import ConfigValue, Result
+from wa_sessions.store_url import redact_store_url
 from wa_sessions.times import iso_datetime, utc_now
 
 _RULE_TABLES = {("rules",), ("emergency", "rules")}
@@ -101,6 +102,8 @@ def explain(settings: Settings, config_file: Path | None, cli_values: Mapping[st
     values = []
     for path, value in _leaves(effective, ()):
         shown = redact_url(value) if path in _SECRET_KEYS and isinstance(value, str) else value
+        if path == ("store",) and isinstance(value, str):
+            shown = redact_store_url(value)
         values.append(ConfigValue(".".join(path), shown, _source(path, cli_values, yaml_values)))
     return values
 

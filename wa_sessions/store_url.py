@@ -1,0 +1,103 @@
+"""The `store` URL (SPEC §10): parsed, checked and shown without its password. Pure: no client.
+
+`redis://[user:pass@]host:port/db?prefix=evolution-cache` (and `rediss://` for TLS) selects
+Evolution API's Redis layout; `mysql://` is recognised and refused until its store exists.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs, unquote, urlsplit
+
+REDIS_SCHEMES = ("redis", "rediss")
+DEFAULT_PREFIX = "evolution-cache"
+DEFAULT_REDIS_PORT = 6379
+_PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+
+
+@dataclass(frozen=True, slots=True)
+class RedisAddress:
+    """Where Evolution API keeps its auth state: the server, the database and the key prefix."""
+
+    host: str
+    port: int
+    db: int = 0
+    prefix: str = DEFAULT_PREFIX
+    tls: bool = False
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+    @property
+    def server(self) -> str:
+        """`host:port` (IPv6 in brackets): what messages name, never with the password."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+    @property
+    def shown(self) -> str:
+        """The URL without user info: what output and messages show."""
+        scheme = "rediss" if self.tls else "redis"
+        return f"{scheme}://{self.server}/{self.db}?prefix={self.prefix}"
+
+
+def redact_store_url(url: str) -> str:
+    """Given a store URL as typed, return it with the password (all user info) replaced by `***`."""
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        return url if "@" not in url else "<store URL with user info>"
+    authority, slash, tail = rest.partition("/")
+    if "@" in authority:
+        authority = "***@" + authority.rpartition("@")[2]
+    return f"{scheme}://{authority}{slash}{tail}"
+
+
+def parse_redis_url(url: str) -> RedisAddress:
+    """Given a `redis://` or `rediss://` URL, return its address. Raise ValueError saying what is
+    wrong, never repeating the password."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+        host = parts.hostname
+    except ValueError:
+        raise ValueError(f"invalid port or host in {redact_store_url(url)}") from None
+    if parts.scheme not in REDIS_SCHEMES:
+        raise ValueError(f"unsupported scheme in {redact_store_url(url)}: expected redis:// or rediss://")
+    if not host:
+        raise ValueError(f"no host in {redact_store_url(url)}")
+    if port == 0:
+        raise ValueError(f"invalid port 0 in {redact_store_url(url)}")
+    path = parts.path.strip("/")
+    if path and not path.isdigit():
+        raise ValueError(f"invalid database {path!r} in {redact_store_url(url)}: expected a number")
+    query = parse_qs(parts.query, keep_blank_values=True)
+    unknown = sorted(set(query) - {"prefix"})
+    if unknown:
+        raise ValueError(f"unknown parameter {unknown[0]!r} in {redact_store_url(url)}: only prefix=")
+    prefixes = query.get("prefix", [DEFAULT_PREFIX])
+    prefix = prefixes[-1]
+    if not _PREFIX.fullmatch(prefix):
+        raise ValueError(f"invalid prefix {prefix!r} in {redact_store_url(url)}")
+    return RedisAddress(
+        host=host,
+        port=port or DEFAULT_REDIS_PORT,
+        db=int(path) if path else 0,
+        prefix=prefix,
+        tls=parts.scheme == "rediss",
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password is not None else None,
+    )
+
+
+def check_store_url(url: str) -> str:
+    """Given the `store` setting, return it if it names a store this version can open. Raise
+    ValueError (without the password) otherwise."""
+    if not url.strip():
+        raise ValueError("must not be empty (leave it unset for the folders under root)")
+    scheme = url.partition("://")[0].lower() if "://" in url else ""
+    if scheme in REDIS_SCHEMES:
+        parse_redis_url(url)
+        return url
+    if scheme == "mysql":
+        raise ValueError(f"mysql:// stores are not supported yet: {redact_store_url(url)}")
+    raise ValueError(f"unsupported store {redact_store_url(url)}: expected redis://host:port/db?prefix=...")

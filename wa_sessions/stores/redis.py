@@ -1,0 +1,453 @@
+"""Evolution API v2's Redis auth state as a store (SPEC §10).
+
+Evolution API (src/utils/use-multi-file-auth-state-redis-db.ts, src/cache/rediscache.ts) keeps
+each instance's Baileys keys in one hash `<prefix>:instance:<instance id>`: field `creds` and
+fields `<type>-<id>` with Baileys' ids unescaped (`sender-key-<group>::<user>::<device>`). Its
+CacheService.hSet stringifies the value with BufferJSON.replacer and RedisCache.hSet stringifies
+that text again, so a value is a JSON string holding the JSON document; both forms are read.
+
+A tenant is an instance. A key is named as the file Baileys' useMultiFileAuthState would write
+for it (`:` -> `-`, `/` -> `__`, then `.json`), so it gets its category, and our own sender keys
+their sender-key-memory partner, exactly as in a folder; the field itself is what is deleted.
+
+Redis keeps no time per field, so a key's age is the time since wa-sessions first saw its
+current value: the hash `wa-sessions:seen:<id>` maps a field to `<sha1 of the value>
+<first seen, epoch seconds>`. One Lua script lists the fields with their lengths and digests
+(values never cross the network) and, only when the tenant lock is held (a real cleanup, never a
+scan or a dry run), records what it has not seen. A field never seen has age 0.
+
+Deletion is compare-and-delete: a Lua script removes a field only if its digest is still the one
+planned, so a write by a live Baileys between plan and apply is kept. The tenant lock is
+`SET wa-sessions:lock:<id> <token> NX PX`, renewed by a thread while held and released only by
+its token: a holder that dies lets it expire.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import secrets
+import stat
+import threading
+import time
+from collections.abc import Container, Iterator, Sequence, Set
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from wa_sessions import layout
+from wa_sessions.config import Settings
+from wa_sessions.creds import CREDS_MAX_BYTES, parse_creds
+from wa_sessions.errors import StoreUnavailable, UsageError
+from wa_sessions.history import LazyHistory
+from wa_sessions.layout import Creds
+from wa_sessions.listing import ListedEntry
+from wa_sessions.locks import LockBusy, LockUnsafe
+from wa_sessions.results import DiskUsage
+from wa_sessions.rules import Deletion
+from wa_sessions.scan import TenantScan, scan_listing
+from wa_sessions.store_url import RedisAddress, parse_redis_url
+from wa_sessions.stores import Tenant, TenantUnavailable
+
+if TYPE_CHECKING:
+    import redis
+
+EXTRA_HINT = "pip install 'wa-sessions[redis]'"
+SEEN_PREFIX = "wa-sessions:seen:"
+LOCK_PREFIX = "wa-sessions:lock:"
+CREDS_FIELD = b"creds"
+# The tenant lock's time to live; a thread renews it every third of that while it is held.
+LOCK_TTL_MS = 30_000
+_POLL_SECONDS = 0.05
+_SCAN_COUNT = 1000
+_KEY_MODE = stat.S_IFREG | 0o600
+
+# KEYS: instance hash, seen hash. ARGV: now (epoch seconds), "1" to record what is not yet seen.
+# Returns field, length, digest, first seen ("" when never seen with this value), per field.
+_LIST_SCRIPT = """
+local fields = redis.call('HGETALL', KEYS[1])
+local record = ARGV[2] == '1'
+local known = {}
+local seen = redis.call('HGETALL', KEYS[2])
+for i = 1, #seen, 2 do known[seen[i]] = seen[i + 1] end
+local out = {}
+local present = {}
+for i = 1, #fields, 2 do
+  local field, value = fields[i], fields[i + 1]
+  local digest = redis.sha1hex(value)
+  local first = ''
+  local entry = known[field]
+  if entry then
+    local was, since = string.match(entry, '^(%x+) (%d+)$')
+    if was == digest then first = since end
+  end
+  if first == '' and record then
+    first = ARGV[1]
+    redis.call('HSET', KEYS[2], field, digest .. ' ' .. first)
+  end
+  present[field] = true
+  out[#out + 1] = field
+  out[#out + 1] = #value
+  out[#out + 1] = digest
+  out[#out + 1] = first
+end
+if record then
+  for field in pairs(known) do
+    if not present[field] then redis.call('HDEL', KEYS[2], field) end
+  end
+end
+return out
+"""
+
+# KEYS: instance hash. ARGV: field. The digest of its value, or false when it is gone.
+_DIGEST_SCRIPT = """
+local value = redis.call('HGET', KEYS[1], ARGV[1])
+if not value then return false end
+return redis.sha1hex(value)
+"""
+
+# KEYS: instance hash, seen hash. ARGV: field, planned digest.
+# 0: gone; 1: changed since the plan, kept; 2: deleted (and its seen record dropped).
+_DELETE_SCRIPT = """
+local value = redis.call('HGET', KEYS[1], ARGV[1])
+if not value then return 0 end
+if redis.sha1hex(value) ~= ARGV[2] then return 1 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+return 2
+"""
+
+# KEYS: lock. ARGV: token, ttl ms. 1 when still ours (and renewed), 0 when lost.
+_RENEW_SCRIPT = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
+# KEYS: lock. ARGV: token. Deletes the lock only if it is still ours.
+_RELEASE_SCRIPT = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def field_file_name(field: str) -> str:
+    """The file Baileys' useMultiFileAuthState would write for a key named `field` (`:` -> `-`,
+    `/` -> `__`, then `.json`): what the one classifier (layout.classify_name) reads."""
+    return field.replace("/", "__").replace(":", "-") + ".json"
+
+
+def evolution_value(raw: bytes) -> bytes:
+    """Given a field's value as Evolution API stores it, return the JSON document: a JSON string
+    (Evolution stringifies twice) is unwrapped once; anything else is returned as it is."""
+    if not raw.lstrip().startswith(b'"'):
+        return raw
+    try:
+        inner = json.loads(raw)
+    except (ValueError, RecursionError):
+        return raw
+    return inner.encode("utf-8", "surrogatepass") if isinstance(inner, str) else raw
+
+
+def _text(value: bytes) -> str:
+    return value.decode("utf-8", "surrogateescape")
+
+
+def _reason(error: Exception, address: RedisAddress) -> str:
+    """A one-line reason for a Redis error, never holding the password."""
+    import redis
+
+    if isinstance(error, redis.AuthenticationError) or "WRONGPASS" in str(error) or "NOAUTH" in str(error):
+        text = "authentication failed (wrong user or password?)"
+    else:
+        text = str(error) or type(error).__name__
+    if address.password:
+        text = text.replace(address.password, "***")
+    return " ".join(text.split())
+
+
+class _Renewal:
+    """A thread renewing a held lock every third of its time to live; `lost` once it was not ours."""
+
+    def __init__(self, keys: RedisKeys, token: str):
+        self.keys = keys
+        self.token = token
+        self.stop = threading.Event()
+        self.lost = False
+        self.thread = threading.Thread(target=self._run, name="wa-sessions-lock-renewal", daemon=True)
+
+    def _run(self) -> None:
+        import redis
+
+        while not self.stop.wait(LOCK_TTL_MS / 3000):
+            try:
+                renewed = self.keys.scripts["renew"](
+                    keys=[self.keys.lock_key], args=[self.token, LOCK_TTL_MS]
+                )
+            except redis.RedisError:
+                continue  # the server may be back before the lock expires
+            if not renewed:
+                self.lost = True
+                return
+
+
+class RedisKeys:
+    """One instance's hash, with its seen record and its lock."""
+
+    def __init__(self, store: RedisStore, tenant: Tenant):
+        self.store = store
+        self.client = store.client
+        self.scripts = store.scripts
+        self.key = store.instance_key(tenant.name)
+        self.seen_key = SEEN_PREFIX + tenant.name
+        self.lock_key = LOCK_PREFIX + tenant.name
+        self.renewal: _Renewal | None = None
+        # name shown (the file-equivalent) -> (field, digest planned), from the last scan
+        self.planned: dict[str, tuple[bytes, bytes]] = {}
+
+    # ---------------------------------------------------------------- scan
+
+    def scan(self, now: float | None = None, keep: Container[str] | None = None) -> TenantScan:
+        """Count and classify the fields; under the lock (a real cleanup) record first-seen times
+        of values not seen before. Raise TenantUnavailable."""
+        import redis
+
+        moment = int(time.time() if now is None else now)
+        record = self.renewal is not None
+        try:
+            rows = self.scripts["list"](keys=[self.key, self.seen_key], args=[moment, "1" if record else "0"])
+            if not rows and not self.client.exists(self.key):
+                raise TenantUnavailable(f"instance hash {_text(self.key)} is gone")
+        except redis.RedisError as error:
+            raise TenantUnavailable(f"cannot read {_text(self.key)}: {self.store.reason(error)}") from None
+        listed = self._listed(rows, moment)
+
+        def creds_of(names: Set[str]) -> Creds:
+            return self._read_creds(names)
+
+        try:
+            return scan_listing(listed, now, keep, creds_of)
+        except redis.RedisError as error:
+            raise TenantUnavailable(
+                f"cannot read creds of {_text(self.key)}: {self.store.reason(error)}"
+            ) from None
+
+    def _listed(self, rows: Sequence[Any], moment: int) -> list[ListedEntry]:
+        """The fields as a listing (scan.py): each named as its file, age from its first sight."""
+        self.planned = {}
+        listed: list[ListedEntry] = []
+        for index in range(0, len(rows), 4):
+            field, size, digest, first = rows[index : index + 4]
+            name = field_file_name(_text(field))
+            if name in self.planned:  # two fields that escape alike: the raw name, unknown, kept
+                name = _text(field)
+            if name in self.planned:
+                continue
+            self.planned[name] = (field, digest)
+            first_seen = int(first) if first else moment
+            listed.append((name, _KEY_MODE, index // 4 + 1, int(size), first_seen * 1_000_000_000))
+        return listed
+
+    def _read_creds(self, names: Set[str]) -> Creds:
+        if layout.CREDS_FILE not in names:
+            return Creds("missing")
+        field = self.planned[layout.CREDS_FILE][0]
+        raw = self.client.hget(self.key, field)
+        if not isinstance(raw, bytes):  # gone since the listing
+            return Creds("missing")
+        return parse_creds(evolution_value(raw[:CREDS_MAX_BYTES]), layout.CREDS_FILE)
+
+    # ---------------------------------------------------------------- lock
+
+    @contextlib.contextmanager
+    def lock(self, wait_seconds: float) -> Iterator[None]:
+        """Hold `wa-sessions:lock:<id>` (SET NX PX with a token), renewed while held, released
+        only if still ours. Raise LockBusy when another run holds it, LockUnsafe when the server
+        cannot be asked."""
+        import redis
+
+        token = secrets.token_hex(16)
+        deadline = time.monotonic() + wait_seconds
+        try:
+            while not self.client.set(self.lock_key, token, nx=True, px=LOCK_TTL_MS):
+                if time.monotonic() >= deadline:
+                    raise LockBusy(f"{self.lock_key} is held by another run")
+                time.sleep(_POLL_SECONDS)
+        except redis.RedisError as error:
+            raise LockUnsafe(f"cannot take {self.lock_key}: {self.store.reason(error)}") from None
+        renewal = _Renewal(self, token)
+        renewal.thread.start()
+        self.renewal = renewal
+        try:
+            yield
+        finally:
+            self.renewal = None
+            renewal.stop.set()
+            renewal.thread.join()
+            with contextlib.suppress(redis.RedisError):
+                self.scripts["release"](keys=[self.lock_key], args=[token])
+
+    def lock_is_held(self) -> bool:
+        """Whether a run (another one, if we hold none) holds the tenant lock."""
+        import redis
+
+        try:
+            return self.renewal is None and bool(self.client.exists(self.lock_key))
+        except redis.RedisError:
+            return False
+
+    def recover(self, company: str, history: LazyHistory) -> list[str]:
+        """Nothing to put back: a field is deleted by one atomic script, never half."""
+        return []
+
+    # ---------------------------------------------------------------- checked delete
+
+    def _planned_field(self, deletion: Deletion) -> tuple[bytes, bytes]:
+        try:
+            return self.planned[deletion.entry.name]
+        except KeyError:
+            raise OSError(errno.ENOENT, "not a key of the last scan") from None
+
+    def changed(self, deletion: Deletion) -> str | None:
+        """Why the field's value is no longer the one planned (its digest differs), or None. Raise
+        FileNotFoundError if it is gone, OSError if the server cannot be asked."""
+        import redis
+
+        field, digest = self._planned_field(deletion)
+        try:
+            current = self.scripts["digest"](keys=[self.key], args=[field])
+        except redis.RedisError as error:
+            raise OSError(errno.EIO, f"Redis: {self.store.reason(error)}") from None
+        if current is None:
+            raise FileNotFoundError(errno.ENOENT, "gone")
+        return None if current == digest else "modified since the plan"
+
+    def delete_unless_changed(self, deletion: Deletion) -> str | None:
+        """Delete the field if its value is still the one planned (one Lua script); else keep it
+        and return why. Raise FileNotFoundError if it is gone, OSError if it cannot be deleted
+        (the server is gone, or the tenant lock was lost)."""
+        import redis
+
+        field, digest = self._planned_field(deletion)
+        if self.renewal is not None and self.renewal.lost:
+            raise OSError(errno.ENOLCK, f"{self.lock_key} was lost; nothing more deleted")
+        try:
+            outcome = self.scripts["delete"](keys=[self.key, self.seen_key], args=[field, digest])
+        except redis.RedisError as error:
+            raise OSError(errno.EIO, f"Redis: {self.store.reason(error)}") from None
+        if outcome == 0:
+            raise FileNotFoundError(errno.ENOENT, "gone")
+        return "modified since the plan" if outcome == 1 else None
+
+
+class RedisStore:
+    """The instances of one Evolution API Redis database."""
+
+    def __init__(self, settings: Settings, address: RedisAddress, client: redis.Redis):
+        self.settings = settings
+        self.address = address
+        self.client = client
+        self.scripts = {
+            name: client.register_script(source)  # EVALSHA, loading the script when the server lacks it
+            for name, source in (
+                ("list", _LIST_SCRIPT),
+                ("digest", _DIGEST_SCRIPT),
+                ("delete", _DELETE_SCRIPT),
+                ("renew", _RENEW_SCRIPT),
+                ("release", _RELEASE_SCRIPT),
+            )
+        }
+
+    @property
+    def instance_prefix(self) -> bytes:
+        return f"{self.address.prefix}:instance:".encode()
+
+    def instance_key(self, instance: str) -> bytes:
+        return self.instance_prefix + instance.encode("utf-8", "surrogateescape")
+
+    def reason(self, error: Exception) -> str:
+        return _reason(error, self.address)
+
+    def tenants(self, companies: Sequence[str]) -> list[Tenant]:
+        """The instances (hashes `<prefix>:instance:<id>`, found with SCAN), or those named by id.
+        Raise UsageError for an id with no hash, StoreUnavailable if the server cannot be asked."""
+        import redis
+
+        prefix = self.instance_prefix
+        try:
+            keys = sorted(set(self.client.scan_iter(match=prefix + b"*", count=_SCAN_COUNT)))
+            pipeline = self.client.pipeline(transaction=False)
+            for key in keys:
+                pipeline.type(key)
+            types = pipeline.execute()
+        except redis.RedisError as error:
+            raise StoreUnavailable(
+                f"cannot list instances on {self.address.server}: {self.reason(error)}"
+            ) from None
+        tenants = []
+        for key, kind in zip(keys, types, strict=True):
+            instance = _text(key[len(prefix) :])
+            if instance and kind == b"hash":
+                tenants.append(Tenant(instance, instance, Path(_text(key))))
+        tenants.sort(key=lambda tenant: tenant.company)
+        if not companies:
+            return tenants
+        known = {tenant.company: tenant for tenant in tenants}
+        chosen = {}
+        for company in companies:
+            if company not in known:
+                raise UsageError(
+                    f"no instance {company!r} ({_text(prefix)}{company}) in {self.address.shown}"
+                )
+            chosen[company] = known[company]
+        return sorted(chosen.values(), key=lambda tenant: tenant.company)
+
+    @contextlib.contextmanager
+    def open(self, tenant: Tenant) -> Iterator[RedisKeys]:
+        yield RedisKeys(self, tenant)
+
+    def disk(self) -> DiskUsage | None:
+        """No filesystem: the keys live in the server's memory."""
+        return None
+
+
+def connect(address: RedisAddress) -> redis.Redis:
+    """A client of the server, checked with PING. Raise StoreUnavailable naming host:port (never
+    the password) when redis-py is missing or the server cannot be reached or refuses us."""
+    try:
+        import redis
+    except ImportError:
+        raise StoreUnavailable(f"the Redis store needs redis-py: {EXTRA_HINT}") from None
+    client = redis.Redis(
+        host=address.host,
+        port=address.port,
+        db=address.db,
+        username=address.username,
+        password=address.password,
+        ssl=address.tls,
+        socket_connect_timeout=5,
+        socket_timeout=30,
+    )
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        client.close()
+        raise StoreUnavailable(f"cannot use Redis at {address.server}: {_reason(error, address)}") from None
+    return client
+
+
+@contextlib.contextmanager
+def open_redis_store(settings: Settings) -> Iterator[RedisStore]:
+    """The Redis of `settings.store` as a store. Raise UsageError for a bad URL, StoreUnavailable
+    when it cannot be used."""
+    assert settings.store is not None
+    try:
+        address = parse_redis_url(settings.store)
+    except ValueError as error:
+        raise UsageError(f"store: {error}") from None
+    client = connect(address)
+    try:
+        yield RedisStore(settings, address, client)
+    finally:
+        client.close()
