@@ -41,9 +41,11 @@ class PartialWrite(StateError):
 
 
 class History:
-    """An open history.jsonl, appended one line per write()."""
+    """An open history.jsonl, appended one line per write(). `command` is the command whose
+    deletions it records (written into each line; None: not known)."""
 
-    def __init__(self, state_dir: Path):
+    def __init__(self, state_dir: Path, command: str | None = None):
+        self.command = command
         ensure_state_dir(state_dir)
         with contextlib.suppress(StateError):
             rotate_history(state_dir)
@@ -94,8 +96,8 @@ class History:
 
 
 @contextlib.contextmanager
-def open_history(state_dir: Path) -> Iterator[History]:
-    history = History(state_dir)
+def open_history(state_dir: Path, command: str | None = None) -> Iterator[History]:
+    history = History(state_dir, command)
     try:
         yield history
     finally:
@@ -109,6 +111,15 @@ def read_history(state_dir: Path) -> Iterator[dict[str, Any]]:
 
 
 HISTORY_ROTATED_FILE = HISTORY_FILE + ".1"
+
+
+def read_both_generations(state_dir: Path) -> Iterator[dict[str, Any]]:
+    """The records of history.jsonl.1 then history.jsonl (what rotation keeps line by line),
+    oldest first; unreadable lines are passed over."""
+    yield from _read_records(state_dir / HISTORY_ROTATED_FILE)
+    yield from _read_records(state_dir / HISTORY_FILE)
+
+
 HISTORY_SUMMARY_FILE = "history-summary.json"
 HISTORY_LOCK_FILE = "history.lock"
 HISTORY_ROTATE_BYTES = 16 * 1024 * 1024
@@ -280,37 +291,55 @@ def _head(event: str, when: datetime, company: str) -> str:
     return f'{{"event":"{event}","time":"{iso_datetime(when)}","company":{_json_string(company)},"file":'
 
 
-def _body(name: str, category: str, reason: str, size: int, mtime_ns: int) -> str:
+def _body(name: str, category: str, reason: str, size: int, mtime_ns: int, command: str) -> str:
     return (
         f'{_json_string(layout.display_name(name))},"category":{_json_string(category)},'
-        f'"reason":{_json_string(reason)},"bytes":{size},"mtime":"{iso_ns(mtime_ns)}"'
+        f'"reason":{_json_string(reason)},"bytes":{size},"mtime":"{iso_ns(mtime_ns)}","command":{command}'
     )
 
 
-def deleted_lines(company: str, deletions: Sequence[Deletion], when: datetime) -> list[str]:
+def _command(command: str | None) -> str:
+    return "null" if command is None else _json_string(command)
+
+
+def deleted_lines(
+    company: str, deletions: Sequence[Deletion], when: datetime, command: str | None
+) -> list[str]:
     """The `deleted` lines of a batch (compact JSON, one object each: event, time, company, file,
-    category, reason, bytes, mtime), built without a dict per file: a fleet's cleanup writes millions."""
+    category, reason, bytes, mtime, command), built without a dict per file: a fleet's cleanup
+    writes millions. `command` (None: not known) is the command that deletes them."""
     head = _head("deleted", when, company)
+    shown = _command(command)
     return [
-        f"{head}{_body(entry.name, entry.category, deletion.reason, entry.size, entry.mtime_ns)}}}"
+        f"{head}{_body(entry.name, entry.category, deletion.reason, entry.size, entry.mtime_ns, shown)}}}"
         for deletion in deletions
         for entry in (deletion.entry,)
     ]
 
 
 def failed_line(
-    company: str, name: str, category: str, reason: str, size: int, mtime_ns: int, when: datetime, error: str
+    company: str,
+    name: str,
+    category: str,
+    reason: str,
+    size: int,
+    mtime_ns: int,
+    when: datetime,
+    error: str,
+    command: str | None,
 ) -> str:
     """A `failed` line: the `deleted` line of the same file, taken back, with the error."""
-    body = _body(name, category, reason, size, mtime_ns)
+    body = _body(name, category, reason, size, mtime_ns, _command(command))
     return f'{_head("failed", when, company)}{body},"error":{_json_string(error)}}}'
 
 
 class LazyHistory:
-    """Opens history.jsonl only when the first file is about to be deleted."""
+    """Opens history.jsonl only when the first file is about to be deleted; its lines name
+    `command` as the command that deleted."""
 
-    def __init__(self, state_dir: Path):
+    def __init__(self, state_dir: Path, command: str):
         self._state_dir = state_dir
+        self.command = command
         self._history: History | None = None
         self._error: StateError | None = None
 
@@ -321,7 +350,7 @@ class LazyHistory:
             raise self._error
         if self._history is None:
             try:
-                self._history = History(self._state_dir)
+                self._history = History(self._state_dir, self.command)
             except StateError as error:
                 self._error = error
                 raise
@@ -332,7 +361,15 @@ class LazyHistory:
         interrupted run, or from a purge's archive) with a `failed` line. Best effort."""
         with contextlib.suppress(StateError):
             line = failed_line(
-                company, name, layout.classify(name), "", size, mtime_ns, datetime.now(UTC), why
+                company,
+                name,
+                layout.classify(name),
+                "",
+                size,
+                mtime_ns,
+                datetime.now(UTC),
+                why,
+                self.command,
             )
             self.get().write_lines([line])
 
@@ -342,8 +379,8 @@ class LazyHistory:
 
 
 @contextlib.contextmanager
-def lazy_history(state_dir: Path) -> Iterator[LazyHistory]:
-    history = LazyHistory(state_dir)
+def lazy_history(state_dir: Path, command: str) -> Iterator[LazyHistory]:
+    history = LazyHistory(state_dir, command)
     try:
         yield history
     finally:

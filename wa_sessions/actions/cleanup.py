@@ -115,7 +115,7 @@ def run_cleanup(
     generated_at = utc_now()
     profile = settings.rules if rules is None else rules
     result = Result(command, str(settings.root), iso_datetime(generated_at), dry_run=dry_run)
-    with open_store(settings) as store, lazy_history(settings.effective_state_dir) as history:
+    with open_store(settings) as store, lazy_history(settings.effective_state_dir, command) as history:
         tenants = store.tenants(companies)
 
         def clean(tenant: Tenant) -> tuple[Outcome, str | None]:
