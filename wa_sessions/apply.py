@@ -56,7 +56,7 @@ def apply_plan(
     pending = iter(plan.deletions)
     while applied.stopped is None and (batch := _checked_batch(pending, keys, applied, held, stop_on_change)):
         recorded = _Recorded(company, datetime.now(UTC), history)
-        lines = deleted_lines(company, batch, recorded.time)
+        lines = deleted_lines(company, batch, recorded.time, history.command)
         try:
             history.write_lines(lines)
         except PartialWrite as error:
@@ -170,6 +170,7 @@ def _record_failure(recorded: _Recorded, deletion: Deletion, error: str) -> None
         entry.mtime_ns,
         recorded.time,
         error,
+        recorded.history.command,
     )
     with contextlib.suppress(StateError):
         recorded.history.write_lines([line])

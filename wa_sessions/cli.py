@@ -422,6 +422,67 @@ def _explain_config(
     return result.exit_code
 
 
+@app.command()
+def explain(
+    paths: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="PATH",
+            help="A file in a tenant folder under root, or COMPANY/NAME (company id or folder name).",
+            show_default=False,
+        ),
+    ],
+    root: RootOption = None,
+    config: ConfigOption = None,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Read only: why a file is kept or deleted: its category, the rule and guard that decide it,
+    and whether cleanup and emergency-cleanup would delete it now, with the reason a run records."""
+    from wa_sessions.actions.explain import run_explain
+
+    def body(settings: Settings, style: output.Style) -> int:
+        return shown(run_explain(settings, paths), style)
+
+    execute(root, None, config, output.Style(json_output, quiet), body)
+
+
+@app.command("history")
+def history_command(
+    company: CompanyOption = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            metavar="AGE",
+            help="Only deletions in the last AGE: 30m, 6h, 7d, 2w.",
+            show_default=False,
+        ),
+    ] = None,
+    file_glob: Annotated[
+        str | None,
+        typer.Option(
+            "--file",
+            metavar="GLOB",
+            help="Only files whose name matches GLOB, e.g. 'pre-key-*'.",
+            show_default=False,
+        ),
+    ] = None,
+    root: RootOption = None,
+    config: ConfigOption = None,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Read only: what was deleted, when, by which command and why, newest first (from the
+    history in the state dir)."""
+    from wa_sessions.actions.history_query import run_history
+
+    def body(settings: Settings, style: output.Style) -> int:
+        return shown(run_history(settings, company or [], since=since, file_glob=file_glob), style)
+
+    execute(root, None, config, output.Style(json_output, quiet), body)
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code. Usage errors are one line, never a traceback."""
     command = typer.main.get_command(app)

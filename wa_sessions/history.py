@@ -36,9 +36,11 @@ class PartialWrite(StateError):
 
 
 class History:
-    """An open history.jsonl, appended one line per write()."""
+    """An open history.jsonl, appended one line per write(). `command` is the command whose
+    deletions it records (written into each line; None: not known)."""
 
-    def __init__(self, state_dir: Path):
+    def __init__(self, state_dir: Path, command: str | None = None):
+        self.command = command
         ensure_state_dir(state_dir)
         from wa_sessions.history_totals import rotate_history  # it reads what this module writes
 
@@ -90,9 +92,10 @@ class History:
         os.close(self._fd)
 
 
-def open_history(state_dir: Path) -> contextlib.closing[History]:
-    """history.jsonl opened for appending, closed at the end of the `with`. Raise StateError."""
-    return contextlib.closing(History(state_dir))
+def open_history(state_dir: Path, command: str | None = None) -> contextlib.closing[History]:
+    """history.jsonl opened for appending (its lines naming `command`), closed at the end of the
+    `with`. Raise StateError."""
+    return contextlib.closing(History(state_dir, command))
 
 
 def read_records(path: Path) -> Iterator[dict[str, Any]]:
@@ -112,6 +115,16 @@ def read_records(path: Path) -> Iterator[dict[str, Any]]:
                 yield record
 
 
+HISTORY_ROTATED_FILE = HISTORY_FILE + ".1"
+
+
+def read_both_generations(state_dir: Path) -> Iterator[dict[str, Any]]:
+    """The records of history.jsonl.1 then history.jsonl (what rotation keeps line by line),
+    oldest first; unreadable lines are passed over."""
+    yield from read_records(state_dir / HISTORY_ROTATED_FILE)
+    yield from read_records(state_dir / HISTORY_FILE)
+
+
 def read_history(state_dir: Path) -> Iterator[dict[str, Any]]:
     """The records of history.jsonl, oldest first; unreadable lines (a killed run's truncated last
     line) are passed over."""
@@ -127,37 +140,55 @@ def _head(event: str, when: datetime, company: str) -> str:
     return f'{{"event":"{event}","time":"{iso_datetime(when)}","company":{_json_string(company)},"file":'
 
 
-def _body(name: str, category: str, reason: str, size: int, mtime_ns: int) -> str:
+def _body(name: str, category: str, reason: str, size: int, mtime_ns: int, command: str) -> str:
     return (
         f'{_json_string(layout.display_name(name))},"category":{_json_string(category)},'
-        f'"reason":{_json_string(reason)},"bytes":{size},"mtime":"{iso_ns(mtime_ns)}"'
+        f'"reason":{_json_string(reason)},"bytes":{size},"mtime":"{iso_ns(mtime_ns)}","command":{command}'
     )
 
 
-def deleted_lines(company: str, deletions: Sequence[Deletion], when: datetime) -> list[str]:
+def _command(command: str | None) -> str:
+    return "null" if command is None else _json_string(command)
+
+
+def deleted_lines(
+    company: str, deletions: Sequence[Deletion], when: datetime, command: str | None
+) -> list[str]:
     """The `deleted` lines of a batch (compact JSON, one object each: event, time, company, file,
-    category, reason, bytes, mtime), built without a dict per file: a fleet's cleanup writes millions."""
+    category, reason, bytes, mtime, command), built without a dict per file: a fleet's cleanup
+    writes millions. `command` (None: not known) is the command that deletes them."""
     head = _head("deleted", when, company)
+    shown = _command(command)
     return [
-        f"{head}{_body(entry.name, entry.category, deletion.reason, entry.size, entry.mtime_ns)}}}"
+        f"{head}{_body(entry.name, entry.category, deletion.reason, entry.size, entry.mtime_ns, shown)}}}"
         for deletion in deletions
         for entry in (deletion.entry,)
     ]
 
 
 def failed_line(
-    company: str, name: str, category: str, reason: str, size: int, mtime_ns: int, when: datetime, error: str
+    company: str,
+    name: str,
+    category: str,
+    reason: str,
+    size: int,
+    mtime_ns: int,
+    when: datetime,
+    error: str,
+    command: str | None,
 ) -> str:
     """A `failed` line: the `deleted` line of the same file, taken back, with the error."""
-    body = _body(name, category, reason, size, mtime_ns)
+    body = _body(name, category, reason, size, mtime_ns, _command(command))
     return f'{_head("failed", when, company)}{body},"error":{_json_string(error)}}}'
 
 
 class LazyHistory:
-    """Opens history.jsonl only when the first file is about to be deleted."""
+    """Opens history.jsonl only when the first file is about to be deleted; its lines name
+    `command` as the command that deleted."""
 
-    def __init__(self, state_dir: Path):
+    def __init__(self, state_dir: Path, command: str):
         self._state_dir = state_dir
+        self.command = command
         self._history: History | None = None
         self._error: StateError | None = None
 
@@ -168,7 +199,7 @@ class LazyHistory:
             raise self._error
         if self._history is None:
             try:
-                self._history = History(self._state_dir)
+                self._history = History(self._state_dir, self.command)
             except StateError as error:
                 self._error = error
                 raise
@@ -179,7 +210,15 @@ class LazyHistory:
         interrupted run, or from a purge's archive) with a `failed` line. Best effort."""
         with contextlib.suppress(StateError):
             line = failed_line(
-                company, name, layout.classify(name), "", size, mtime_ns, datetime.now(UTC), why
+                company,
+                name,
+                layout.classify(name),
+                "",
+                size,
+                mtime_ns,
+                datetime.now(UTC),
+                why,
+                self.command,
             )
             self.get().write_lines([line])
 
@@ -188,6 +227,6 @@ class LazyHistory:
             self._history.close()
 
 
-def lazy_history(state_dir: Path) -> contextlib.closing[LazyHistory]:
-    """A LazyHistory closed (if it was ever opened) at the end of the `with`."""
-    return contextlib.closing(LazyHistory(state_dir))
+def lazy_history(state_dir: Path, command: str) -> contextlib.closing[LazyHistory]:
+    """A LazyHistory for `command`'s deletions, closed (if it was ever opened) at the end of the `with`."""
+    return contextlib.closing(LazyHistory(state_dir, command))

@@ -15,12 +15,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from wa_sessions.history import HISTORY_FILE, read_records
+from wa_sessions.history import HISTORY_FILE, HISTORY_ROTATED_FILE, read_records
 from wa_sessions.locks import LockBusy, LockUnsafe, hold
 from wa_sessions.state import StateError, read_json, write_atomically
 from wa_sessions.times import iso_second
 
-HISTORY_ROTATED_FILE = HISTORY_FILE + ".1"
 HISTORY_SUMMARY_FILE = "history-summary.json"
 HISTORY_LOCK_FILE = "history.lock"
 HISTORY_ROTATE_BYTES = 16 * 1024 * 1024

@@ -112,6 +112,50 @@ class ConfigValue:
     source: str
 
 
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What one profile would do with a file now: delete it or not, and why (for a deletion, the
+    reason a real run would record)."""
+
+    delete: bool
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """One file as `explain` sees it: its category, the rule of each profile for that category
+    (`max_age 14d`, `keep_newest 50`; None: no rule), the guard that applies to it (or None), and
+    the verdicts of `cleanup` and `emergency-cleanup`."""
+
+    path: str
+    company: str
+    file: str
+    category: str
+    cleanup_rule: str | None
+    emergency_rule: str | None
+    guard: str | None
+    cleanup: Verdict
+    emergency: Verdict
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRecord:
+    """One deletion of the history. `deleted` is False when a `failed` line took it back (the
+    file stayed), with that line's `error`; `command` is "unknown" for records written before
+    the history named it."""
+
+    time: str
+    company: str
+    command: str
+    file: str
+    category: str
+    reason: str
+    bytes: int
+    mtime: str | None
+    deleted: bool = True
+    error: str | None = None
+
+
 @dataclass(slots=True)
 class Result:
     """What a command did or saw. `busy_is_error` is False where a busy tenant is skipped and
@@ -135,6 +179,8 @@ class Result:
     purge_backup: bool = True
     config_file: str | None = None  # config show / validate
     config_values: list[ConfigValue] = field(default_factory=list)
+    explained: list[Explanation] = field(default_factory=list)  # explain
+    history: list[HistoryRecord] = field(default_factory=list)  # history, newest first
 
     @property
     def tripped(self) -> list[TenantState]:

@@ -50,9 +50,17 @@ _seconds = st.integers(
     size=st.integers(min_value=0, max_value=2**40),
     mtime_ns=_seconds.map(lambda second: second * 1_000_000_000) | st.integers(0, 2**62),
     now=_seconds,
+    command=st.none() | _names,
 )
 def test_history_lines_are_the_documented_records_as_compact_json(
-    name: str, category: str, reason: str, company: str, size: int, mtime_ns: int, now: int
+    name: str,
+    category: str,
+    reason: str,
+    company: str,
+    size: int,
+    mtime_ns: int,
+    now: int,
+    command: str | None,
 ) -> None:
     deletion = Deletion(Entry(name, category, name, True, "file", 1, size, mtime_ns), reason)
     time = datetime.fromtimestamp(now, UTC) + timedelta(microseconds=999_999)
@@ -65,10 +73,11 @@ def test_history_lines_are_the_documented_records_as_compact_json(
         "reason": reason,
         "bytes": size,
         "mtime": iso_second(mtime_ns // 1_000_000_000),
+        "command": command,
     }
-    [line] = deleted_lines(company, [deletion], time)
+    [line] = deleted_lines(company, [deletion], time, command)
     assert line == json.dumps(record, ensure_ascii=False, separators=(",", ":"))
-    failed = failed_line(company, name, category, reason, size, mtime_ns, time, "gone")
+    failed = failed_line(company, name, category, reason, size, mtime_ns, time, "gone", command)
     assert failed == json.dumps(
         {**record, "event": "failed", "error": "gone"}, ensure_ascii=False, separators=(",", ":")
     )

@@ -120,7 +120,7 @@ def run_cleanup(
     validate_companies(companies)
     profile = settings.rules if rules is None else rules
     result = new_result(settings, command, dry_run=dry_run)
-    with open_store(settings) as store, lazy_history(settings.effective_state_dir) as history:
+    with open_store(settings) as store, lazy_history(settings.effective_state_dir, command) as history:
         tenants = store.tenants(companies)
 
         def clean(tenant: Tenant) -> tuple[Outcome, str | None]:

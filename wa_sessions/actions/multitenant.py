@@ -144,7 +144,7 @@ def _clean_fleet(
         except StateError as error:
             decisions = [_not_recorded(decision, error) for decision in decisions]
 
-    with lazy_history(settings.effective_state_dir) as history:
+    with lazy_history(settings.effective_state_dir, COMMAND) as history:
 
         def clean(item: tuple[Tenant, Outcome | _Due]) -> tuple[Outcome, str | None]:
             tenant, decision = item

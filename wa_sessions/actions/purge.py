@@ -95,7 +95,7 @@ def run_purge(
         purge_older_than=max_age,
         purge_backup=backup,
     )
-    with open_folder_store(settings) as store, lazy_history(settings.effective_state_dir) as history:
+    with open_folder_store(settings) as store, lazy_history(settings.effective_state_dir, COMMAND) as history:
         root_fd = store.root_fd
         tenants = store.tenants(companies)
         if not dry_run:

@@ -78,6 +78,9 @@ def render(result: Result, style: Style) -> None:
     warnings on stderr."""
     from wa_sessions.output import text
 
+    if result.command in ("explain", "history"):
+        _render_query(result, style)
+        return
     if style.json:
         from wa_sessions.output.json import write_document
 
@@ -92,6 +95,28 @@ def render(result: Result, style: Style) -> None:
         text.write_config(result, style)
     else:
         text.write_cleanup(result, style)
+
+
+def _render_query(result: Result, style: Style) -> None:
+    """explain and history (output/explain.py, output/history.py): the document or the text on
+    stdout, the errors on stderr."""
+    from wa_sessions.output.text import write_errors
+
+    if result.command == "explain":
+        from wa_sessions.output.explain import write_explain_json, write_explain_text
+
+        if style.json:
+            write_explain_json(result)
+        else:
+            write_explain_text(result, style)
+    else:
+        from wa_sessions.output.history import write_history_json, write_history_text
+
+        if style.json:
+            write_history_json(result)
+        else:
+            write_history_text(result, style)
+    write_errors(result, style)
 
 
 def report_text(result: Result, report_format: str) -> str:
