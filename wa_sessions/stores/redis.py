@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import secrets
 import stat
 import threading
@@ -48,11 +47,22 @@ from wa_sessions.rules import Deletion
 from wa_sessions.scan import TenantScan, scan_listing
 from wa_sessions.store_url import RedisAddress, parse_redis_url
 from wa_sessions.stores import Tenant, TenantUnavailable
+from wa_sessions.stores.redis_wire import (
+    DELETE_SCRIPT,
+    DIGEST_SCRIPT,
+    LIST_SCRIPT,
+    RELEASE_SCRIPT,
+    RENEW_SCRIPT,
+    connect,
+    evolution_value,
+    field_file_name,
+    reason_of,
+    text_of,
+)
 
 if TYPE_CHECKING:
     import redis
 
-EXTRA_HINT = "pip install 'wa-sessions[redis]'"
 SEEN_PREFIX = "wa-sessions:seen:"
 LOCK_PREFIX = "wa-sessions:lock:"
 CREDS_FIELD = b"creds"
@@ -61,110 +71,6 @@ LOCK_TTL_MS = 30_000
 _POLL_SECONDS = 0.05
 _SCAN_COUNT = 1000
 _KEY_MODE = stat.S_IFREG | 0o600
-
-# KEYS: instance hash, seen hash. ARGV: now (epoch seconds), "1" to record what is not yet seen.
-# Returns field, length, digest, first seen ("" when never seen with this value), per field.
-_LIST_SCRIPT = """
-local fields = redis.call('HGETALL', KEYS[1])
-local record = ARGV[2] == '1'
-local known = {}
-local seen = redis.call('HGETALL', KEYS[2])
-for i = 1, #seen, 2 do known[seen[i]] = seen[i + 1] end
-local out = {}
-local present = {}
-for i = 1, #fields, 2 do
-  local field, value = fields[i], fields[i + 1]
-  local digest = redis.sha1hex(value)
-  local first = ''
-  local entry = known[field]
-  if entry then
-    local was, since = string.match(entry, '^(%x+) (%d+)$')
-    if was == digest then first = since end
-  end
-  if first == '' and record then
-    first = ARGV[1]
-    redis.call('HSET', KEYS[2], field, digest .. ' ' .. first)
-  end
-  present[field] = true
-  out[#out + 1] = field
-  out[#out + 1] = #value
-  out[#out + 1] = digest
-  out[#out + 1] = first
-end
-if record then
-  for field in pairs(known) do
-    if not present[field] then redis.call('HDEL', KEYS[2], field) end
-  end
-end
-return out
-"""
-
-# KEYS: instance hash. ARGV: field. The digest of its value, or false when it is gone.
-_DIGEST_SCRIPT = """
-local value = redis.call('HGET', KEYS[1], ARGV[1])
-if not value then return false end
-return redis.sha1hex(value)
-"""
-
-# KEYS: instance hash, seen hash. ARGV: field, planned digest.
-# 0: gone; 1: changed since the plan, kept; 2: deleted (and its seen record dropped).
-_DELETE_SCRIPT = """
-local value = redis.call('HGET', KEYS[1], ARGV[1])
-if not value then return 0 end
-if redis.sha1hex(value) ~= ARGV[2] then return 1 end
-redis.call('HDEL', KEYS[1], ARGV[1])
-redis.call('HDEL', KEYS[2], ARGV[1])
-return 2
-"""
-
-# KEYS: lock. ARGV: token, ttl ms. 1 when still ours (and renewed), 0 when lost.
-_RENEW_SCRIPT = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 0
-"""
-
-# KEYS: lock. ARGV: token. Deletes the lock only if it is still ours.
-_RELEASE_SCRIPT = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-
-
-def field_file_name(field: str) -> str:
-    """The file Baileys' useMultiFileAuthState would write for a key named `field` (`:` -> `-`,
-    `/` -> `__`, then `.json`): what the one classifier (layout.classify_name) reads."""
-    return field.replace("/", "__").replace(":", "-") + ".json"
-
-
-def evolution_value(raw: bytes) -> bytes:
-    """Given a field's value as Evolution API stores it, return the JSON document: a JSON string
-    (Evolution stringifies twice) is unwrapped once; anything else is returned as it is."""
-    if not raw.lstrip().startswith(b'"'):
-        return raw
-    try:
-        inner = json.loads(raw)
-    except (ValueError, RecursionError):
-        return raw
-    return inner.encode("utf-8", "surrogatepass") if isinstance(inner, str) else raw
-
-
-def _text(value: bytes) -> str:
-    return value.decode("utf-8", "surrogateescape")
-
-
-def _reason(error: Exception, address: RedisAddress) -> str:
-    """A one-line reason for a Redis error, never holding the password."""
-    import redis
-
-    if isinstance(error, redis.AuthenticationError) or "WRONGPASS" in str(error) or "NOAUTH" in str(error):
-        text = "authentication failed (wrong user or password?)"
-    else:
-        text = str(error) or type(error).__name__
-    if address.password:
-        text = text.replace(address.password, "***")
-    return " ".join(text.split())
 
 
 class _Renewal:
@@ -218,9 +124,9 @@ class RedisKeys:
         try:
             rows = self.scripts["list"](keys=[self.key, self.seen_key], args=[moment, "1" if record else "0"])
             if not rows and not self.client.exists(self.key):
-                raise TenantUnavailable(f"instance hash {_text(self.key)} is gone")
+                raise TenantUnavailable(f"instance hash {text_of(self.key)} is gone")
         except redis.RedisError as error:
-            raise TenantUnavailable(f"cannot read {_text(self.key)}: {self.store.reason(error)}") from None
+            raise TenantUnavailable(f"cannot read {text_of(self.key)}: {self.store.reason(error)}") from None
         listed = self._listed(rows, moment)
 
         def creds_of(names: Set[str]) -> Creds:
@@ -230,7 +136,7 @@ class RedisKeys:
             return scan_listing(listed, now, keep, creds_of)
         except redis.RedisError as error:
             raise TenantUnavailable(
-                f"cannot read creds of {_text(self.key)}: {self.store.reason(error)}"
+                f"cannot read creds of {text_of(self.key)}: {self.store.reason(error)}"
             ) from None
 
     def _listed(self, rows: Sequence[Any], moment: int) -> list[ListedEntry]:
@@ -239,9 +145,9 @@ class RedisKeys:
         listed: list[ListedEntry] = []
         for index in range(0, len(rows), 4):
             field, size, digest, first = rows[index : index + 4]
-            name = field_file_name(_text(field))
+            name = field_file_name(text_of(field))
             if name in self.planned:  # two fields that escape alike: the raw name, unknown, kept
-                name = _text(field)
+                name = text_of(field)
             if name in self.planned:
                 continue
             self.planned[name] = (field, digest)
@@ -351,11 +257,11 @@ class RedisStore:
         self.scripts = {
             name: client.register_script(source)  # EVALSHA, loading the script when the server lacks it
             for name, source in (
-                ("list", _LIST_SCRIPT),
-                ("digest", _DIGEST_SCRIPT),
-                ("delete", _DELETE_SCRIPT),
-                ("renew", _RENEW_SCRIPT),
-                ("release", _RELEASE_SCRIPT),
+                ("list", LIST_SCRIPT),
+                ("digest", DIGEST_SCRIPT),
+                ("delete", DELETE_SCRIPT),
+                ("renew", RENEW_SCRIPT),
+                ("release", RELEASE_SCRIPT),
             )
         }
 
@@ -367,7 +273,7 @@ class RedisStore:
         return self.instance_prefix + instance.encode("utf-8", "surrogateescape")
 
     def reason(self, error: Exception) -> str:
-        return _reason(error, self.address)
+        return reason_of(error, self.address)
 
     def tenants(self, companies: Sequence[str]) -> list[Tenant]:
         """The instances (hashes `<prefix>:instance:<id>`, found with SCAN), or those named by id.
@@ -387,9 +293,9 @@ class RedisStore:
             ) from None
         tenants = []
         for key, kind in zip(keys, types, strict=True):
-            instance = _text(key[len(prefix) :])
+            instance = text_of(key[len(prefix) :])
             if instance and kind == b"hash":
-                tenants.append(Tenant(instance, instance, Path(_text(key))))
+                tenants.append(Tenant(instance, instance, Path(text_of(key))))
         tenants.sort(key=lambda tenant: tenant.company)
         if not companies:
             return tenants
@@ -398,7 +304,7 @@ class RedisStore:
         for company in companies:
             if company not in known:
                 raise UsageError(
-                    f"no instance {company!r} ({_text(prefix)}{company}) in {self.address.shown}"
+                    f"no instance {company!r} ({text_of(prefix)}{company}) in {self.address.shown}"
                 )
             chosen[company] = known[company]
         return sorted(chosen.values(), key=lambda tenant: tenant.company)
@@ -410,31 +316,6 @@ class RedisStore:
     def disk(self) -> DiskUsage | None:
         """No filesystem: the keys live in the server's memory."""
         return None
-
-
-def connect(address: RedisAddress) -> redis.Redis:
-    """A client of the server, checked with PING. Raise StoreUnavailable naming host:port (never
-    the password) when redis-py is missing or the server cannot be reached or refuses us."""
-    try:
-        import redis
-    except ImportError:
-        raise StoreUnavailable(f"the Redis store needs redis-py: {EXTRA_HINT}") from None
-    client = redis.Redis(
-        host=address.host,
-        port=address.port,
-        db=address.db,
-        username=address.username,
-        password=address.password,
-        ssl=address.tls,
-        socket_connect_timeout=5,
-        socket_timeout=30,
-    )
-    try:
-        client.ping()
-    except redis.RedisError as error:
-        client.close()
-        raise StoreUnavailable(f"cannot use Redis at {address.server}: {_reason(error, address)}") from None
-    return client
 
 
 @contextlib.contextmanager
