@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from wa_sessions import __version__, output
+from wa_sessions import __version__, exit_codes, output
 
 # Start-up time: each command imports the modules it needs where it runs (`--version` and
 # `--help` need none of them, and no command needs every action, e.g. the archiving of
@@ -60,23 +60,35 @@ StoreOption = Annotated[
 ]
 ConfigOption = Annotated[
     Path | None,
-    typer.Option("--config", help="YAML config file (env WA_SESSIONS_CONFIG).", show_default=False),
+    typer.Option(
+        "--config", metavar="FILE", help="YAML config file (env WA_SESSIONS_CONFIG).", show_default=False
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="One JSON document on stdout, nothing else.")]
 QuietOption = Annotated[
     bool, typer.Option("--quiet", "-q", help="Errors only (silent cron mail on success).")
 ]
-VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="List every file with its reason.")]
+VerboseOption = Annotated[
+    bool,
+    typer.Option(
+        "--verbose",
+        "-v",
+        help="List every deleted file with its reason (a dry run always does), and each tenant's problems.",
+    ),
+]
+# Accepted by every command (SPEC §4) but not offered where it changes nothing (scan, config).
+UnusedVerboseOption = Annotated[bool, typer.Option("--verbose", "-v", hidden=True)]
 CompanyOption = Annotated[
     list[str] | None,
     typer.Option(
         "--company",
+        metavar="ID",
         help="Company id (962302) or folder name (company_962302); repeatable.",
         show_default=False,
     ),
 ]
 DryRunOption = Annotated[
-    bool, typer.Option("--dry-run", help="Touch nothing; show what a real run would delete.")
+    bool, typer.Option("--dry-run", "-n", help="Touch nothing; show what a real run would delete.")
 ]
 JobsOption = Annotated[
     int,
@@ -84,15 +96,23 @@ JobsOption = Annotated[
         "--jobs",
         "-j",
         min=0,
+        metavar="N",
         help="Work on tenants in N processes; 0 (default): one per CPU when the fleet is large enough.",
     ),
 ]
 
 
 def fail(message: str, code: int) -> NoReturn:
-    """Print one line on stderr and exit with `code`."""
-    sys.stderr.write(f"wa-sessions: {output.one_line(message)}\n")
+    """Print one line on stderr (output.error_line) and exit with `code`."""
+    output.error_line(message)
     raise typer.Exit(code)
+
+
+def style_of(json_output: bool, quiet: bool, verbose: bool) -> output.Style:
+    """How to print; `--quiet` with `--verbose` is a usage error (exit 2)."""
+    if quiet and verbose:
+        fail("--quiet and --verbose cannot be used together", 2)
+    return output.Style(json_output, quiet, verbose)
 
 
 def overrides_of(root: str | None, store: str | None) -> dict[str, Any]:
@@ -174,18 +194,24 @@ def _main(
     """Keep Baileys auth-state folders healthy: scan, classify, and clean without losing a session."""
 
 
-@app.command()
+@app.command(epilog=exit_codes.epilog("scan"))
 def scan(
     company: CompanyOption = None,
     fail_on: Annotated[
-        Level | None, typer.Option("--fail-on", help="Exit 1 when any tenant is at or above this level.")
+        Level | None,
+        typer.Option(
+            "--fail-on",
+            metavar="LEVEL",
+            help="Exit 1 when any tenant is at or above LEVEL: warning, critical, trigger, emergency or danger.",
+            show_default=False,
+        ),
     ] = None,
     root: RootOption = None,
     store: StoreOption = None,
     config: ConfigOption = None,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
-    verbose: VerboseOption = False,
+    verbose: UnusedVerboseOption = False,
     jobs: JobsOption = 0,
 ) -> None:
     """Read only: files per category, bytes, status and problems of every tenant."""
@@ -194,10 +220,10 @@ def scan(
     def body(settings: Settings, style: output.Style) -> int:
         return shown(run_scan(settings, company or [], fail_on.value if fail_on else None, jobs=jobs), style)
 
-    execute(root, store, config, output.Style(json_output, quiet, verbose), body)
+    execute(root, store, config, style_of(json_output, quiet, verbose), body)
 
 
-@app.command()
+@app.command(epilog=exit_codes.epilog("cleanup"))
 def cleanup(
     company: CompanyOption = None,
     dry_run: DryRunOption = False,
@@ -218,15 +244,17 @@ def cleanup(
         stream.end(result)
         return result.exit_code
 
-    execute(root, store, config, output.Style(json_output, quiet, verbose), body)
+    execute(root, store, config, style_of(json_output, quiet, verbose), body)
 
 
-@app.command()
+@app.command(epilog=exit_codes.epilog("demo"))
 def demo(
-    root: Annotated[Path, typer.Option("--root", help="Where to create the demo sessions root.")] = Path(
-        "demo"
-    ),
-    tenants: Annotated[int, typer.Option("--tenants", min=1, max=1000, help="How many tenants.")] = 3,
+    root: Annotated[
+        Path, typer.Option("--root", metavar="PATH", help="Where to create the demo sessions root.")
+    ] = Path("demo"),
+    tenants: Annotated[
+        int, typer.Option("--tenants", metavar="N", min=1, max=1000, help="How many tenants (1-1000).")
+    ] = 3,
 ) -> None:
     """Create a demo sessions root with aged files, to try `cleanup --dry-run` on."""
     from wa_sessions.demo import make_demo
@@ -240,7 +268,7 @@ def demo(
     guarded(action)
 
 
-@app.command("emergency-cleanup")
+@app.command("emergency-cleanup", epilog=exit_codes.epilog("emergency-cleanup"))
 def emergency_cleanup(
     company: CompanyOption = None,
     dry_run: DryRunOption = False,
@@ -299,10 +327,10 @@ def emergency_cleanup(
             )
         return shown(result, style)
 
-    execute(root, store, config, output.Style(json_output, quiet, verbose), body)
+    execute(root, store, config, style_of(json_output, quiet, verbose), body)
 
 
-@app.command("multitenant-cleanup")
+@app.command("multitenant-cleanup", epilog=exit_codes.epilog("multitenant-cleanup"))
 def multitenant_cleanup(
     dry_run: DryRunOption = False,
     force: Annotated[bool, typer.Option("--force", help="Ignore the cooldown (auto.cooldown).")] = False,
@@ -317,14 +345,20 @@ def multitenant_cleanup(
     """The automatic trigger (cron, every 30 minutes): clean every tenant at `trigger` or above,
     with the emergency profile at `danger`, under one run lock."""
     from wa_sessions.actions.multitenant import run_multitenant
+    from wa_sessions.locks import LockBusy
 
     def body(settings: Settings, style: output.Style) -> int:
         stream = output.cleanup_stream(style)
-        result = run_multitenant(settings, dry_run=dry_run, force=force, jobs=jobs, stream=stream)
+        try:
+            result = run_multitenant(settings, dry_run=dry_run, force=force, jobs=jobs, stream=stream)
+        except LockBusy:
+            if not style.quiet:
+                raise
+            return 3  # another run had it: not an error, so nothing for cron to mail
         stream.end(result)
         return result.exit_code
 
-    execute(root, store, config, output.Style(json_output, quiet, verbose), body)
+    execute(root, store, config, style_of(json_output, quiet, verbose), body)
 
 
 class ReportFormat(StrEnum):
@@ -334,16 +368,23 @@ class ReportFormat(StrEnum):
     prometheus = "prometheus"
 
 
-@app.command()
+@app.command(epilog=exit_codes.epilog("report"))
 def report(
     report_format: Annotated[
-        ReportFormat | None, typer.Option("--format", help="table (default), json, markdown or prometheus.")
+        ReportFormat | None,
+        typer.Option(
+            "--format",
+            metavar="FORMAT",
+            help="table (default), json, markdown or prometheus.",
+            show_default=False,
+        ),
     ] = None,
     output_file: Annotated[
         Path | None,
         typer.Option(
             "--output",
             "-o",
+            metavar="FILE",
             help="Write to FILE atomically (temp file + rename) instead of stdout.",
             show_default=False,
         ),
@@ -353,7 +394,9 @@ def report(
     config: ConfigOption = None,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
-    verbose: VerboseOption = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="With --output, say which file was written.")
+    ] = False,
 ) -> None:
     """Fleet summary: tenants per status, files per category, the largest tenants, disk and
     inodes, and per tenant the last cleanup and what it freed."""
@@ -368,48 +411,89 @@ def report(
         output.render_report(result, chosen, style, output_file)
         return result.exit_code
 
-    execute(root, store, config, output.Style(json_output, quiet, verbose), body)
+    execute(root, store, config, style_of(json_output, quiet, verbose), body)
 
 
 config_app = typer.Typer(
     name="config",
-    help="Show or validate the effective configuration.",
+    help="Show, validate or generate the configuration (and the crontab and systemd units).",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
 app.add_typer(config_app)
 
 
-@config_app.command("show")
+@config_app.command("show", epilog=exit_codes.epilog("config show"))
 def config_show(
     root: RootOption = None,
     store: StoreOption = None,
     config: ConfigOption = None,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
-    verbose: VerboseOption = False,
+    verbose: UnusedVerboseOption = False,
 ) -> None:
     """The effective configuration, and where each value came from (cli, env, yaml, default)."""
-    guarded(
-        lambda: _explain_config(root, store, config, "config show", output.Style(json_output, quiet, verbose))
-    )
+    style = style_of(json_output, quiet, verbose)
+    guarded(lambda: _explain_config(root, store, config, "config show", style))
 
 
-@config_app.command("validate")
+@config_app.command("validate", epilog=exit_codes.epilog("config validate"))
 def config_validate(
     root: RootOption = None,
     store: StoreOption = None,
     config: ConfigOption = None,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
-    verbose: VerboseOption = False,
+    verbose: UnusedVerboseOption = False,
 ) -> None:
-    """Exit 0 when the configuration (file, environment, options) is valid, else 2 naming every bad key."""
-    guarded(
-        lambda: _explain_config(
-            root, store, config, "config validate", output.Style(json_output, quiet, verbose)
-        )
-    )
+    """Exit 0 when the configuration (file, environment, options) is valid, `root` is an existing
+    directory and the state dir exists or can be created (it is not created); else 2, naming every
+    bad key."""
+    style = style_of(json_output, quiet, verbose)
+    guarded(lambda: _explain_config(root, store, config, "config validate", style))
+
+
+@config_app.command("generate", epilog=exit_codes.epilog("config generate"))
+def config_generate(
+    crontab: Annotated[
+        bool,
+        typer.Option(
+            "--crontab",
+            help="Print the crontab instead, with the real path of this wa-sessions in every job.",
+        ),
+    ] = False,
+    systemd: Annotated[
+        Path | None,
+        typer.Option(
+            "--systemd",
+            metavar="DIR",
+            help="Write the systemd .service and .timer files into DIR instead (never over an existing file), "
+            "with the real path of this wa-sessions in ExecStart=.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Print the documented configuration with every key at its default (config.example.yaml), to
+    start /etc/wa-sessions/config.yaml from."""
+    from wa_sessions import deploy
+    from wa_sessions.errors import UsageError
+
+    def action() -> int:
+        if crontab and systemd is not None:
+            raise UsageError("--crontab and --systemd cannot be used together")
+        if crontab:
+            sys.stdout.write(deploy.crontab(deploy.executable_path()))
+        elif systemd is not None:
+            try:
+                written = deploy.write_systemd_units(systemd, deploy.executable_path())
+            except OSError as error:
+                fail(f"--systemd: cannot write {error.filename}: {error.strerror or error}", 1)
+            sys.stdout.write("".join(output.one_line(f"wrote {path}") + "\n" for path in written))
+        else:
+            sys.stdout.write(deploy.config_example())
+        return 0
+
+    guarded(action)
 
 
 def _explain_config(
@@ -422,32 +506,30 @@ def _explain_config(
     return result.exit_code
 
 
-@app.command()
+@app.command(epilog=exit_codes.epilog("explain"))
 def explain(
     paths: Annotated[
         list[str],
-        typer.Argument(
-            metavar="PATH",
-            help="A file in a tenant folder under root, or COMPANY/NAME (company id or folder name).",
-            show_default=False,
-        ),
+        typer.Argument(metavar="PATH", show_default=False, hidden=True),
     ],
     root: RootOption = None,
     config: ConfigOption = None,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
+    verbose: UnusedVerboseOption = False,
 ) -> None:
     """Read only: why a file is kept or deleted: its category, the rule and guard that decide it,
-    and whether cleanup and emergency-cleanup would delete it now, with the reason a run records."""
+    and whether cleanup and emergency-cleanup would delete it now, with the reason a run records.
+    Each PATH is a file in a tenant folder under root, or COMPANY/NAME (company id or folder name)."""
     from wa_sessions.actions.explain import run_explain
 
     def body(settings: Settings, style: output.Style) -> int:
         return shown(run_explain(settings, paths), style)
 
-    execute(root, None, config, output.Style(json_output, quiet), body)
+    execute(root, None, config, style_of(json_output, quiet, verbose), body)
 
 
-@app.command("history")
+@app.command("history", epilog=exit_codes.epilog("history"))
 def history_command(
     company: CompanyOption = None,
     since: Annotated[
@@ -472,6 +554,7 @@ def history_command(
     config: ConfigOption = None,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
+    verbose: UnusedVerboseOption = False,
 ) -> None:
     """Read only: what was deleted, when, by which command and why, newest first (from the
     history in the state dir)."""
@@ -480,7 +563,7 @@ def history_command(
     def body(settings: Settings, style: output.Style) -> int:
         return shown(run_history(settings, company or [], since=since, file_glob=file_glob), style)
 
-    execute(root, None, config, output.Style(json_output, quiet), body)
+    execute(root, None, config, style_of(json_output, quiet, verbose), body)
 
 
 def run(argv: Sequence[str] | None = None) -> int:
@@ -491,7 +574,7 @@ def run(argv: Sequence[str] | None = None) -> int:
             args=list(argv) if argv is not None else None, prog_name="wa-sessions", standalone_mode=False
         )
     except KeyboardInterrupt:
-        sys.stderr.write("wa-sessions: interrupted\n")
+        output.error_line("interrupted")
         return 130
     except Exception as error:  # the last line of defence: one line, never a traceback
         return _report_exception(error)
@@ -511,12 +594,12 @@ def _report_exception(error: Exception) -> int:
         name = getattr(context, "info_name", None) if getattr(context, "parent", None) else None
         hint = f" (see 'wa-sessions {name} --help')" if name else ""
         message = " ".join(str(format_message()).replace("Value error, ", "").split())
-        sys.stderr.write(f"wa-sessions: {message}{hint}\n")
+        output.error_line(f"{message}{hint}")
         return exit_code
     if type(error).__name__ == "Abort":
-        sys.stderr.write("wa-sessions: aborted\n")
+        output.error_line("aborted")
         return 1
-    sys.stderr.write(f"wa-sessions: internal error: {type(error).__name__}: {output.one_line(str(error))}\n")
+    output.error_line(f"internal error: {type(error).__name__}: {error}")
     return 1
 
 

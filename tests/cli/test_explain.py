@@ -64,7 +64,12 @@ class Tree:
         argv = ["explain", *args, "--root", str(self.root), "--config", str(self.config)]
         with freeze_time(NOW), contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
             code = cli.run(argv)
-        shown = (stream.getvalue().replace(str(self.root), "<ROOT>") for stream in (stdout, stderr))
+        shown = (
+            stream.getvalue()
+            .replace(str(self.root), "<ROOT>")
+            .replace(f"wa-sessions: {NOW} ", "wa-sessions: ")
+            for stream in (stdout, stderr)
+        )
         return code, *shown
 
 

@@ -64,7 +64,12 @@ class Tree:
         argv = [*args, "--root", str(self.root), "--config", str(self.config)]
         with freeze_time(at), contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
             code = cli.run(argv)
-        shown = (stream.getvalue().replace(str(self.root), "<ROOT>") for stream in (stdout, stderr))
+        shown = (
+            stream.getvalue()
+            .replace(str(self.root), "<ROOT>")
+            .replace(f"wa-sessions: {NOW} ", "wa-sessions: ")
+            for stream in (stdout, stderr)
+        )
         return code, *shown
 
     def history(self, *args: str) -> str:
@@ -289,7 +294,7 @@ def test_bad_filters_are_one_line_exit_2(tree: Tree, arguments: list[str], error
 def test_a_root_that_does_not_exist_is_one_line_exit_2(tree: Tree) -> None:
     missing = tree.root / "nowhere"
     stdout, stderr = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+    with freeze_time(NOW), contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
         code = cli.run(["history", "--root", str(missing), "--config", str(tree.config)])
     assert (code, stdout.getvalue()) == (2, "")
-    assert stderr.getvalue() == f"wa-sessions: cannot open root {missing}: No such file or directory\n"
+    assert stderr.getvalue() == f"wa-sessions: {NOW} cannot open root {missing}: No such file or directory\n"

@@ -1,8 +1,10 @@
 """crontab.example and contrib/systemd: every command line they contain runs, with the paths
-replaced by test folders, and does what its comment says; the schedules are the documented ones."""
+replaced by test folders, and does what its comment says; the schedules are the documented ones,
+and the daily cleanup never starts in a minute when multitenant-cleanup may."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -12,7 +14,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 from prometheus_client.parser import text_string_to_metric_families
+
+from wa_sessions import deploy
 
 from .fleet_helpers import LEVEL_FILES, make_fleet, on_disk, write_fleet_config
 from .helpers import clean_env
@@ -22,15 +27,16 @@ CRONTAB = REPOSITORY / "crontab.example"
 SYSTEMD = REPOSITORY / "contrib" / "systemd"
 
 CRON_SCHEDULES = {
-    "multitenant-cleanup": "*/30 * * * *",
-    "cleanup": "0 3 * * *",
+    "multitenant-cleanup": "7,37 * * * *",
+    "cleanup": "15 3 * * *",
     "report": "* * * * *",
 }
 TIMER_CALENDARS = {
-    "multitenant-cleanup": "*:0/30",
-    "cleanup": "*-*-* 03:00:00",
+    "multitenant-cleanup": "*:07,37",
+    "cleanup": "*-*-* 03:15:00",
     "report": "minutely",
 }
+DAY = 86400
 
 
 class Sandbox:
@@ -119,7 +125,9 @@ def test_crontab_has_the_documented_jobs() -> None:
     assert {_subcommand(command): schedule for schedule, command in jobs} == CRON_SCHEDULES
     for _, command in jobs:
         assert "%" not in command, "cron turns % into a newline"
-        assert "--quiet" in command and ">>/var/log/wa-sessions/" in command and "2>&1" in command
+        assert command.startswith(deploy.EXAMPLE_EXECUTABLE + " "), "the path config generate replaces"
+        # stdout quiet on success, stderr left to cron: cron mails a failure
+        assert "--quiet" in command and ">" not in command and "|" not in command
 
 
 def test_every_crontab_command_runs(sandbox: Sandbox) -> None:
@@ -129,15 +137,119 @@ def test_every_crontab_command_runs(sandbox: Sandbox) -> None:
         shell_command = sandbox.substitute(command)
         done = sandbox.run([env.get("SHELL", "/bin/sh"), "-c", shell_command], env)
         assert done.returncode == 0, f"{shell_command}: {done.stderr!r}"
-        assert done.stdout == b"" and done.stderr == b"", "output goes to the log"
+        assert done.stdout == b"" and done.stderr == b"", "--quiet: cron mails nothing on success"
         sandbox.check_effects(_subcommand(command))
-    for log in sandbox.logs.iterdir():
-        assert log.read_bytes() == b"", f"--quiet: {log.name} should stay empty on success"
-    assert sorted(log.name for log in sandbox.logs.iterdir()) == [
-        "cleanup.log",
-        "multitenant.log",
-        "report.log",
+    assert list(sandbox.logs.iterdir()) == [], "the crontab writes no log files"
+
+
+def test_a_failing_crontab_job_prints_timestamped_lines_for_cron_to_mail(sandbox: Sandbox) -> None:
+    env, jobs = _crontab()
+    env = {name: sandbox.substitute(value) for name, value in env.items()}
+    sandbox.config.write_text(json.dumps({"root": str(sandbox.root / "moved-away")}))
+    for _, command in jobs:
+        done = sandbox.run([env.get("SHELL", "/bin/sh"), "-c", sandbox.substitute(command)], env)
+        lines = done.stderr.decode().splitlines()
+        assert done.returncode != 0 and done.stdout == b"" and len(lines) == 1, (command, lines)
+        assert re.fullmatch(r"wa-sessions: \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ .*moved-away.*", lines[0]), lines
+
+
+def _expand(field: str, low: int, high: int) -> set[int]:
+    """A cron or OnCalendar time field (`*`, `*/N`, `A/N`, `A-B`, lists of them) as its values."""
+    values: set[int] = set()
+    for part in field.split(","):
+        start_text, _, step_text = part.partition("/")
+        if start_text == "*":
+            start, end = low, high
+        elif "-" in start_text:
+            start, end = (int(text) for text in start_text.split("-"))
+        else:
+            start = int(start_text)
+            end = high if step_text else start
+        values.update(range(start, end + 1, int(step_text or 1)))
+    return values
+
+
+def _cron_windows(schedule: str) -> list[tuple[int, int]]:
+    """When a daily-repeating cron schedule starts its job: [start, end) seconds of the day."""
+    minute, hour, *days = schedule.split()
+    assert days == ["*", "*", "*"], "only daily-repeating schedules are compared"
+    return [
+        (h * 3600 + m * 60, h * 3600 + m * 60 + 60)
+        for h in _expand(hour, 0, 23)
+        for m in _expand(minute, 0, 59)
     ]
+
+
+def _timer_windows(timer: Path) -> list[tuple[int, int]]:
+    """When a timer may start its service: from each elapse of OnCalendar to RandomizedDelaySec
+    plus AccuracySec (default 1 min) later, in seconds of the day."""
+    unit = _unit(timer)
+    (calendar,) = unit["Timer.OnCalendar"]
+    calendar = {"minutely": "*-*-* *:*:00", "hourly": "*-*-* *:00:00", "daily": "*-*-* 00:00:00"}.get(
+        calendar, calendar
+    )
+    date, _, time_of_day = calendar.rpartition(" ")
+    assert date in ("", "*-*-*"), "only daily-repeating calendars are compared"
+    hour, minute, *second = time_of_day.split(":")
+    late = sum(_time_span_seconds(value) for value in unit.get("Timer.RandomizedDelaySec", []))
+    late += _time_span_seconds(unit.get("Timer.AccuracySec", ["60"])[0])
+    return [
+        (h * 3600 + m * 60 + s, h * 3600 + m * 60 + s + late + 1)
+        for h in _expand(hour, 0, 23)
+        for m in _expand(minute, 0, 59)
+        for s in _expand(second[0] if second else "0", 0, 59)
+    ]
+
+
+def _time_span_seconds(text: str) -> int:
+    """A systemd time span of the examples (`60`, `5s`, `2min`) in seconds."""
+    match = re.fullmatch(r"(\d+)\s*(s|sec|min|m)?", text.strip())
+    assert match, text
+    return int(match.group(1)) * (60 if match.group(2) in ("min", "m") else 1)
+
+
+def _overlap(first: list[tuple[int, int]], second: list[tuple[int, int]]) -> list[int]:
+    """Seconds of the day (modulo a day) in both sets of windows."""
+
+    def covered(windows: list[tuple[int, int]]) -> set[int]:
+        return {moment % DAY for start, end in windows for moment in range(start, end)}
+
+    return sorted(covered(first) & covered(second))
+
+
+def test_crontab_cleanup_never_starts_in_a_minute_of_multitenant_cleanup() -> None:
+    _, jobs = _crontab()
+    schedules = {_subcommand(command): schedule for schedule, command in jobs}
+    assert (
+        _overlap(_cron_windows(schedules["multitenant-cleanup"]), _cron_windows(schedules["cleanup"])) == []
+    )
+    # the check can fail: the schedules shipped before did collide
+    assert _overlap(_cron_windows("*/30 * * * *"), _cron_windows("0 3 * * *")) != []
+
+
+def test_systemd_cleanup_never_starts_while_multitenant_cleanup_may() -> None:
+    multitenant = _timer_windows(SYSTEMD / "wa-sessions-multitenant.timer")
+    cleanup = _timer_windows(SYSTEMD / "wa-sessions-cleanup.timer")
+    assert len(multitenant) == 48 and len(cleanup) == 1
+    assert _overlap(multitenant, cleanup) == []
+
+
+def test_only_multitenant_cleanup_counts_a_busy_lock_as_success() -> None:
+    """Exit 3 of multitenant-cleanup is another run holding the run lock; cleanup without
+    --company skips busy tenants with exit 0 (SPEC §5), so a 3 there is no run having it."""
+    with_three = {
+        _subcommand(_unit(service)["Service.ExecStart"][0])
+        for service in _services()
+        if "3" in " ".join(_unit(service).get("Service.SuccessExitStatus", [])).split()
+    }
+    assert with_three == {"multitenant-cleanup"}
+
+
+def test_packaged_examples_are_the_repository_ones() -> None:
+    assert deploy.crontab(deploy.EXAMPLE_EXECUTABLE) == CRONTAB.read_text()
+    units = deploy.systemd_units(deploy.EXAMPLE_EXECUTABLE)
+    assert units == {path.name: path.read_text() for path in sorted(SYSTEMD.iterdir())}
+    assert deploy.config_example() == (REPOSITORY / "config.example.yaml").read_text()
 
 
 def _unit(path: Path) -> dict[str, list[str]]:
@@ -195,6 +307,22 @@ def test_every_systemd_exec_start_runs(sandbox: Sandbox, service: Path) -> None:
     assert done.returncode in success, f"{argv}: {done.stderr!r}"
     assert done.returncode == 0 and done.stdout == b"" and done.stderr == b""
     sandbox.check_effects(_subcommand(exec_start))
+
+
+def test_multitenant_unit_succeeds_quietly_when_another_run_holds_the_run_lock(sandbox: Sandbox) -> None:
+    unit = _unit(SYSTEMD / "wa-sessions-multitenant.service")
+    env = dict(value.split("=", 1) for value in unit.get("Service.Environment", []))
+    env = {name: sandbox.substitute(value) for name, value in env.items()}
+    argv = shlex.split(sandbox.substitute(unit["Service.ExecStart"][0]))
+    state_dir = sandbox.root / ".wa-sessions"
+    state_dir.mkdir(mode=0o700)
+
+    with FileLock(str(state_dir / "run.lock")):
+        done = sandbox.run(argv, env)
+
+    success = {0, *(int(code) for value in unit["Service.SuccessExitStatus"] for code in value.split())}
+    assert done.returncode == 3 and done.returncode in success
+    assert done.stdout == b"" and done.stderr == b"", "--quiet: another run had it, nothing to report"
 
 
 def test_systemd_units_verify(tmp_path: Path, sandbox: Sandbox) -> None:

@@ -17,6 +17,8 @@ from wa_sessions.config_sources import (
     LEGACY_WEBHOOK_ENV,
     read_yaml,
 )
+from wa_sessions.deploy import path_problems
+from wa_sessions.errors import ConfigError
 from wa_sessions.notify import redact_url
 from wa_sessions.results import ConfigValue, Result
 from wa_sessions.store_url import redact_store_url
@@ -109,9 +111,15 @@ def explain(settings: Settings, config_file: Path | None, cli_values: Mapping[st
 
 
 def run_config_show(config_file: Path | None, cli_values: Mapping[str, Any], command: str) -> Result:
-    """Load the configuration (raise ConfigError naming every bad key) and explain it."""
+    """Load the configuration (raise ConfigError naming every bad key) and explain it. For
+    `config validate`, also raise ConfigError when `root` is not an existing directory or the
+    state dir cannot be created (it is not created here)."""
     in_effect = config_file_in_effect(config_file)
     settings = load_settings(config_file, cli_values)
+    if command == "config validate":
+        problems = path_problems(settings.root, settings.effective_state_dir, settings.state_dir is None)
+        if problems:
+            raise ConfigError("invalid configuration: " + "; ".join(problems))
     return Result(
         command=command,
         root=str(settings.root),

@@ -50,8 +50,21 @@ def one_line(text: str) -> str:
 
 
 def error_line(message: str) -> None:
-    """One line on stderr: `wa-sessions: <message>`."""
-    sys.stderr.write("wa-sessions: " + one_line(message) + "\n")
+    """One line on stderr: `wa-sessions: <message>`; off a terminal (a cron mail, a file) with the
+    UTC time after the prefix: `wa-sessions: 2026-05-01T03:15:02Z <message>`. Not into the
+    systemd journal (JOURNAL_STREAM names stderr's device:inode), which times every line itself."""
+    from wa_sessions.times import iso_datetime, utc_now
+
+    timed = False  # whether a terminal or the journal shows the time already
+    try:
+        timed = sys.stderr.isatty()
+        if not timed and os.environ.get("JOURNAL_STREAM"):
+            info = os.fstat(sys.stderr.fileno())
+            timed = os.environ["JOURNAL_STREAM"] == f"{info.st_dev}:{info.st_ino}"
+    except (OSError, ValueError, AttributeError):  # no descriptor (a test's buffer), or closed
+        pass
+    stamp = "" if timed else iso_datetime(utc_now()) + " "
+    sys.stderr.write("wa-sessions: " + stamp + one_line(message) + "\n")
 
 
 def human_bytes(size: float) -> str:

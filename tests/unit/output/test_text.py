@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from freezegun import freeze_time
 
 from wa_sessions.output import Style, render
 from wa_sessions.output.text import one_line, write_errors
 from wa_sessions.results import Result
 
 
+@freeze_time("2030-01-15T12:00:00Z")
 def test_a_dry_run_prints_the_table_then_every_file_with_its_reason(
     cleanup_result: Result, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -23,12 +25,16 @@ def test_a_dry_run_prints_the_table_then_every_file_with_its_reason(
         "[dry-run] 7: would delete session-1.0.json (session, 16 bytes): older than 14d: last used 20d 3h ago\n"
         "[dry-run] 7: note: a note\n"
     )
-    assert err == "wa-sessions: 8: skipped, locked by another process\n"
+    assert err == "wa-sessions: 2030-01-15T12:00:00Z 8: skipped, locked by another process\n"
 
 
+@freeze_time("2030-01-15T12:00:00Z")
 def test_quiet_prints_errors_only(cleanup_result: Result, capsys: pytest.CaptureFixture[str]) -> None:
     render(cleanup_result, Style(quiet=True))
-    assert capsys.readouterr() == ("", "wa-sessions: 8: skipped, locked by another process\n")
+    assert capsys.readouterr() == (
+        "",
+        "wa-sessions: 2030-01-15T12:00:00Z 8: skipped, locked by another process\n",
+    )
 
 
 def test_a_busy_tenant_is_quiet_where_it_is_no_failure(
@@ -39,6 +45,7 @@ def test_a_busy_tenant_is_quiet_where_it_is_no_failure(
     assert capsys.readouterr() == ("", "")
 
 
+@freeze_time("2030-01-15T12:00:00Z")
 def test_a_scan_prints_the_table_the_problems_and_the_disk(
     scan_result: Result, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -52,7 +59,10 @@ def test_a_scan_prints_the_table_the_problems_and_the_disk(
         "8: problem: creds.json is unparseable\n"
         "disk: 1.0 GB free of 4.0 GB; inodes: 250 free of 1,000 (25%)\n"
     )
-    assert err == "wa-sessions: 7 is emergency (180 files), at or above --fail-on emergency\n"
+    assert (
+        err
+        == "wa-sessions: 2030-01-15T12:00:00Z 7 is emergency (180 files), at or above --fail-on emergency\n"
+    )
 
 
 @pytest.mark.parametrize(
