@@ -68,6 +68,12 @@ CompanyOption = Annotated[
 DryRunOption = Annotated[
     bool, typer.Option("--dry-run", help="Touch nothing; show what a real run would delete.")
 ]
+SummaryOption = Annotated[
+    bool,
+    typer.Option(
+        "--summary", help="Only the totals and the counts per category, not every file (big fleets)."
+    ),
+]
 JobsOption = Annotated[
     int,
     typer.Option(
@@ -162,6 +168,9 @@ def scan(
     quiet: QuietOption = False,
     verbose: VerboseOption = False,
     jobs: JobsOption = 0,
+    wide: Annotated[
+        bool, typer.Option("--wide", help="A column for every category (default: the ones rules act on).")
+    ] = False,
 ) -> None:
     """Read only: files per category, bytes, status and problems of every tenant."""
     from wa_sessions.actions.scan import run_scan
@@ -169,7 +178,7 @@ def scan(
     def body(settings: Settings, style: output.Style) -> int:
         return shown(run_scan(settings, company or [], fail_on.value if fail_on else None, jobs=jobs), style)
 
-    execute(root, config, output.Style(json_output, quiet, verbose), body)
+    execute(root, config, output.Style(json_output, quiet, verbose, wide=wide), body)
 
 
 @app.command()
@@ -182,6 +191,7 @@ def cleanup(
     quiet: QuietOption = False,
     verbose: VerboseOption = False,
     jobs: JobsOption = 0,
+    summary: SummaryOption = False,
 ) -> None:
     """Apply the regular rules now to the named tenants, or to every tenant."""
     from wa_sessions.actions.cleanup import run_cleanup
@@ -192,7 +202,7 @@ def cleanup(
         stream.end(result)
         return result.exit_code
 
-    execute(root, config, output.Style(json_output, quiet, verbose), body)
+    execute(root, config, output.Style(json_output, quiet, verbose, summary=summary), body)
 
 
 @app.command()
@@ -240,11 +250,19 @@ def emergency_cleanup(
             "--no-backup", help="With --purge-stale-dirs: do not archive folders before removing them."
         ),
     ] = False,
+    include_paired: Annotated[
+        bool,
+        typer.Option(
+            "--include-paired",
+            help="With --purge-stale-dirs: purge stale folders that completed pairing too (creds.json has `me`).",
+        ),
+    ] = False,
     root: RootOption = None,
     config: ConfigOption = None,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
     verbose: VerboseOption = False,
+    summary: SummaryOption = False,
 ) -> None:
     """Apply the emergency profile to the named tenants, or to every tenant at `emergency` or above;
     or, with --purge-stale-dirs, archive and remove stale tenant folders."""
@@ -257,17 +275,24 @@ def emergency_cleanup(
                 ("--older-than", older_than is not None),
                 ("--yes", yes),
                 ("--no-backup", no_backup),
+                ("--include-paired", include_paired),
             ):
                 if given:
                     raise UsageError(f"{flag} only goes with --purge-stale-dirs")
             result = run_emergency(settings, company or [], dry_run=dry_run)
         else:
             result = run_purge(
-                settings, company or [], older_than=older_than, yes=yes, backup=not no_backup, dry_run=dry_run
+                settings,
+                company or [],
+                older_than=older_than,
+                yes=yes,
+                backup=not no_backup,
+                dry_run=dry_run,
+                include_paired=include_paired,
             )
         return shown(result, style)
 
-    execute(root, config, output.Style(json_output, quiet, verbose), body)
+    execute(root, config, output.Style(json_output, quiet, verbose, summary=summary), body)
 
 
 @app.command("multitenant-cleanup")
@@ -280,6 +305,7 @@ def multitenant_cleanup(
     quiet: QuietOption = False,
     verbose: VerboseOption = False,
     jobs: JobsOption = 0,
+    summary: SummaryOption = False,
 ) -> None:
     """The automatic trigger (cron, every 30 minutes): clean every tenant at `trigger` or above,
     with the emergency profile at `danger`, under one run lock."""
@@ -291,7 +317,7 @@ def multitenant_cleanup(
         stream.end(result)
         return result.exit_code
 
-    execute(root, config, output.Style(json_output, quiet, verbose), body)
+    execute(root, config, output.Style(json_output, quiet, verbose, summary=summary), body)
 
 
 class ReportFormat(StrEnum):

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from wa_sessions import layout
 from wa_sessions.actions.cleanup import clean_tenant
-from wa_sessions.actions.common import finish, survey, unavailable, validate_companies
+from wa_sessions.actions.common import finish, shown_root, survey, unavailable, validate_companies
 from wa_sessions.actions.purge import run_purge
 from wa_sessions.config import Settings
 from wa_sessions.history import lazy_history
@@ -31,7 +31,14 @@ def run_emergency(settings: Settings, companies: Sequence[str], *, dry_run: bool
     """Apply the emergency profile to the named tenants, or to every tenant at `emergency` or above."""
     validate_companies(companies)
     generated_at = utc_now()
-    result = Result(COMMAND, str(settings.root), iso_datetime(generated_at), dry_run=dry_run, notified=False)
+    result = Result(
+        COMMAND,
+        shown_root(settings),
+        iso_datetime(generated_at),
+        dry_run=dry_run,
+        notified=False,
+        busy_is_error=bool(companies),  # run without --company, a busy tenant is skipped (SPEC §5)
+    )
     floor = layout.status_rank("emergency")
     state_dir = settings.effective_state_dir
     pending = read_pending(state_dir)

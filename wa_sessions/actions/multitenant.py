@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from wa_sessions import layout
 from wa_sessions.actions.cleanup import TenantStream, clean_tenant
-from wa_sessions.actions.common import finish, survey, unavailable
+from wa_sessions.actions.common import finish, shown_root, survey, unavailable
 from wa_sessions.config import Locks, Settings
 from wa_sessions.durations import format_age
 from wa_sessions.history import LazyHistory, lazy_history
@@ -72,13 +72,14 @@ def run_multitenant(
     state_dir = settings.effective_state_dir
     result = Result(
         COMMAND,
-        str(settings.root),
+        shown_root(settings),
         iso_datetime(generated_at),
         dry_run=dry_run,
         notified=False,
         busy_is_error=False,
     )
     with open_store(settings) as store, contextlib.ExitStack() as stack:
+        store.tenants([])  # a root without a tenant is exit 2 before anything is created
         if not dry_run:
             ensure_state_dir(state_dir)
             try:

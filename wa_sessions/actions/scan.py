@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from wa_sessions.actions.common import survey, tenant_state, validate_companies
+from wa_sessions.actions.common import shown_root, survey, tenant_state, validate_companies
 from wa_sessions.config import Settings
 from wa_sessions.parallel import effective_jobs, ordered_map
 from wa_sessions.results import Outcome, Result, TenantState
@@ -19,7 +19,8 @@ def run_scan(
     """Given settings and the companies named (none: all), scan each tenant, in `jobs` processes
     (0: automatic). A tenant that cannot be read is a run error (exit 1), a symlinked folder not."""
     validate_companies(companies)
-    result = Result("scan", str(settings.root), iso_datetime(utc_now()), fail_on=fail_on)
+    result = Result("scan", shown_root(settings), iso_datetime(utc_now()), fail_on=fail_on)
+    result.rule_categories = frozenset(settings.rules) | frozenset(settings.emergency.rules)
     now = time.time()
     with open_store(settings) as store:
         selected = store.tenants(companies)
