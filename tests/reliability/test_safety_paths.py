@@ -108,6 +108,7 @@ def test_a_purge_that_meets_a_tenant_coming_back_to_life_leaves_the_folder_whole
         "--config",
         config,
         "--purge-stale-dirs",
+        "--include-paired",
         "--older-than",
         "1d",
         "--yes",
@@ -224,6 +225,7 @@ def test_a_planted_lock_file_skips_its_tenant_and_the_purge_dry_run_goes_on(
         "--config",
         config,
         "--purge-stale-dirs",
+        "--include-paired",
         "--older-than",
         "1d",
         "--dry-run",
@@ -247,7 +249,15 @@ def test_with_the_state_dir_as_root_its_folders_are_never_tenants(tmp_path: Path
     _stale_tenant(root / "old_1", 3)
     config = _config(tmp_path / "config.yaml", root, tenant_pattern="*", state_dir=str(root))
     first = run_cli(
-        "emergency-cleanup", "--config", config, "--purge-stale-dirs", "--older-than", "1d", "--yes", "--json"
+        "emergency-cleanup",
+        "--config",
+        config,
+        "--purge-stale-dirs",
+        "--include-paired",
+        "--older-than",
+        "1d",
+        "--yes",
+        "--json",
     )
     assert first.returncode == 0, first.stderr
     (archive,) = (root / "backups").iterdir()
@@ -262,6 +272,7 @@ def test_with_the_state_dir_as_root_its_folders_are_never_tenants(tmp_path: Path
         "--config",
         config,
         "--purge-stale-dirs",
+        "--include-paired",
         "--older-than",
         "1d",
         "--yes",
@@ -380,7 +391,15 @@ def test_a_planted_purge_marker_never_makes_a_live_folder_go(
     before = _contents(folder)
 
     result = run_cli(
-        "emergency-cleanup", "--config", config, "--purge-stale-dirs", "--older-than", "1d", "--yes", "--json"
+        "emergency-cleanup",
+        "--config",
+        config,
+        "--purge-stale-dirs",
+        "--include-paired",
+        "--older-than",
+        "1d",
+        "--yes",
+        "--json",
     )
 
     _json(result)
@@ -399,7 +418,15 @@ def test_a_symlinked_purging_folder_is_not_followed(tmp_path: Path) -> None:
     config = _config(tmp_path / "config.yaml", root, state_dir=str(state))
 
     result = run_cli(
-        "emergency-cleanup", "--config", config, "--purge-stale-dirs", "--older-than", "1d", "--yes", "--json"
+        "emergency-cleanup",
+        "--config",
+        config,
+        "--purge-stale-dirs",
+        "--include-paired",
+        "--older-than",
+        "1d",
+        "--yes",
+        "--json",
     )
 
     document = _json(result)
@@ -490,7 +517,15 @@ def test_temp_files_of_killed_runs_are_removed_once_old(tmp_path: Path) -> None:
     config = _config(tmp_path / "config.yaml", root, state_dir=str(state))
 
     result = run_cli(
-        "emergency-cleanup", "--config", config, "--purge-stale-dirs", "--older-than", "1d", "--yes", "--json"
+        "emergency-cleanup",
+        "--config",
+        config,
+        "--purge-stale-dirs",
+        "--include-paired",
+        "--older-than",
+        "1d",
+        "--yes",
+        "--json",
     )
 
     assert result.returncode == 0, result.stderr
