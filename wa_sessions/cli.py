@@ -90,6 +90,12 @@ CompanyOption = Annotated[
 DryRunOption = Annotated[
     bool, typer.Option("--dry-run", "-n", help="Touch nothing; show what a real run would delete.")
 ]
+SummaryOption = Annotated[
+    bool,
+    typer.Option(
+        "--summary", help="Only the totals and the counts per category, not every file (big fleets)."
+    ),
+]
 JobsOption = Annotated[
     int,
     typer.Option(
@@ -108,11 +114,13 @@ def fail(message: str, code: int) -> NoReturn:
     raise typer.Exit(code)
 
 
-def style_of(json_output: bool, quiet: bool, verbose: bool) -> output.Style:
+def style_of(
+    json_output: bool, quiet: bool, verbose: bool, *, summary: bool = False, wide: bool = False
+) -> output.Style:
     """How to print; `--quiet` with `--verbose` is a usage error (exit 2)."""
     if quiet and verbose:
         fail("--quiet and --verbose cannot be used together", 2)
-    return output.Style(json_output, quiet, verbose)
+    return output.Style(json_output, quiet, verbose, summary=summary, wide=wide)
 
 
 def overrides_of(root: str | None, store: str | None) -> dict[str, Any]:
@@ -213,6 +221,9 @@ def scan(
     quiet: QuietOption = False,
     verbose: UnusedVerboseOption = False,
     jobs: JobsOption = 0,
+    wide: Annotated[
+        bool, typer.Option("--wide", help="A column for every category (default: the ones rules act on).")
+    ] = False,
 ) -> None:
     """Read only: files per category, bytes, status and problems of every tenant."""
     from wa_sessions.actions.scan import run_scan
@@ -220,7 +231,7 @@ def scan(
     def body(settings: Settings, style: output.Style) -> int:
         return shown(run_scan(settings, company or [], fail_on.value if fail_on else None, jobs=jobs), style)
 
-    execute(root, store, config, style_of(json_output, quiet, verbose), body)
+    execute(root, store, config, style_of(json_output, quiet, verbose, wide=wide), body)
 
 
 @app.command(epilog=exit_codes.epilog("cleanup"))
@@ -234,6 +245,7 @@ def cleanup(
     quiet: QuietOption = False,
     verbose: VerboseOption = False,
     jobs: JobsOption = 0,
+    summary: SummaryOption = False,
 ) -> None:
     """Apply the regular rules now to the named tenants, or to every tenant."""
     from wa_sessions.actions.cleanup import run_cleanup
@@ -244,7 +256,7 @@ def cleanup(
         stream.end(result)
         return result.exit_code
 
-    execute(root, store, config, style_of(json_output, quiet, verbose), body)
+    execute(root, store, config, style_of(json_output, quiet, verbose, summary=summary), body)
 
 
 @app.command(epilog=exit_codes.epilog("demo"))
@@ -294,12 +306,20 @@ def emergency_cleanup(
             "--no-backup", help="With --purge-stale-dirs: do not archive folders before removing them."
         ),
     ] = False,
+    include_paired: Annotated[
+        bool,
+        typer.Option(
+            "--include-paired",
+            help="With --purge-stale-dirs: purge stale folders that completed pairing too (creds.json has `me`).",
+        ),
+    ] = False,
     root: RootOption = None,
     store: StoreOption = None,
     config: ConfigOption = None,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
     verbose: VerboseOption = False,
+    summary: SummaryOption = False,
 ) -> None:
     """Apply the emergency profile to the named tenants, or to every tenant at `emergency` or above;
     or, with --purge-stale-dirs, archive and remove stale tenant folders."""
@@ -312,6 +332,7 @@ def emergency_cleanup(
                 ("--older-than", older_than is not None),
                 ("--yes", yes),
                 ("--no-backup", no_backup),
+                ("--include-paired", include_paired),
             ):
                 if given:
                     raise UsageError(f"{flag} only goes with --purge-stale-dirs")
@@ -323,11 +344,17 @@ def emergency_cleanup(
             )
         else:
             result = run_purge(
-                settings, company or [], older_than=older_than, yes=yes, backup=not no_backup, dry_run=dry_run
+                settings,
+                company or [],
+                older_than=older_than,
+                yes=yes,
+                backup=not no_backup,
+                dry_run=dry_run,
+                include_paired=include_paired,
             )
         return shown(result, style)
 
-    execute(root, store, config, style_of(json_output, quiet, verbose), body)
+    execute(root, store, config, style_of(json_output, quiet, verbose, summary=summary), body)
 
 
 @app.command("multitenant-cleanup", epilog=exit_codes.epilog("multitenant-cleanup"))
@@ -341,6 +368,7 @@ def multitenant_cleanup(
     quiet: QuietOption = False,
     verbose: VerboseOption = False,
     jobs: JobsOption = 0,
+    summary: SummaryOption = False,
 ) -> None:
     """The automatic trigger (cron, every 30 minutes): clean every tenant at `trigger` or above,
     with the emergency profile at `danger`, under one run lock."""
@@ -358,7 +386,7 @@ def multitenant_cleanup(
         stream.end(result)
         return result.exit_code
 
-    execute(root, store, config, style_of(json_output, quiet, verbose), body)
+    execute(root, store, config, style_of(json_output, quiet, verbose, summary=summary), body)
 
 
 class ReportFormat(StrEnum):

@@ -45,6 +45,7 @@ def parse_creds(data: bytes | None, source: str) -> Creds:
         first_unuploaded_pre_key_id=_integer(document.get("firstUnuploadedPreKeyId")),
         own_users=frozenset(own_users),
         source=source,
+        paired=bool(me),
     )
 
 

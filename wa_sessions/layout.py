@@ -54,6 +54,10 @@ CREDS_FILE = "creds.json"
 LOCK_FILE = ".cleanup.lock"
 
 STATUS_LEVELS: tuple[str, ...] = ("healthy", "warning", "critical", "trigger", "emergency", "danger")
+# A tenant that could not be read (SPEC §3): no count, so no level. Below every level: it never
+# trips `--fail-on` nor makes a tenant due (what could not be read is an error of its own).
+UNKNOWN_STATUS = "unknown"
+STATUSES: tuple[str, ...] = (*STATUS_LEVELS, UNKNOWN_STATUS)  # what the report counts
 
 _COMPANY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -149,7 +153,9 @@ def status_for(file_count: int, thresholds: Mapping[str, int]) -> str:
 
 
 def status_rank(status: str) -> int:
-    """Position of a status level, for comparisons (`healthy` is 0)."""
+    """Position of a status level, for comparisons (`healthy` is 0; `unknown` is -1, below all)."""
+    if status == UNKNOWN_STATUS:
+        return -1
     return STATUS_LEVELS.index(status)
 
 
@@ -220,6 +226,7 @@ class Creds:
     first_unuploaded_pre_key_id: int | None = None
     own_users: frozenset[str] = frozenset()
     source: str = CREDS_FILE
+    paired: bool = False  # parsed, with a `me` (the account): the folder completed pairing
 
     @property
     def readable(self) -> bool:

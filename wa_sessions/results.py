@@ -39,6 +39,12 @@ class TenantState:
     categories: dict[str, int] = field(default_factory=lambda: dict.fromkeys(layout.CATEGORIES, 0))
     problems: list[str] = field(default_factory=list)
 
+    @property
+    def known(self) -> bool:
+        """Whether the tenant could be read: an `unknown` one has no counts (JSON `files: null`),
+        whatever its zeros here say."""
+        return self.status != layout.UNKNOWN_STATUS
+
 
 @dataclass(frozen=True, slots=True)
 class DeletedTally:
@@ -172,11 +178,13 @@ class Result:
     busy_is_error: bool = True
     disk: DiskUsage | None = None  # scan, report
     fail_on: str | None = None  # scan
+    rule_categories: frozenset[str] = frozenset()  # scan, report: the categories rules act on
     last_success: dict[str, float] = field(default_factory=dict)  # report: per command
     history_deleted: int = 0  # report: files the whole history deleted (tenants gone since included)
     history_freed_bytes: int = 0
     purge_older_than: int | None = None  # emergency-cleanup --purge-stale-dirs
     purge_backup: bool = True
+    purge_include_paired: bool = False
     config_file: str | None = None  # config show / validate
     config_values: list[ConfigValue] = field(default_factory=list)
     explained: list[Explanation] = field(default_factory=list)  # explain
@@ -204,8 +212,8 @@ class Result:
 
     @property
     def statuses(self) -> dict[str, int]:
-        """Tenants per status level, every level present."""
-        counts = dict.fromkeys(layout.STATUS_LEVELS, 0)
+        """Tenants per status, every level and `unknown` present."""
+        counts = dict.fromkeys(layout.STATUSES, 0)
         for tenant in self.tenants:
             counts[tenant.before.status] += 1
         return counts

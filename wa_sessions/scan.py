@@ -60,6 +60,8 @@ class _Tally:
         """Problems of one entry, in the order the scan meets them."""
         if kind != "file":
             _add(self.noted, "not-regular", f"not a regular file ({kind}): {layout.display_name(name)}")
+        elif category == layout.UNKNOWN:
+            _add(self.noted, "unknown", f"unknown file (kept): {layout.display_name(name)}")
         elif size == 0 and category != layout.UNKNOWN and category != layout.CREDS:
             _add(self.noted, "empty", f"empty key file: {layout.display_name(name)}")
         if mtime_ns / 1e9 > self.future_after:
@@ -125,7 +127,7 @@ def _tally_listing(listed: Iterable[ListedEntry], tally: _Tally, keep: Container
         if is_regular(mode):
             category, key_name, pre_key_id = classify(name)
             counts[category] += 1
-            if size == 0 or mtime_ns > future_ns:
+            if size == 0 or mtime_ns > future_ns or category == unknown:
                 tally.note(name, category, "file", size, mtime_ns)
             if keep_none or not (keep_all or category in kept):
                 continue
@@ -143,9 +145,14 @@ def _add(problems: dict[str, list[str]], kind: str, message: str) -> None:
     problems.setdefault(kind, []).append(message)
 
 
+# Problems are listed kind by kind in this order, whatever order the listing met them in.
+_KIND_ORDER = ("unreadable", "not-regular", "unknown", "empty", "future")
+
+
 def _flatten(problems: dict[str, list[str]]) -> list[str]:
     flat = []
-    for messages in problems.values():
+    for kind in sorted(problems, key=_KIND_ORDER.index):
+        messages = problems[kind]
         flat.extend(messages[:_PROBLEMS_PER_KIND])
         if len(messages) > _PROBLEMS_PER_KIND:
             flat.append(f"... and {len(messages) - _PROBLEMS_PER_KIND} more like the above")

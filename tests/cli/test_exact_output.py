@@ -12,8 +12,9 @@ alike:
 - `os.statvfs` is replaced by a fixed result, so free/total bytes and inodes are exact;
 - the pytest tmp folder is replaced by `<TMP>` and the sessions root (`<TMP>/sessions`) by `<ROOT>`;
 - no tenant holds a sub-directory (a directory's st_size, counted in `bytes`, depends on the
-  filesystem) and no tenant has two problems that come from the directory listing (their order is
-  the order of readdir, which depends on the filesystem too).
+  filesystem) and no tenant has two problems of one kind that come from the directory listing
+  (kinds are listed in a fixed order, but within a kind the order is the order of readdir, which
+  depends on the filesystem too).
 
 When an expected text here has to change, the change is a change of what users see: say so in the
 commit message.
@@ -180,14 +181,16 @@ def names(folder: Path) -> list[str]:
 
 SCAN_TEXT = """\
 wa-sessions scan of <ROOT>: 3 tenants
-company  files  bytes     status  creds  appkey  appver  lid  prekey  session  skey  skmem  ident  devlist  tctoken  unknown
-100          3    3 B    healthy      1       0       0    0       2        0     0      0      0        0        0        0
-200         26  259 B  emergency      2       1       1    1       8        4     2      1      2        1        1        2
-300         32  128 B     danger      1       0       0    0      27        4     0      0      0        0        0        0
+company  files      bytes     status  prekey  session  skey  other
+100          3    3 bytes    healthy       2        0     0      1
+200         26  259 bytes  emergency       8        4     2     12
+300         32  128 bytes     danger      27        4     0      1
+other: the files of the other categories (--wide: a column each)
 100: problem: empty key file: pre-key-2.json
 100: problem: creds.json is unparseable
 200: problem: not a regular file (symlink): link.json
-disk: 937.5 MB free of 3.8 GB; inodes: 390,000 free of 500,000 (78%)
+200: problem: unknown file (kept): notes.txt
+disk: 937.5 MiB free of 3.8 GiB; inodes: 390,000 free of 500,000 (78%)
 """
 
 
@@ -200,7 +203,7 @@ def test_scan_text(tree: Tree) -> None:
 SCAN_JSON = """\
 {"schema": 1, "command": "scan", "root": "<ROOT>", "generated_at": "2030-01-15T12:00:00Z", "tenants": [
 {"company": "100", "path": "<ROOT>/company_100", "files": 3, "bytes": 3, "status": "healthy", "categories": {"creds": 1, "app-state-sync-key": 0, "app-state-sync-version": 0, "lid-mapping": 0, "pre-key": 2, "session": 0, "sender-key": 0, "sender-key-memory": 0, "identity-key": 0, "device-list": 0, "tctoken": 0, "unknown": 0}, "problems": ["empty key file: pre-key-2.json", "creds.json is unparseable"]},
-{"company": "200", "path": "<ROOT>/company_200", "files": 26, "bytes": 259, "status": "emergency", "categories": {"creds": 2, "app-state-sync-key": 1, "app-state-sync-version": 1, "lid-mapping": 1, "pre-key": 8, "session": 4, "sender-key": 2, "sender-key-memory": 1, "identity-key": 2, "device-list": 1, "tctoken": 1, "unknown": 2}, "problems": ["not a regular file (symlink): link.json"]},
+{"company": "200", "path": "<ROOT>/company_200", "files": 26, "bytes": 259, "status": "emergency", "categories": {"creds": 2, "app-state-sync-key": 1, "app-state-sync-version": 1, "lid-mapping": 1, "pre-key": 8, "session": 4, "sender-key": 2, "sender-key-memory": 1, "identity-key": 2, "device-list": 1, "tctoken": 1, "unknown": 2}, "problems": ["not a regular file (symlink): link.json", "unknown file (kept): notes.txt"]},
 {"company": "300", "path": "<ROOT>/company_300", "files": 32, "bytes": 128, "status": "danger", "categories": {"creds": 1, "app-state-sync-key": 0, "app-state-sync-version": 0, "lid-mapping": 0, "pre-key": 27, "session": 4, "sender-key": 0, "sender-key-memory": 0, "identity-key": 0, "device-list": 0, "tctoken": 0, "unknown": 0}, "problems": []}
 ], "disk": {"bytes_total": 4096000000, "bytes_free": 983040000, "inodes_total": 500000, "inodes_free": 390000}, "fail_on": null, "tripped": [], "errors": []}
 """
@@ -216,11 +219,11 @@ def test_scan_json(tree: Tree) -> None:
 # ---------------------------------------------------------------- cleanup
 
 CLEANUP_DRY_RUN_TEXT = """\
-[dry-run] wa-sessions cleanup of <ROOT>: would delete 31 files (72 B) in 3 tenants
-company     status  files  -prekey  -session  -skey  -skmem  freed  after   action
-100        healthy      3        0         0      0       0    0 B      3  cleanup
-200      emergency     26        3         2      1       1   24 B     19  cleanup
-300         danger     32       22         2      0       0   48 B      8  cleanup
+[dry-run] wa-sessions cleanup of <ROOT>: would delete 31 files (72 bytes) in 3 tenants
+company     status  files  -prekey  -session  -skey  -skmem     freed  after   action
+100        healthy      3        0         0      0       0   0 bytes      3  cleanup
+200      emergency     26        3         2      1       1  24 bytes     19  cleanup
+300         danger     32       22         2      0       0  48 bytes      8  cleanup
 [dry-run] 100: note: pre-keys not pruned: creds.json is unparseable
 [dry-run] 200: would delete pre-key-1.json (pre-key, 2 bytes): pre-key id 1 beyond the newest 5 (ids 4–8 kept)
 [dry-run] 200: would delete pre-key-2.json (pre-key, 2 bytes): pre-key id 2 beyond the newest 5 (ids 4–8 kept)
@@ -267,7 +270,7 @@ def test_cleanup_dry_run_text(tree: Tree) -> None:
 CLEANUP_DRY_RUN_JSON = """\
 {"schema": 1, "command": "cleanup", "root": "<ROOT>", "generated_at": "2030-01-15T12:00:00Z", "tenants": [
 {"company": "100", "path": "<ROOT>/company_100", "bytes": 3, "categories": {"creds": 1, "app-state-sync-key": 0, "app-state-sync-version": 0, "lid-mapping": 0, "pre-key": 2, "session": 0, "sender-key": 0, "sender-key-memory": 0, "identity-key": 0, "device-list": 0, "tctoken": 0, "unknown": 0}, "problems": ["empty key file: pre-key-2.json", "creds.json is unparseable"], "files_before": 3, "status_before": "healthy", "action": "cleanup", "skipped_reason": null, "dry_run": true, "deleted": [], "files_after": 3, "bytes_freed": 0, "errors": [], "notes": ["pre-keys not pruned: creds.json is unparseable"]},
-{"company": "200", "path": "<ROOT>/company_200", "bytes": 259, "categories": {"creds": 2, "app-state-sync-key": 1, "app-state-sync-version": 1, "lid-mapping": 1, "pre-key": 8, "session": 4, "sender-key": 2, "sender-key-memory": 1, "identity-key": 2, "device-list": 1, "tctoken": 1, "unknown": 2}, "problems": ["not a regular file (symlink): link.json"], "files_before": 26, "status_before": "emergency", "action": "cleanup", "skipped_reason": null, "dry_run": true, "deleted": [{"file": "pre-key-1.json", "category": "pre-key", "reason": "pre-key id 1 beyond the newest 5 (ids 4–8 kept)", "bytes": 2}, {"file": "pre-key-2.json", "category": "pre-key", "reason": "pre-key id 2 beyond the newest 5 (ids 4–8 kept)", "bytes": 2}, {"file": "pre-key-3.json", "category": "pre-key", "reason": "pre-key id 3 beyond the newest 5 (ids 4–8 kept)", "bytes": 2}, {"file": "sender-key-memory-120363000000000000@g.us.json", "category": "sender-key-memory", "reason": "partner of our own sender key sender-key-120363000000000000@g.us--15550000000--2.json, deleted in this run", "bytes": 2}, {"file": "sender-key-120363000000000000@g.us--15550000000--2.json", "category": "sender-key", "reason": "older than 3d: last used 5d ago", "bytes": 2}, {"file": "session-15550000001.0.json.bak", "category": "session", "reason": "older than 14d: last used 20d ago (with session-15550000001.0.json)", "bytes": 7}, {"file": "session-15550000001.0.json", "category": "session", "reason": "older than 14d: last used 20d ago", "bytes": 7}], "files_after": 19, "bytes_freed": 24, "errors": [], "notes": []},
+{"company": "200", "path": "<ROOT>/company_200", "bytes": 259, "categories": {"creds": 2, "app-state-sync-key": 1, "app-state-sync-version": 1, "lid-mapping": 1, "pre-key": 8, "session": 4, "sender-key": 2, "sender-key-memory": 1, "identity-key": 2, "device-list": 1, "tctoken": 1, "unknown": 2}, "problems": ["not a regular file (symlink): link.json", "unknown file (kept): notes.txt"], "files_before": 26, "status_before": "emergency", "action": "cleanup", "skipped_reason": null, "dry_run": true, "deleted": [{"file": "pre-key-1.json", "category": "pre-key", "reason": "pre-key id 1 beyond the newest 5 (ids 4–8 kept)", "bytes": 2}, {"file": "pre-key-2.json", "category": "pre-key", "reason": "pre-key id 2 beyond the newest 5 (ids 4–8 kept)", "bytes": 2}, {"file": "pre-key-3.json", "category": "pre-key", "reason": "pre-key id 3 beyond the newest 5 (ids 4–8 kept)", "bytes": 2}, {"file": "sender-key-memory-120363000000000000@g.us.json", "category": "sender-key-memory", "reason": "partner of our own sender key sender-key-120363000000000000@g.us--15550000000--2.json, deleted in this run", "bytes": 2}, {"file": "sender-key-120363000000000000@g.us--15550000000--2.json", "category": "sender-key", "reason": "older than 3d: last used 5d ago", "bytes": 2}, {"file": "session-15550000001.0.json.bak", "category": "session", "reason": "older than 14d: last used 20d ago (with session-15550000001.0.json)", "bytes": 7}, {"file": "session-15550000001.0.json", "category": "session", "reason": "older than 14d: last used 20d ago", "bytes": 7}], "files_after": 19, "bytes_freed": 24, "errors": [], "notes": []},
 {"company": "300", "path": "<ROOT>/company_300", "bytes": 128, "categories": {"creds": 1, "app-state-sync-key": 0, "app-state-sync-version": 0, "lid-mapping": 0, "pre-key": 27, "session": 4, "sender-key": 0, "sender-key-memory": 0, "identity-key": 0, "device-list": 0, "tctoken": 0, "unknown": 0}, "problems": [], "files_before": 32, "status_before": "danger", "action": "cleanup", "skipped_reason": null, "dry_run": true, "deleted": [{"file": "pre-key-1.json", "category": "pre-key", "reason": "pre-key id 1 beyond the newest 5 (ids 23–27 kept)", "bytes": 2}, {"file": "pre-key-10.json", "category": "pre-key", "reason": "pre-key id 10 beyond the newest 5 (ids 23–27 kept)", "bytes": 2}, {"file": "pre-key-11.json", "category": "pre-key", "reason": "pre-key id 11 beyond the newest 5 (ids 23–27 kept)", "bytes": 2}, {"file": "pre-key-12.json", "category": "pre-key", "reason": "pre-key id 12 beyond the newest 5 (ids 23–27 kept)", "bytes": 2}, {"file": "pre-key-13.json", "category": "pre-key", "reason": "pre-key id 13 beyond the newest 5 (ids 23–27 kept)", "bytes": 2}, {"file": "pre-key-14.json", "category": "pre-key", "reason": "pre-key id 14 beyond the newest 5 (ids 23–27 kept)", "bytes": 2}, {"file": "pre-key-15.json", "category": "pre-key", "reason": "pre-key id 15 beyond the newest 5 (ids 23–27 kept)", "bytes": 2}, {"file": "pre-key-16.json", "category": "pre-key", "reason": "pre-key id 16 beyond the newest 5 (ids 23–27 kept)", "bytes": 2}, {"file": "pre-key-17.json", "category": "pre-key", "reason": "pre-key id 17 beyond the newest 5 (ids 23–27 kept)", "bytes": 2}, {"file": "pre-key-18.json", "category": "pre-key", "reason": "pre-key id 18 beyond the newest 5 (ids 23–27 kept)", "bytes": 2}, {"file": "pre-key-19.json", "category": "pre-key", "reason": "pre-key id 19 beyond the newest 5 (ids 23–27 kept)", "bytes": 2}, {"file": "pre-key-2.json", "category": "pre-key", "reason": "pre-key id 2 beyond the newest 5 (ids 23–27 kept)", "bytes": 2}, {"file": "pre-key-20.json", "category": "pre-key", "reason": "pre-key id 20 beyond the newest 5 (ids 23–27 kept)", "bytes": 2}, {"file": "pre-key-21.json", "category": "pre-key", "reason": "pre-key id 21 beyond the newest 5 (ids 23–27 kept)", "bytes": 2}, {"file": "pre-key-22.json", "category": "pre-key", "reason": "pre-key id 22 beyond the newest 5 (ids 23–27 kept)", "bytes": 2}, {"file": "pre-key-3.json", "category": "pre-key", "reason": "pre-key id 3 beyond the newest 5 (ids 23–27 kept)", "bytes": 2}, {"file": "pre-key-4.json", "category": "pre-key", "reason": "pre-key id 4 beyond the newest 5 (ids 23–27 kept)", "bytes": 2}, {"file": "pre-key-5.json", "category": "pre-key", "reason": "pre-key id 5 beyond the newest 5 (ids 23–27 kept)", "bytes": 2}, {"file": "pre-key-6.json", "category": "pre-key", "reason": "pre-key id 6 beyond the newest 5 (ids 23–27 kept)", "bytes": 2}, {"file": "pre-key-7.json", "category": "pre-key", "reason": "pre-key id 7 beyond the newest 5 (ids 23–27 kept)", "bytes": 2}, {"file": "pre-key-8.json", "category": "pre-key", "reason": "pre-key id 8 beyond the newest 5 (ids 23–27 kept)", "bytes": 2}, {"file": "pre-key-9.json", "category": "pre-key", "reason": "pre-key id 9 beyond the newest 5 (ids 23–27 kept)", "bytes": 2}, {"file": "session-16660000002.0.json", "category": "session", "reason": "older than 14d: last used 22d ago", "bytes": 2}, {"file": "session-16660000003.0.json", "category": "session", "reason": "older than 14d: last used 32d ago", "bytes": 2}], "files_after": 8, "bytes_freed": 48, "errors": [], "notes": []}
 ], "dry_run": true, "errors": []}
 """
@@ -283,7 +286,7 @@ def test_cleanup_dry_run_json(tree: Tree) -> None:
 CLEANUP_JSON = """\
 {"schema": 1, "command": "cleanup", "root": "<ROOT>", "generated_at": "2030-01-15T12:00:00Z", "tenants": [
 {"company": "100", "path": "<ROOT>/company_100", "bytes": 3, "categories": {"creds": 1, "app-state-sync-key": 0, "app-state-sync-version": 0, "lid-mapping": 0, "pre-key": 2, "session": 0, "sender-key": 0, "sender-key-memory": 0, "identity-key": 0, "device-list": 0, "tctoken": 0, "unknown": 0}, "problems": ["empty key file: pre-key-2.json", "creds.json is unparseable"], "files_before": 3, "status_before": "healthy", "action": "cleanup", "skipped_reason": null, "dry_run": false, "deleted": [], "files_after": 3, "bytes_freed": 0, "errors": [], "notes": ["pre-keys not pruned: creds.json is unparseable"]},
-{"company": "200", "path": "<ROOT>/company_200", "bytes": 259, "categories": {"creds": 2, "app-state-sync-key": 1, "app-state-sync-version": 1, "lid-mapping": 1, "pre-key": 8, "session": 4, "sender-key": 2, "sender-key-memory": 1, "identity-key": 2, "device-list": 1, "tctoken": 1, "unknown": 2}, "problems": ["not a regular file (symlink): link.json"], "files_before": 26, "status_before": "emergency", "action": "cleanup", "skipped_reason": null, "dry_run": false, "deleted": [{"file": "pre-key-1.json", "category": "pre-key", "reason": "pre-key id 1 beyond the newest 5 (ids 4–8 kept)", "bytes": 2}, {"file": "pre-key-2.json", "category": "pre-key", "reason": "pre-key id 2 beyond the newest 5 (ids 4–8 kept)", "bytes": 2}, {"file": "pre-key-3.json", "category": "pre-key", "reason": "pre-key id 3 beyond the newest 5 (ids 4–8 kept)", "bytes": 2}, {"file": "sender-key-memory-120363000000000000@g.us.json", "category": "sender-key-memory", "reason": "partner of our own sender key sender-key-120363000000000000@g.us--15550000000--2.json, deleted in this run", "bytes": 2}, {"file": "sender-key-120363000000000000@g.us--15550000000--2.json", "category": "sender-key", "reason": "older than 3d: last used 5d ago", "bytes": 2}, {"file": "session-15550000001.0.json.bak", "category": "session", "reason": "older than 14d: last used 20d ago (with session-15550000001.0.json)", "bytes": 7}, {"file": "session-15550000001.0.json", "category": "session", "reason": "older than 14d: last used 20d ago", "bytes": 7}], "files_after": 19, "bytes_freed": 24, "errors": [], "notes": []},
+{"company": "200", "path": "<ROOT>/company_200", "bytes": 259, "categories": {"creds": 2, "app-state-sync-key": 1, "app-state-sync-version": 1, "lid-mapping": 1, "pre-key": 8, "session": 4, "sender-key": 2, "sender-key-memory": 1, "identity-key": 2, "device-list": 1, "tctoken": 1, "unknown": 2}, "problems": ["not a regular file (symlink): link.json", "unknown file (kept): notes.txt"], "files_before": 26, "status_before": "emergency", "action": "cleanup", "skipped_reason": null, "dry_run": false, "deleted": [{"file": "pre-key-1.json", "category": "pre-key", "reason": "pre-key id 1 beyond the newest 5 (ids 4–8 kept)", "bytes": 2}, {"file": "pre-key-2.json", "category": "pre-key", "reason": "pre-key id 2 beyond the newest 5 (ids 4–8 kept)", "bytes": 2}, {"file": "pre-key-3.json", "category": "pre-key", "reason": "pre-key id 3 beyond the newest 5 (ids 4–8 kept)", "bytes": 2}, {"file": "sender-key-memory-120363000000000000@g.us.json", "category": "sender-key-memory", "reason": "partner of our own sender key sender-key-120363000000000000@g.us--15550000000--2.json, deleted in this run", "bytes": 2}, {"file": "sender-key-120363000000000000@g.us--15550000000--2.json", "category": "sender-key", "reason": "older than 3d: last used 5d ago", "bytes": 2}, {"file": "session-15550000001.0.json.bak", "category": "session", "reason": "older than 14d: last used 20d ago (with session-15550000001.0.json)", "bytes": 7}, {"file": "session-15550000001.0.json", "category": "session", "reason": "older than 14d: last used 20d ago", "bytes": 7}], "files_after": 19, "bytes_freed": 24, "errors": [], "notes": []},
 {"company": "300", "path": "<ROOT>/company_300", "bytes": 128, "categories": {"creds": 1, "app-state-sync-key": 0, "app-state-sync-version": 0, "lid-mapping": 0, "pre-key": 27, "session": 4, "sender-key": 0, "sender-key-memory": 0, "identity-key": 0, "device-list": 0, "tctoken": 0, "unknown": 0}, "problems": [], "files_before": 32, "status_before": "danger", "action": "cleanup", "skipped_reason": null, "dry_run": false, "deleted": [{"file": "pre-key-1.json", "category": "pre-key", "reason": "pre-key id 1 beyond the newest 5 (ids 23–27 kept)", "bytes": 2}, {"file": "pre-key-10.json", "category": "pre-key", "reason": "pre-key id 10 beyond the newest 5 (ids 23–27 kept)", "bytes": 2}, {"file": "pre-key-11.json", "category": "pre-key", "reason": "pre-key id 11 beyond the newest 5 (ids 23–27 kept)", "bytes": 2}, {"file": "pre-key-12.json", "category": "pre-key", "reason": "pre-key id 12 beyond the newest 5 (ids 23–27 kept)", "bytes": 2}, {"file": "pre-key-13.json", "category": "pre-key", "reason": "pre-key id 13 beyond the newest 5 (ids 23–27 kept)", "bytes": 2}, {"file": "pre-key-14.json", "category": "pre-key", "reason": "pre-key id 14 beyond the newest 5 (ids 23–27 kept)", "bytes": 2}, {"file": "pre-key-15.json", "category": "pre-key", "reason": "pre-key id 15 beyond the newest 5 (ids 23–27 kept)", "bytes": 2}, {"file": "pre-key-16.json", "category": "pre-key", "reason": "pre-key id 16 beyond the newest 5 (ids 23–27 kept)", "bytes": 2}, {"file": "pre-key-17.json", "category": "pre-key", "reason": "pre-key id 17 beyond the newest 5 (ids 23–27 kept)", "bytes": 2}, {"file": "pre-key-18.json", "category": "pre-key", "reason": "pre-key id 18 beyond the newest 5 (ids 23–27 kept)", "bytes": 2}, {"file": "pre-key-19.json", "category": "pre-key", "reason": "pre-key id 19 beyond the newest 5 (ids 23–27 kept)", "bytes": 2}, {"file": "pre-key-2.json", "category": "pre-key", "reason": "pre-key id 2 beyond the newest 5 (ids 23–27 kept)", "bytes": 2}, {"file": "pre-key-20.json", "category": "pre-key", "reason": "pre-key id 20 beyond the newest 5 (ids 23–27 kept)", "bytes": 2}, {"file": "pre-key-21.json", "category": "pre-key", "reason": "pre-key id 21 beyond the newest 5 (ids 23–27 kept)", "bytes": 2}, {"file": "pre-key-22.json", "category": "pre-key", "reason": "pre-key id 22 beyond the newest 5 (ids 23–27 kept)", "bytes": 2}, {"file": "pre-key-3.json", "category": "pre-key", "reason": "pre-key id 3 beyond the newest 5 (ids 23–27 kept)", "bytes": 2}, {"file": "pre-key-4.json", "category": "pre-key", "reason": "pre-key id 4 beyond the newest 5 (ids 23–27 kept)", "bytes": 2}, {"file": "pre-key-5.json", "category": "pre-key", "reason": "pre-key id 5 beyond the newest 5 (ids 23–27 kept)", "bytes": 2}, {"file": "pre-key-6.json", "category": "pre-key", "reason": "pre-key id 6 beyond the newest 5 (ids 23–27 kept)", "bytes": 2}, {"file": "pre-key-7.json", "category": "pre-key", "reason": "pre-key id 7 beyond the newest 5 (ids 23–27 kept)", "bytes": 2}, {"file": "pre-key-8.json", "category": "pre-key", "reason": "pre-key id 8 beyond the newest 5 (ids 23–27 kept)", "bytes": 2}, {"file": "pre-key-9.json", "category": "pre-key", "reason": "pre-key id 9 beyond the newest 5 (ids 23–27 kept)", "bytes": 2}, {"file": "session-16660000002.0.json", "category": "session", "reason": "older than 14d: last used 22d ago", "bytes": 2}, {"file": "session-16660000003.0.json", "category": "session", "reason": "older than 14d: last used 32d ago", "bytes": 2}], "files_after": 8, "bytes_freed": 48, "errors": [], "notes": []}
 ], "dry_run": false, "errors": []}
 """
@@ -321,11 +324,11 @@ def test_cleanup_json(tree: Tree) -> None:
 
 
 CLEANUP_VERBOSE_TEXT = """\
-wa-sessions cleanup of <ROOT>: deleted 31 files (72 B) in 3 tenants
-company     status  files  -prekey  -session  -skey  -skmem  freed  after   action
-100        healthy      3        0         0      0       0    0 B      3  cleanup
-200      emergency     26        3         2      1       1   24 B     19  cleanup
-300         danger     32       22         2      0       0   48 B      8  cleanup
+wa-sessions cleanup of <ROOT>: deleted 31 files (72 bytes) in 3 tenants
+company     status  files  -prekey  -session  -skey  -skmem     freed  after   action
+100        healthy      3        0         0      0       0   0 bytes      3  cleanup
+200      emergency     26        3         2      1       1  24 bytes     19  cleanup
+300         danger     32       22         2      0       0  48 bytes      8  cleanup
 100: note: pre-keys not pruned: creds.json is unparseable
 100: problem: empty key file: pre-key-2.json
 100: problem: creds.json is unparseable
@@ -337,6 +340,7 @@ company     status  files  -prekey  -session  -skey  -skmem  freed  after   acti
 200: deleted session-15550000001.0.json.bak (session, 7 bytes): older than 14d: last used 20d ago (with session-15550000001.0.json)
 200: deleted session-15550000001.0.json (session, 7 bytes): older than 14d: last used 20d ago
 200: problem: not a regular file (symlink): link.json
+200: problem: unknown file (kept): notes.txt
 300: deleted pre-key-1.json (pre-key, 2 bytes): pre-key id 1 beyond the newest 5 (ids 23–27 kept)
 300: deleted pre-key-10.json (pre-key, 2 bytes): pre-key id 10 beyond the newest 5 (ids 23–27 kept)
 300: deleted pre-key-11.json (pre-key, 2 bytes): pre-key id 11 beyond the newest 5 (ids 23–27 kept)
@@ -376,7 +380,7 @@ def test_cleanup_verbose_text(tree: Tree) -> None:
 EMERGENCY_DRY_RUN_JSON = """\
 {"schema": 1, "command": "emergency-cleanup", "root": "<ROOT>", "generated_at": "2030-01-15T12:00:00Z", "tenants": [
 {"company": "100", "path": "<ROOT>/company_100", "bytes": 3, "categories": {"creds": 1, "app-state-sync-key": 0, "app-state-sync-version": 0, "lid-mapping": 0, "pre-key": 2, "session": 0, "sender-key": 0, "sender-key-memory": 0, "identity-key": 0, "device-list": 0, "tctoken": 0, "unknown": 0}, "problems": ["empty key file: pre-key-2.json", "creds.json is unparseable"], "files_before": 3, "status_before": "healthy", "action": "none", "skipped_reason": null, "dry_run": true, "deleted": [], "files_after": 3, "bytes_freed": 0, "errors": [], "notes": []},
-{"company": "200", "path": "<ROOT>/company_200", "bytes": 259, "categories": {"creds": 2, "app-state-sync-key": 1, "app-state-sync-version": 1, "lid-mapping": 1, "pre-key": 8, "session": 4, "sender-key": 2, "sender-key-memory": 1, "identity-key": 2, "device-list": 1, "tctoken": 1, "unknown": 2}, "problems": ["not a regular file (symlink): link.json"], "files_before": 26, "status_before": "emergency", "action": "emergency", "skipped_reason": null, "dry_run": true, "deleted": [{"file": "pre-key-1.json", "category": "pre-key", "reason": "pre-key id 1 beyond the newest 3 (ids 6–8 kept)", "bytes": 2}, {"file": "pre-key-2.json", "category": "pre-key", "reason": "pre-key id 2 beyond the newest 3 (ids 6–8 kept)", "bytes": 2}, {"file": "pre-key-3.json", "category": "pre-key", "reason": "pre-key id 3 beyond the newest 3 (ids 6–8 kept)", "bytes": 2}, {"file": "pre-key-4.json", "category": "pre-key", "reason": "pre-key id 4 beyond the newest 3 (ids 6–8 kept)", "bytes": 2}, {"file": "pre-key-5.json", "category": "pre-key", "reason": "pre-key id 5 beyond the newest 3 (ids 6–8 kept)", "bytes": 2}, {"file": "sender-key-120363000000000001@g.us--15550000001--0.json", "category": "sender-key", "reason": "older than 1d: last used 2d ago", "bytes": 2}, {"file": "sender-key-memory-120363000000000000@g.us.json", "category": "sender-key-memory", "reason": "partner of our own sender key sender-key-120363000000000000@g.us--15550000000--2.json, deleted in this run", "bytes": 2}, {"file": "sender-key-120363000000000000@g.us--15550000000--2.json", "category": "sender-key", "reason": "older than 1d: last used 5d ago", "bytes": 2}, {"file": "session-15550000001.0.json.bak", "category": "session", "reason": "older than 3d: last used 20d ago (with session-15550000001.0.json)", "bytes": 7}, {"file": "session-15550000001.0.json", "category": "session", "reason": "older than 3d: last used 20d ago", "bytes": 7}, {"file": "session-15550000002.0.json", "category": "session", "reason": "older than 3d: last used 5d ago", "bytes": 2}], "files_after": 15, "bytes_freed": 32, "errors": [], "notes": []},
+{"company": "200", "path": "<ROOT>/company_200", "bytes": 259, "categories": {"creds": 2, "app-state-sync-key": 1, "app-state-sync-version": 1, "lid-mapping": 1, "pre-key": 8, "session": 4, "sender-key": 2, "sender-key-memory": 1, "identity-key": 2, "device-list": 1, "tctoken": 1, "unknown": 2}, "problems": ["not a regular file (symlink): link.json", "unknown file (kept): notes.txt"], "files_before": 26, "status_before": "emergency", "action": "emergency", "skipped_reason": null, "dry_run": true, "deleted": [{"file": "pre-key-1.json", "category": "pre-key", "reason": "pre-key id 1 beyond the newest 3 (ids 6–8 kept)", "bytes": 2}, {"file": "pre-key-2.json", "category": "pre-key", "reason": "pre-key id 2 beyond the newest 3 (ids 6–8 kept)", "bytes": 2}, {"file": "pre-key-3.json", "category": "pre-key", "reason": "pre-key id 3 beyond the newest 3 (ids 6–8 kept)", "bytes": 2}, {"file": "pre-key-4.json", "category": "pre-key", "reason": "pre-key id 4 beyond the newest 3 (ids 6–8 kept)", "bytes": 2}, {"file": "pre-key-5.json", "category": "pre-key", "reason": "pre-key id 5 beyond the newest 3 (ids 6–8 kept)", "bytes": 2}, {"file": "sender-key-120363000000000001@g.us--15550000001--0.json", "category": "sender-key", "reason": "older than 1d: last used 2d ago", "bytes": 2}, {"file": "sender-key-memory-120363000000000000@g.us.json", "category": "sender-key-memory", "reason": "partner of our own sender key sender-key-120363000000000000@g.us--15550000000--2.json, deleted in this run", "bytes": 2}, {"file": "sender-key-120363000000000000@g.us--15550000000--2.json", "category": "sender-key", "reason": "older than 1d: last used 5d ago", "bytes": 2}, {"file": "session-15550000001.0.json.bak", "category": "session", "reason": "older than 3d: last used 20d ago (with session-15550000001.0.json)", "bytes": 7}, {"file": "session-15550000001.0.json", "category": "session", "reason": "older than 3d: last used 20d ago", "bytes": 7}, {"file": "session-15550000002.0.json", "category": "session", "reason": "older than 3d: last used 5d ago", "bytes": 2}], "files_after": 15, "bytes_freed": 32, "errors": [], "notes": []},
 {"company": "300", "path": "<ROOT>/company_300", "bytes": 128, "categories": {"creds": 1, "app-state-sync-key": 0, "app-state-sync-version": 0, "lid-mapping": 0, "pre-key": 27, "session": 4, "sender-key": 0, "sender-key-memory": 0, "identity-key": 0, "device-list": 0, "tctoken": 0, "unknown": 0}, "problems": [], "files_before": 32, "status_before": "danger", "action": "emergency", "skipped_reason": null, "dry_run": true, "deleted": [{"file": "pre-key-1.json", "category": "pre-key", "reason": "pre-key id 1 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-10.json", "category": "pre-key", "reason": "pre-key id 10 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-11.json", "category": "pre-key", "reason": "pre-key id 11 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-12.json", "category": "pre-key", "reason": "pre-key id 12 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-13.json", "category": "pre-key", "reason": "pre-key id 13 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-14.json", "category": "pre-key", "reason": "pre-key id 14 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-15.json", "category": "pre-key", "reason": "pre-key id 15 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-16.json", "category": "pre-key", "reason": "pre-key id 16 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-17.json", "category": "pre-key", "reason": "pre-key id 17 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-18.json", "category": "pre-key", "reason": "pre-key id 18 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-19.json", "category": "pre-key", "reason": "pre-key id 19 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-2.json", "category": "pre-key", "reason": "pre-key id 2 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-20.json", "category": "pre-key", "reason": "pre-key id 20 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-21.json", "category": "pre-key", "reason": "pre-key id 21 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-22.json", "category": "pre-key", "reason": "pre-key id 22 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-23.json", "category": "pre-key", "reason": "pre-key id 23 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-24.json", "category": "pre-key", "reason": "pre-key id 24 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-3.json", "category": "pre-key", "reason": "pre-key id 3 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-4.json", "category": "pre-key", "reason": "pre-key id 4 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-5.json", "category": "pre-key", "reason": "pre-key id 5 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-6.json", "category": "pre-key", "reason": "pre-key id 6 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-7.json", "category": "pre-key", "reason": "pre-key id 7 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-8.json", "category": "pre-key", "reason": "pre-key id 8 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-9.json", "category": "pre-key", "reason": "pre-key id 9 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "session-16660000001.0.json", "category": "session", "reason": "older than 3d: last used 12d ago", "bytes": 2}, {"file": "session-16660000002.0.json", "category": "session", "reason": "older than 3d: last used 22d ago", "bytes": 2}, {"file": "session-16660000003.0.json", "category": "session", "reason": "older than 3d: last used 32d ago", "bytes": 2}], "files_after": 5, "bytes_freed": 54, "errors": [], "notes": []}
 ], "dry_run": true, "errors": [], "warnings": [], "notified": false}
 """
@@ -390,11 +394,11 @@ def test_emergency_cleanup_dry_run_json(tree: Tree) -> None:
 
 
 EMERGENCY_DRY_RUN_TEXT = """\
-[dry-run] wa-sessions emergency-cleanup of <ROOT>: would delete 38 files (86 B) in 3 tenants
-company     status  files  -prekey  -session  -skey  -skmem  freed  after     action
-100        healthy      3        0         0      0       0    0 B      3       none
-200      emergency     26        5         3      2       1   32 B     15  emergency
-300         danger     32       24         3      0       0   54 B      5  emergency
+[dry-run] wa-sessions emergency-cleanup of <ROOT>: would delete 38 files (86 bytes) in 3 tenants
+company     status  files  -prekey  -session  -skey  -skmem     freed  after     action
+100        healthy      3        0         0      0       0   0 bytes      3       none
+200      emergency     26        5         3      2       1  32 bytes     15  emergency
+300         danger     32       24         3      0       0  54 bytes      5  emergency
 [dry-run] 200: would delete pre-key-1.json (pre-key, 2 bytes): pre-key id 1 beyond the newest 3 (ids 6–8 kept)
 [dry-run] 200: would delete pre-key-2.json (pre-key, 2 bytes): pre-key id 2 beyond the newest 3 (ids 6–8 kept)
 [dry-run] 200: would delete pre-key-3.json (pre-key, 2 bytes): pre-key id 3 beyond the newest 3 (ids 6–8 kept)
@@ -450,9 +454,9 @@ PURGE = ("emergency-cleanup", "--purge-stale-dirs", "--older-than", "1h", "--dry
 PURGE_DRY_RUN_JSON = """\
 {"schema": 1, "command": "emergency-cleanup", "root": "<ROOT>", "generated_at": "2030-01-15T12:00:00Z", "tenants": [
 {"company": "100", "path": "<ROOT>/company_100", "bytes": 3, "categories": {"creds": 1, "app-state-sync-key": 0, "app-state-sync-version": 0, "lid-mapping": 0, "pre-key": 2, "session": 0, "sender-key": 0, "sender-key-memory": 0, "identity-key": 0, "device-list": 0, "tctoken": 0, "unknown": 0}, "problems": ["empty key file: pre-key-2.json", "creds.json is unparseable"], "files_before": 3, "status_before": "healthy", "action": "emergency", "skipped_reason": null, "dry_run": true, "deleted": [{"file": "pre-key-1.json", "category": "pre-key", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 2}, {"file": "pre-key-2.json", "category": "pre-key", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 0}, {"file": "creds.json", "category": "creds", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 1}], "files_after": 0, "bytes_freed": 3, "errors": [], "notes": ["would archive to <ROOT>/.wa-sessions/backups/company_100-20300115T120000Z.tar.gz"], "backup": null, "newest_file_at": "2030-01-13T12:00:00Z"},
-{"company": "200", "path": "<ROOT>/company_200", "bytes": 259, "categories": {"creds": 2, "app-state-sync-key": 1, "app-state-sync-version": 1, "lid-mapping": 1, "pre-key": 8, "session": 4, "sender-key": 2, "sender-key-memory": 1, "identity-key": 2, "device-list": 1, "tctoken": 1, "unknown": 2}, "problems": ["not a regular file (symlink): link.json"], "files_before": 26, "status_before": "emergency", "action": "none", "skipped_reason": null, "dry_run": true, "deleted": [], "files_after": 26, "bytes_freed": 0, "errors": [], "notes": [], "backup": null, "newest_file_at": "2030-01-15T11:00:00Z"},
-{"company": "300", "path": "<ROOT>/company_300", "bytes": 128, "categories": {"creds": 1, "app-state-sync-key": 0, "app-state-sync-version": 0, "lid-mapping": 0, "pre-key": 27, "session": 4, "sender-key": 0, "sender-key-memory": 0, "identity-key": 0, "device-list": 0, "tctoken": 0, "unknown": 0}, "problems": [], "files_before": 32, "status_before": "danger", "action": "emergency", "skipped_reason": null, "dry_run": true, "deleted": [{"file": "pre-key-1.json", "category": "pre-key", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 2}, {"file": "pre-key-10.json", "category": "pre-key", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 2}, {"file": "pre-key-11.json", "category": "pre-key", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 2}, {"file": "pre-key-12.json", "category": "pre-key", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 2}, {"file": "pre-key-13.json", "category": "pre-key", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 2}, {"file": "pre-key-14.json", "category": "pre-key", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 2}, {"file": "pre-key-15.json", "category": "pre-key", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 2}, {"file": "pre-key-16.json", "category": "pre-key", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 2}, {"file": "pre-key-17.json", "category": "pre-key", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 2}, {"file": "pre-key-18.json", "category": "pre-key", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 2}, {"file": "pre-key-19.json", "category": "pre-key", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 2}, {"file": "pre-key-2.json", "category": "pre-key", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 2}, {"file": "pre-key-20.json", "category": "pre-key", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 2}, {"file": "pre-key-21.json", "category": "pre-key", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 2}, {"file": "pre-key-22.json", "category": "pre-key", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 2}, {"file": "pre-key-23.json", "category": "pre-key", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 2}, {"file": "pre-key-24.json", "category": "pre-key", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 2}, {"file": "pre-key-25.json", "category": "pre-key", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 2}, {"file": "pre-key-26.json", "category": "pre-key", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 2}, {"file": "pre-key-27.json", "category": "pre-key", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 2}, {"file": "pre-key-3.json", "category": "pre-key", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 2}, {"file": "pre-key-4.json", "category": "pre-key", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 2}, {"file": "pre-key-5.json", "category": "pre-key", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 2}, {"file": "pre-key-6.json", "category": "pre-key", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 2}, {"file": "pre-key-7.json", "category": "pre-key", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 2}, {"file": "pre-key-8.json", "category": "pre-key", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 2}, {"file": "pre-key-9.json", "category": "pre-key", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 2}, {"file": "session-16660000000.0.json", "category": "session", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 2}, {"file": "session-16660000001.0.json", "category": "session", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 2}, {"file": "session-16660000002.0.json", "category": "session", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 2}, {"file": "session-16660000003.0.json", "category": "session", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 2}, {"file": "creds.json", "category": "creds", "reason": "stale folder: newest file 2d ago, older than 1h; folder removed", "bytes": 66}], "files_after": 0, "bytes_freed": 128, "errors": [], "notes": ["would archive to <ROOT>/.wa-sessions/backups/company_300-20300115T120000Z.tar.gz"], "backup": null, "newest_file_at": "2030-01-13T12:00:00Z"}
-], "dry_run": true, "errors": [], "warnings": [], "notified": false, "purge_stale_dirs": true, "older_than": "1h", "backup": true}
+{"company": "200", "path": "<ROOT>/company_200", "bytes": 259, "categories": {"creds": 2, "app-state-sync-key": 1, "app-state-sync-version": 1, "lid-mapping": 1, "pre-key": 8, "session": 4, "sender-key": 2, "sender-key-memory": 1, "identity-key": 2, "device-list": 1, "tctoken": 1, "unknown": 2}, "problems": ["not a regular file (symlink): link.json", "unknown file (kept): notes.txt"], "files_before": 26, "status_before": "emergency", "action": "none", "skipped_reason": null, "dry_run": true, "deleted": [], "files_after": 26, "bytes_freed": 0, "errors": [], "notes": [], "backup": null, "newest_file_at": "2030-01-15T11:00:00Z"},
+{"company": "300", "path": "<ROOT>/company_300", "bytes": 128, "categories": {"creds": 1, "app-state-sync-key": 0, "app-state-sync-version": 0, "lid-mapping": 0, "pre-key": 27, "session": 4, "sender-key": 0, "sender-key-memory": 0, "identity-key": 0, "device-list": 0, "tctoken": 0, "unknown": 0}, "problems": [], "files_before": 32, "status_before": "danger", "action": "skipped", "skipped_reason": "paired (creds.json has `me`): only folders that never completed pairing are purged; add --include-paired to purge it too", "dry_run": true, "deleted": [], "files_after": 32, "bytes_freed": 0, "errors": [], "notes": [], "backup": null, "newest_file_at": "2030-01-13T12:00:00Z"}
+], "dry_run": true, "errors": [], "warnings": [], "notified": false, "purge_stale_dirs": true, "older_than": "1h", "backup": true, "include_paired": false}
 """
 
 
@@ -466,48 +470,15 @@ def test_emergency_cleanup_purge_stale_dirs_dry_run_json(tree: Tree) -> None:
 
 
 PURGE_DRY_RUN_TEXT = """\
-[dry-run] wa-sessions emergency-cleanup of <ROOT>: would delete 35 files (131 B) in 3 tenants
-company     status  files  -creds  -prekey  -session  freed  after     action
-100        healthy      3       1        2         0    3 B      0  emergency
-200      emergency     26       0        0         0    0 B     26       none
-300         danger     32       1       27         4  128 B      0  emergency
+[dry-run] wa-sessions emergency-cleanup of <ROOT>: would delete 3 files (3 bytes) in 3 tenants
+company     status  files  -creds  -prekey    freed  after                                                                                                                             action
+100        healthy      3       1        2  3 bytes      0                                                                                                                          emergency
+200      emergency     26       0        0  0 bytes     26                                                                                                                               none
+300         danger     32       0        0  0 bytes     32  skipped: paired (creds.json has `me`): only folders that never completed pairing are purged; add --include-paired to purge it too
 [dry-run] 100: would delete pre-key-1.json (pre-key, 2 bytes): stale folder: newest file 2d ago, older than 1h; folder removed
 [dry-run] 100: would delete pre-key-2.json (pre-key, 0 bytes): stale folder: newest file 2d ago, older than 1h; folder removed
-[dry-run] 100: would delete creds.json (creds, 1 bytes): stale folder: newest file 2d ago, older than 1h; folder removed
+[dry-run] 100: would delete creds.json (creds, 1 byte): stale folder: newest file 2d ago, older than 1h; folder removed
 [dry-run] 100: note: would archive to <ROOT>/.wa-sessions/backups/company_100-20300115T120000Z.tar.gz
-[dry-run] 300: would delete pre-key-1.json (pre-key, 2 bytes): stale folder: newest file 2d ago, older than 1h; folder removed
-[dry-run] 300: would delete pre-key-10.json (pre-key, 2 bytes): stale folder: newest file 2d ago, older than 1h; folder removed
-[dry-run] 300: would delete pre-key-11.json (pre-key, 2 bytes): stale folder: newest file 2d ago, older than 1h; folder removed
-[dry-run] 300: would delete pre-key-12.json (pre-key, 2 bytes): stale folder: newest file 2d ago, older than 1h; folder removed
-[dry-run] 300: would delete pre-key-13.json (pre-key, 2 bytes): stale folder: newest file 2d ago, older than 1h; folder removed
-[dry-run] 300: would delete pre-key-14.json (pre-key, 2 bytes): stale folder: newest file 2d ago, older than 1h; folder removed
-[dry-run] 300: would delete pre-key-15.json (pre-key, 2 bytes): stale folder: newest file 2d ago, older than 1h; folder removed
-[dry-run] 300: would delete pre-key-16.json (pre-key, 2 bytes): stale folder: newest file 2d ago, older than 1h; folder removed
-[dry-run] 300: would delete pre-key-17.json (pre-key, 2 bytes): stale folder: newest file 2d ago, older than 1h; folder removed
-[dry-run] 300: would delete pre-key-18.json (pre-key, 2 bytes): stale folder: newest file 2d ago, older than 1h; folder removed
-[dry-run] 300: would delete pre-key-19.json (pre-key, 2 bytes): stale folder: newest file 2d ago, older than 1h; folder removed
-[dry-run] 300: would delete pre-key-2.json (pre-key, 2 bytes): stale folder: newest file 2d ago, older than 1h; folder removed
-[dry-run] 300: would delete pre-key-20.json (pre-key, 2 bytes): stale folder: newest file 2d ago, older than 1h; folder removed
-[dry-run] 300: would delete pre-key-21.json (pre-key, 2 bytes): stale folder: newest file 2d ago, older than 1h; folder removed
-[dry-run] 300: would delete pre-key-22.json (pre-key, 2 bytes): stale folder: newest file 2d ago, older than 1h; folder removed
-[dry-run] 300: would delete pre-key-23.json (pre-key, 2 bytes): stale folder: newest file 2d ago, older than 1h; folder removed
-[dry-run] 300: would delete pre-key-24.json (pre-key, 2 bytes): stale folder: newest file 2d ago, older than 1h; folder removed
-[dry-run] 300: would delete pre-key-25.json (pre-key, 2 bytes): stale folder: newest file 2d ago, older than 1h; folder removed
-[dry-run] 300: would delete pre-key-26.json (pre-key, 2 bytes): stale folder: newest file 2d ago, older than 1h; folder removed
-[dry-run] 300: would delete pre-key-27.json (pre-key, 2 bytes): stale folder: newest file 2d ago, older than 1h; folder removed
-[dry-run] 300: would delete pre-key-3.json (pre-key, 2 bytes): stale folder: newest file 2d ago, older than 1h; folder removed
-[dry-run] 300: would delete pre-key-4.json (pre-key, 2 bytes): stale folder: newest file 2d ago, older than 1h; folder removed
-[dry-run] 300: would delete pre-key-5.json (pre-key, 2 bytes): stale folder: newest file 2d ago, older than 1h; folder removed
-[dry-run] 300: would delete pre-key-6.json (pre-key, 2 bytes): stale folder: newest file 2d ago, older than 1h; folder removed
-[dry-run] 300: would delete pre-key-7.json (pre-key, 2 bytes): stale folder: newest file 2d ago, older than 1h; folder removed
-[dry-run] 300: would delete pre-key-8.json (pre-key, 2 bytes): stale folder: newest file 2d ago, older than 1h; folder removed
-[dry-run] 300: would delete pre-key-9.json (pre-key, 2 bytes): stale folder: newest file 2d ago, older than 1h; folder removed
-[dry-run] 300: would delete session-16660000000.0.json (session, 2 bytes): stale folder: newest file 2d ago, older than 1h; folder removed
-[dry-run] 300: would delete session-16660000001.0.json (session, 2 bytes): stale folder: newest file 2d ago, older than 1h; folder removed
-[dry-run] 300: would delete session-16660000002.0.json (session, 2 bytes): stale folder: newest file 2d ago, older than 1h; folder removed
-[dry-run] 300: would delete session-16660000003.0.json (session, 2 bytes): stale folder: newest file 2d ago, older than 1h; folder removed
-[dry-run] 300: would delete creds.json (creds, 66 bytes): stale folder: newest file 2d ago, older than 1h; folder removed
-[dry-run] 300: note: would archive to <ROOT>/.wa-sessions/backups/company_300-20300115T120000Z.tar.gz
 """
 
 
@@ -523,7 +494,7 @@ def test_emergency_cleanup_purge_stale_dirs_dry_run_text(tree: Tree) -> None:
 MULTITENANT_DRY_RUN_JSON = """\
 {"schema": 1, "command": "multitenant-cleanup", "root": "<ROOT>", "generated_at": "2030-01-15T12:00:00Z", "tenants": [
 {"company": "100", "path": "<ROOT>/company_100", "bytes": 3, "categories": {"creds": 1, "app-state-sync-key": 0, "app-state-sync-version": 0, "lid-mapping": 0, "pre-key": 2, "session": 0, "sender-key": 0, "sender-key-memory": 0, "identity-key": 0, "device-list": 0, "tctoken": 0, "unknown": 0}, "problems": ["empty key file: pre-key-2.json", "creds.json is unparseable"], "files_before": 3, "status_before": "healthy", "action": "none", "skipped_reason": null, "dry_run": true, "deleted": [], "files_after": 3, "bytes_freed": 0, "errors": [], "notes": []},
-{"company": "200", "path": "<ROOT>/company_200", "bytes": 259, "categories": {"creds": 2, "app-state-sync-key": 1, "app-state-sync-version": 1, "lid-mapping": 1, "pre-key": 8, "session": 4, "sender-key": 2, "sender-key-memory": 1, "identity-key": 2, "device-list": 1, "tctoken": 1, "unknown": 2}, "problems": ["not a regular file (symlink): link.json"], "files_before": 26, "status_before": "emergency", "action": "cleanup", "skipped_reason": null, "dry_run": true, "deleted": [{"file": "pre-key-1.json", "category": "pre-key", "reason": "pre-key id 1 beyond the newest 5 (ids 4–8 kept)", "bytes": 2}, {"file": "pre-key-2.json", "category": "pre-key", "reason": "pre-key id 2 beyond the newest 5 (ids 4–8 kept)", "bytes": 2}, {"file": "pre-key-3.json", "category": "pre-key", "reason": "pre-key id 3 beyond the newest 5 (ids 4–8 kept)", "bytes": 2}, {"file": "sender-key-memory-120363000000000000@g.us.json", "category": "sender-key-memory", "reason": "partner of our own sender key sender-key-120363000000000000@g.us--15550000000--2.json, deleted in this run", "bytes": 2}, {"file": "sender-key-120363000000000000@g.us--15550000000--2.json", "category": "sender-key", "reason": "older than 3d: last used 5d ago", "bytes": 2}, {"file": "session-15550000001.0.json.bak", "category": "session", "reason": "older than 14d: last used 20d ago (with session-15550000001.0.json)", "bytes": 7}, {"file": "session-15550000001.0.json", "category": "session", "reason": "older than 14d: last used 20d ago", "bytes": 7}], "files_after": 19, "bytes_freed": 24, "errors": [], "notes": []},
+{"company": "200", "path": "<ROOT>/company_200", "bytes": 259, "categories": {"creds": 2, "app-state-sync-key": 1, "app-state-sync-version": 1, "lid-mapping": 1, "pre-key": 8, "session": 4, "sender-key": 2, "sender-key-memory": 1, "identity-key": 2, "device-list": 1, "tctoken": 1, "unknown": 2}, "problems": ["not a regular file (symlink): link.json", "unknown file (kept): notes.txt"], "files_before": 26, "status_before": "emergency", "action": "cleanup", "skipped_reason": null, "dry_run": true, "deleted": [{"file": "pre-key-1.json", "category": "pre-key", "reason": "pre-key id 1 beyond the newest 5 (ids 4–8 kept)", "bytes": 2}, {"file": "pre-key-2.json", "category": "pre-key", "reason": "pre-key id 2 beyond the newest 5 (ids 4–8 kept)", "bytes": 2}, {"file": "pre-key-3.json", "category": "pre-key", "reason": "pre-key id 3 beyond the newest 5 (ids 4–8 kept)", "bytes": 2}, {"file": "sender-key-memory-120363000000000000@g.us.json", "category": "sender-key-memory", "reason": "partner of our own sender key sender-key-120363000000000000@g.us--15550000000--2.json, deleted in this run", "bytes": 2}, {"file": "sender-key-120363000000000000@g.us--15550000000--2.json", "category": "sender-key", "reason": "older than 3d: last used 5d ago", "bytes": 2}, {"file": "session-15550000001.0.json.bak", "category": "session", "reason": "older than 14d: last used 20d ago (with session-15550000001.0.json)", "bytes": 7}, {"file": "session-15550000001.0.json", "category": "session", "reason": "older than 14d: last used 20d ago", "bytes": 7}], "files_after": 19, "bytes_freed": 24, "errors": [], "notes": []},
 {"company": "300", "path": "<ROOT>/company_300", "bytes": 128, "categories": {"creds": 1, "app-state-sync-key": 0, "app-state-sync-version": 0, "lid-mapping": 0, "pre-key": 27, "session": 4, "sender-key": 0, "sender-key-memory": 0, "identity-key": 0, "device-list": 0, "tctoken": 0, "unknown": 0}, "problems": [], "files_before": 32, "status_before": "danger", "action": "emergency", "skipped_reason": null, "dry_run": true, "deleted": [{"file": "pre-key-1.json", "category": "pre-key", "reason": "pre-key id 1 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-10.json", "category": "pre-key", "reason": "pre-key id 10 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-11.json", "category": "pre-key", "reason": "pre-key id 11 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-12.json", "category": "pre-key", "reason": "pre-key id 12 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-13.json", "category": "pre-key", "reason": "pre-key id 13 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-14.json", "category": "pre-key", "reason": "pre-key id 14 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-15.json", "category": "pre-key", "reason": "pre-key id 15 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-16.json", "category": "pre-key", "reason": "pre-key id 16 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-17.json", "category": "pre-key", "reason": "pre-key id 17 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-18.json", "category": "pre-key", "reason": "pre-key id 18 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-19.json", "category": "pre-key", "reason": "pre-key id 19 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-2.json", "category": "pre-key", "reason": "pre-key id 2 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-20.json", "category": "pre-key", "reason": "pre-key id 20 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-21.json", "category": "pre-key", "reason": "pre-key id 21 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-22.json", "category": "pre-key", "reason": "pre-key id 22 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-23.json", "category": "pre-key", "reason": "pre-key id 23 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-24.json", "category": "pre-key", "reason": "pre-key id 24 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-3.json", "category": "pre-key", "reason": "pre-key id 3 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-4.json", "category": "pre-key", "reason": "pre-key id 4 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-5.json", "category": "pre-key", "reason": "pre-key id 5 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-6.json", "category": "pre-key", "reason": "pre-key id 6 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-7.json", "category": "pre-key", "reason": "pre-key id 7 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-8.json", "category": "pre-key", "reason": "pre-key id 8 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "pre-key-9.json", "category": "pre-key", "reason": "pre-key id 9 beyond the newest 3 (ids 25–27 kept)", "bytes": 2}, {"file": "session-16660000001.0.json", "category": "session", "reason": "older than 3d: last used 12d ago", "bytes": 2}, {"file": "session-16660000002.0.json", "category": "session", "reason": "older than 3d: last used 22d ago", "bytes": 2}, {"file": "session-16660000003.0.json", "category": "session", "reason": "older than 3d: last used 32d ago", "bytes": 2}], "files_after": 5, "bytes_freed": 54, "errors": [], "notes": []}
 ], "dry_run": true, "errors": [], "warnings": [], "notified": false}
 """
@@ -537,11 +508,11 @@ def test_multitenant_cleanup_dry_run_json(tree: Tree) -> None:
 
 
 MULTITENANT_DRY_RUN_TEXT = """\
-[dry-run] wa-sessions multitenant-cleanup of <ROOT>: would delete 34 files (78 B) in 3 tenants
-company     status  files  -prekey  -session  -skey  -skmem  freed  after     action
-100        healthy      3        0         0      0       0    0 B      3       none
-200      emergency     26        3         2      1       1   24 B     19    cleanup
-300         danger     32       24         3      0       0   54 B      5  emergency
+[dry-run] wa-sessions multitenant-cleanup of <ROOT>: would delete 34 files (78 bytes) in 3 tenants
+company     status  files  -prekey  -session  -skey  -skmem     freed  after     action
+100        healthy      3        0         0      0       0   0 bytes      3       none
+200      emergency     26        3         2      1       1  24 bytes     19    cleanup
+300         danger     32       24         3      0       0  54 bytes      5  emergency
 [dry-run] 200: would delete pre-key-1.json (pre-key, 2 bytes): pre-key id 1 beyond the newest 5 (ids 4–8 kept)
 [dry-run] 200: would delete pre-key-2.json (pre-key, 2 bytes): pre-key id 2 beyond the newest 5 (ids 4–8 kept)
 [dry-run] 200: would delete pre-key-3.json (pre-key, 2 bytes): pre-key id 3 beyond the newest 5 (ids 4–8 kept)
@@ -610,6 +581,7 @@ critical         1
 trigger          0
 emergency        0
 danger           1
+unknown          0
 
 Files per category
 category                files
@@ -627,25 +599,25 @@ tctoken                     1
 unknown                     2
 
 Largest tenants
-company  files  bytes    status
-300         32    128    danger
-200         19    235  critical
-100          3      3   healthy
+company  files      bytes    status
+300         32  128 bytes    danger
+200         19  235 bytes  critical
+100          3    3 bytes   healthy
 
 Disk under root
-             total       free  used %
-bytes   4096000000  983040000    76.0
-inodes      500000     390000    22.0
+          total       free  used %
+bytes   3.8 GiB  937.5 MiB    76.0
+inodes   500000     390000    22.0
 
 Last successful runs
 command          last success
 cleanup  2030-01-15T10:00:00Z
 
 Tenants
-company    status  files  bytes  problems          last cleanup  deleted  freed bytes
-100       healthy      3      3         2                 never        0            0
-200      critical     19    235         1  2030-01-15T10:00:00Z        7           24
-300        danger     32    128         0                 never        0            0
+company    status  files      bytes  problems          last cleanup  deleted     freed
+100       healthy      3    3 bytes         2                 never        0   0 bytes
+200      critical     19  235 bytes         2  2030-01-15T10:00:00Z        7  24 bytes
+300        danger     32  128 bytes         0                 never        0   0 bytes
 """
 
 
@@ -660,9 +632,9 @@ def test_report_table(cleaned_tree: Tree) -> None:
 REPORT_JSON = """\
 {"schema": 1, "command": "report", "root": "<ROOT>", "generated_at": "2030-01-15T12:00:00Z", "tenants": [
 {"company": "100", "path": "<ROOT>/company_100", "files": 3, "bytes": 3, "status": "healthy", "categories": {"creds": 1, "app-state-sync-key": 0, "app-state-sync-version": 0, "lid-mapping": 0, "pre-key": 2, "session": 0, "sender-key": 0, "sender-key-memory": 0, "identity-key": 0, "device-list": 0, "tctoken": 0, "unknown": 0}, "problems": ["empty key file: pre-key-2.json", "creds.json is unparseable"], "last_cleanup": null, "deleted_total": 0, "freed_bytes_total": 0},
-{"company": "200", "path": "<ROOT>/company_200", "files": 19, "bytes": 235, "status": "critical", "categories": {"creds": 2, "app-state-sync-key": 1, "app-state-sync-version": 1, "lid-mapping": 1, "pre-key": 5, "session": 2, "sender-key": 1, "sender-key-memory": 0, "identity-key": 2, "device-list": 1, "tctoken": 1, "unknown": 2}, "problems": ["not a regular file (symlink): link.json"], "last_cleanup": "2030-01-15T10:00:00Z", "deleted_total": 7, "freed_bytes_total": 24},
+{"company": "200", "path": "<ROOT>/company_200", "files": 19, "bytes": 235, "status": "critical", "categories": {"creds": 2, "app-state-sync-key": 1, "app-state-sync-version": 1, "lid-mapping": 1, "pre-key": 5, "session": 2, "sender-key": 1, "sender-key-memory": 0, "identity-key": 2, "device-list": 1, "tctoken": 1, "unknown": 2}, "problems": ["not a regular file (symlink): link.json", "unknown file (kept): notes.txt"], "last_cleanup": "2030-01-15T10:00:00Z", "deleted_total": 7, "freed_bytes_total": 24},
 {"company": "300", "path": "<ROOT>/company_300", "files": 32, "bytes": 128, "status": "danger", "categories": {"creds": 1, "app-state-sync-key": 0, "app-state-sync-version": 0, "lid-mapping": 0, "pre-key": 27, "session": 4, "sender-key": 0, "sender-key-memory": 0, "identity-key": 0, "device-list": 0, "tctoken": 0, "unknown": 0}, "problems": [], "last_cleanup": null, "deleted_total": 0, "freed_bytes_total": 0}
-], "files": 54, "bytes": 366, "statuses": {"healthy": 1, "warning": 0, "critical": 1, "trigger": 0, "emergency": 0, "danger": 1}, "categories": {"creds": 4, "app-state-sync-key": 1, "app-state-sync-version": 1, "lid-mapping": 1, "pre-key": 34, "session": 6, "sender-key": 1, "sender-key-memory": 0, "identity-key": 2, "device-list": 1, "tctoken": 1, "unknown": 2}, "largest": ["300", "200", "100"], "disk": {"bytes_total": 4096000000, "bytes_free": 983040000, "inodes_total": 500000, "inodes_free": 390000}, "deleted_total": 7, "freed_bytes_total": 24, "last_success": {"cleanup": "2030-01-15T10:00:00Z"}, "errors": []}
+], "files": 54, "bytes": 366, "statuses": {"healthy": 1, "warning": 0, "critical": 1, "trigger": 0, "emergency": 0, "danger": 1, "unknown": 0}, "categories": {"creds": 4, "app-state-sync-key": 1, "app-state-sync-version": 1, "lid-mapping": 1, "pre-key": 34, "session": 6, "sender-key": 1, "sender-key-memory": 0, "identity-key": 2, "device-list": 1, "tctoken": 1, "unknown": 2}, "largest": ["300", "200", "100"], "disk": {"bytes_total": 4096000000, "bytes_free": 983040000, "inodes_total": 500000, "inodes_free": 390000}, "deleted_total": 7, "freed_bytes_total": 24, "last_success": {"cleanup": "2030-01-15T10:00:00Z"}, "errors": []}
 """
 
 
@@ -690,6 +662,7 @@ wa-sessions report of <ROOT> at 2030-01-15T12:00:00Z: 3 tenants, 54 files, 366 b
 | trigger | 0 |
 | emergency | 0 |
 | danger | 1 |
+| unknown | 0 |
 
 ## Files per category
 
@@ -712,15 +685,15 @@ wa-sessions report of <ROOT> at 2030-01-15T12:00:00Z: 3 tenants, 54 files, 366 b
 
 | company | files | bytes | status |
 | --- | ---: | ---: | ---: |
-| 300 | 32 | 128 | danger |
-| 200 | 19 | 235 | critical |
-| 100 | 3 | 3 | healthy |
+| 300 | 32 | 128 bytes | danger |
+| 200 | 19 | 235 bytes | critical |
+| 100 | 3 | 3 bytes | healthy |
 
 ## Disk under root
 
 |  | total | free | used % |
 | --- | ---: | ---: | ---: |
-| bytes | 4096000000 | 983040000 | 76.0 |
+| bytes | 3.8 GiB | 937.5 MiB | 76.0 |
 | inodes | 500000 | 390000 | 22.0 |
 
 ## Last successful runs
@@ -731,11 +704,11 @@ wa-sessions report of <ROOT> at 2030-01-15T12:00:00Z: 3 tenants, 54 files, 366 b
 
 ## Tenants
 
-| company | status | files | bytes | problems | last cleanup | deleted | freed bytes |
+| company | status | files | bytes | problems | last cleanup | deleted | freed |
 | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
-| 100 | healthy | 3 | 3 | 2 | never | 0 | 0 |
-| 200 | critical | 19 | 235 | 1 | 2030-01-15T10:00:00Z | 7 | 24 |
-| 300 | danger | 32 | 128 | 0 | never | 0 | 0 |
+| 100 | healthy | 3 | 3 bytes | 2 | never | 0 | 0 bytes |
+| 200 | critical | 19 | 235 bytes | 2 | 2030-01-15T10:00:00Z | 7 | 24 bytes |
+| 300 | danger | 32 | 128 bytes | 0 | never | 0 | 0 bytes |
 """
 
 
@@ -754,6 +727,7 @@ wa_sessions_tenants{status="critical"} 1.0
 wa_sessions_tenants{status="trigger"} 0.0
 wa_sessions_tenants{status="emergency"} 0.0
 wa_sessions_tenants{status="danger"} 1.0
+wa_sessions_tenants{status="unknown"} 0.0
 # HELP wa_sessions_category_files Files per category over all tenants.
 # TYPE wa_sessions_category_files gauge
 wa_sessions_category_files{category="creds"} 4.0
@@ -778,7 +752,7 @@ wa_sessions_tenant_files{company="300"} 32.0
 wa_sessions_tenant_bytes{company="100"} 3.0
 wa_sessions_tenant_bytes{company="200"} 235.0
 wa_sessions_tenant_bytes{company="300"} 128.0
-# HELP wa_sessions_tenant_status_level Status level of the tenant: 0 healthy, 1 warning, 2 critical, 3 trigger, 4 emergency, 5 danger.
+# HELP wa_sessions_tenant_status_level Status level of the tenant: 0 healthy, 1 warning, 2 critical, 3 trigger, 4 emergency, 5 danger; none for a tenant that could not be read.
 # TYPE wa_sessions_tenant_status_level gauge
 wa_sessions_tenant_status_level{company="100"} 0.0
 wa_sessions_tenant_status_level{company="200"} 2.0
@@ -786,7 +760,7 @@ wa_sessions_tenant_status_level{company="300"} 5.0
 # HELP wa_sessions_tenant_problems Problems the scan reported for the tenant.
 # TYPE wa_sessions_tenant_problems gauge
 wa_sessions_tenant_problems{company="100"} 2.0
-wa_sessions_tenant_problems{company="200"} 1.0
+wa_sessions_tenant_problems{company="200"} 2.0
 wa_sessions_tenant_problems{company="300"} 0.0
 # HELP wa_sessions_tenant_last_cleanup_timestamp_seconds When a file of the tenant was last deleted (from the history), Unix time.
 # TYPE wa_sessions_tenant_last_cleanup_timestamp_seconds gauge
@@ -843,6 +817,7 @@ REPORT_METRICS = {
             ("wa_sessions_tenants", {"status": "trigger"}, 0),
             ("wa_sessions_tenants", {"status": "emergency"}, 0),
             ("wa_sessions_tenants", {"status": "danger"}, 1),
+            ("wa_sessions_tenants", {"status": "unknown"}, 0),
         ],
     ),
     "wa_sessions_category_files": (
@@ -890,7 +865,7 @@ REPORT_METRICS = {
         "gauge",
         [
             ("wa_sessions_tenant_problems", {"company": "100"}, 2),
-            ("wa_sessions_tenant_problems", {"company": "200"}, 1),
+            ("wa_sessions_tenant_problems", {"company": "200"}, 2),
             ("wa_sessions_tenant_problems", {"company": "300"}, 0),
         ],
     ),

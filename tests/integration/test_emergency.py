@@ -109,13 +109,15 @@ def test_purge_options_without_purge_are_a_usage_error(root: Path, tmp_path: Pat
 
 
 def _flat(root: Path, name: str, now: float, age_hours: float, files: int = 4) -> Path:
-    """A single-tenant session folder (sessions/<sessionId>/) whose files are `age_hours` old."""
+    """A single-tenant session folder (sessions/<sessionId>/) whose files are `age_hours` old:
+    an abandoned QR attempt (creds.json without `me`), what --purge-stale-dirs removes without
+    --include-paired (SPEC §4)."""
     folder = root / name
     folder.mkdir()
     write_file(
         folder,
         "creds.json",
-        json.dumps({"nextPreKeyId": 9, "me": {"id": "1555:1@s.whatsapp.net"}}),
+        json.dumps({"nextPreKeyId": 9}),
         age_hours / 24,
         now,
     )
@@ -291,10 +293,25 @@ def test_purge_skips_a_folder_whose_lock_is_held(
     dry = run_cli(*purge_args(config, "1h"), "--dry-run", "--json")
     run = run_cli(*purge_args(config, "1h"), "--yes", "--json")
 
+    named = run_cli(
+        "emergency-cleanup",
+        "--config",
+        config,
+        "--purge-stale-dirs",
+        "--older-than",
+        "1h",
+        "--yes",
+        "--company",
+        "stale-session",
+    )
+
     assert tenants_by_company(dry.doc)["stale-session"]["skipped_reason"] == "locked by another process"
-    assert run.returncode == 3, run.describe()
+    # SPEC §5: run without --company, a busy folder is skipped and the run succeeds; named, exit 3.
+    assert run.returncode == 0, run.describe()
     tenant = tenants_by_company(run.doc)["stale-session"]
     assert (tenant["action"], tenant["skipped_reason"]) == ("skipped", "locked by another process")
+    assert tenant["files_before"] == 5, "a busy folder is still counted"
+    assert named.returncode == 3, named.describe()
     assert snapshot(flat["stale"]) == before
     assert not flat["touched"].exists(), "other stale folders are still purged"
 

@@ -24,8 +24,9 @@ from wa_sessions.cli import run as cli_run
 from wa_sessions.config import load_settings
 from wa_sessions.history import HISTORY_FILE
 from wa_sessions.history_totals import history_totals, rotate_history
-from wa_sessions.layout import CATEGORIES, STATUS_LEVELS
+from wa_sessions.layout import CATEGORIES, STATUS_LEVELS, STATUSES
 from wa_sessions.output import REPORT_FORMATS, report_text
+from wa_sessions.output.text import human_bytes
 
 from .fleet_helpers import LEVEL_FILES, make_fleet, make_tenant, write_fleet_config
 from .helpers import run_cli
@@ -56,7 +57,8 @@ def _markdown_table(text: str, title: str) -> list[list[str]]:
 
 def _text_table(text: str, title: str) -> list[list[str]]:
     section = text.split(f"\n{title}\n", 1)[1].split("\n\n", 1)[0]
-    return [line.split() for line in section.splitlines()[1:]]
+    # Columns are two spaces or more apart (a size is one cell: `526 bytes`, `3.8 GiB`).
+    return [re.split(r"\s{2,}", line.strip()) for line in section.splitlines()[1:]]
 
 
 def _metrics(text: str) -> dict[str, Any]:
@@ -114,7 +116,7 @@ def test_every_format_agrees_on_the_numbers(cleaned_fleet: Path, root: Path) -> 
             assert tenant["last_cleanup"] is None
     assert document["deleted_total"] == 20
     assert document["statuses"] == {
-        level: sum(1 for t in tenants.values() if t["status"] == level) for level in STATUS_LEVELS
+        level: sum(1 for t in tenants.values() if t["status"] == level) for level in STATUSES
     }
     assert document["categories"] == {
         category: sum(t["categories"][category] for t in tenants.values()) for category in CATEGORIES
@@ -129,9 +131,9 @@ def test_every_format_agrees_on_the_numbers(cleaned_fleet: Path, root: Path) -> 
         assert sorted(by_company) == sorted(tenants)
         for company, tenant in tenants.items():
             row = by_company[company]
-            assert row[1:4] == [tenant["status"], str(tenant["files"]), str(tenant["bytes"])]
+            assert row[1:4] == [tenant["status"], str(tenant["files"]), human_bytes(tenant["bytes"])]
             assert row[5] == (tenant["last_cleanup"] or "never")
-            assert row[6:8] == [str(tenant["deleted_total"]), str(tenant["freed_bytes_total"])]
+            assert row[6:8] == [str(tenant["deleted_total"]), human_bytes(tenant["freed_bytes_total"])]
     for rows in (_markdown_table(markdown, "Tenants per status"), _text_table(table, "Tenants per status")):
         assert {row[0]: int(row[1]) for row in rows} == document["statuses"]
     for rows in (_markdown_table(markdown, "Files per category"), _text_table(table, "Files per category")):
@@ -140,7 +142,7 @@ def test_every_format_agrees_on_the_numbers(cleaned_fleet: Path, root: Path) -> 
         assert [row[0] for row in rows] == document["largest"]
     disk = document["disk"]
     for rows in (_markdown_table(markdown, "Disk under root"), _text_table(table, "Disk under root")):
-        assert rows[0][-3:-1] == [str(disk["bytes_total"]), str(disk["bytes_free"])]
+        assert rows[0][-3:-1] == [human_bytes(disk["bytes_total"]), human_bytes(disk["bytes_free"])]
         assert rows[1][-3:-1] == [str(disk["inodes_total"]), str(disk["inodes_free"])]
 
     # Prometheus: the same numbers.

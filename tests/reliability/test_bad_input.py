@@ -66,6 +66,7 @@ OPTIONS = [
     "-j",
     "--force",
     "--purge-stale-dirs",
+    "--include-paired",
     "--older-than",
     "--yes",
     "-y",

@@ -110,7 +110,11 @@ def test_older_than_out_of_bounds_is_exit_2(tmp_path: Path, older_than: str, dry
     root = _tree(tmp_path)
     before = snapshot(root)
     result = run_cli(
-        *purge_args(_config(tmp_path), older_than), "--yes", *(["--dry-run"] if dry_run else []), env={}
+        *purge_args(_config(tmp_path), older_than),
+        "--include-paired",
+        "--yes",
+        *(["--dry-run"] if dry_run else []),
+        env={},
     )
     _assert_refused(result, "--older-than", "1m and 3650d", before, snapshot(root))
 
@@ -134,5 +138,5 @@ def test_the_bounds_themselves_are_accepted_and_the_run_cleans(tmp_path: Path) -
     assert deleted == set(), "nothing is older than 3650d or (written seconds ago) than 1h"
     assert len([name for name in os.listdir(root / "company_1") if not name.startswith(".")]) == 10
 
-    purge = run_cli(*purge_args(config, "1m"), "--dry-run", env={})
+    purge = run_cli(*purge_args(config, "1m"), "--include-paired", "--dry-run", env={})
     assert purge.returncode == 0, purge.stderr

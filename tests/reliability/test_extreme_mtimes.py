@@ -241,7 +241,16 @@ def test_multitenant_cleanup_cleans_every_due_tenant(tmpfs: Path) -> None:
 def test_purge_stale_dirs_dry_run_judges_by_the_clamped_newest_file(tmpfs: Path) -> None:
     root, env, _ = build(tmpfs, "purge")
     before = {company: on_disk(root / f"company_{company}") for company in "1234"}
-    document = cli(root, env, "emergency-cleanup", "--purge-stale-dirs", "--older-than", "1d", "--dry-run")
+    document = cli(
+        root,
+        env,
+        "emergency-cleanup",
+        "--purge-stale-dirs",
+        "--include-paired",
+        "--older-than",
+        "1d",
+        "--dry-run",
+    )
     found = tenants(document)
     assert found["1"]["action"] == "none"  # its newest file is in year 1e9
     assert found["1"]["newest_file_at"] == LAST

@@ -270,7 +270,15 @@ def test_a_folder_flipping_between_a_directory_and_a_symlink_while_processes_cle
                 ["scan", "--json"],
                 ["cleanup", "--json"],
                 ["multitenant-cleanup", "--force", "--config", str(config), "--json"],
-                ["emergency-cleanup", "--purge-stale-dirs", "--older-than", "10d", "--yes", "--json"],
+                [
+                    "emergency-cleanup",
+                    "--purge-stale-dirs",
+                    "--include-paired",
+                    "--older-than",
+                    "10d",
+                    "--yes",
+                    "--json",
+                ],
             ):
                 results.append(run_cli(*args, "--root", root, env={"WA_SESSIONS_LOCKS__WAIT": "0s"}))
             FIGURES["hostile: swap race rounds"] += round_number >= 0

@@ -460,7 +460,15 @@ def test_a_purge_killed_at_random_points_loses_no_file_that_is_not_in_an_archive
             os.utime(pristine / folder / name, (time.time() - 40 * 86400,) * 2)
     before = snapshot(pristine)
     contents = {path: (pristine / path).read_bytes() for path, (kind, *_) in before.items() if kind == "-"}
-    args = ["emergency-cleanup", "--purge-stale-dirs", "--older-than", "30d", "--yes", "--json"]
+    args = [
+        "emergency-cleanup",
+        "--purge-stale-dirs",
+        "--include-paired",
+        "--older-than",
+        "30d",
+        "--yes",
+        "--json",
+    ]
     baseline = copy_tree(pristine, world / "purge-baseline")
     started = time.monotonic()
     assert run_cli(*args, "--root", baseline).returncode == 0

@@ -79,6 +79,7 @@ def test_purges_killed_while_tenants_come_alive_lose_nothing_and_leave_no_folder
         args = [
             "emergency-cleanup",
             "--purge-stale-dirs",
+            "--include-paired",
             "--older-than",
             "30d",
             "--yes",
@@ -137,7 +138,11 @@ def test_purges_killed_while_tenants_come_alive_lose_nothing_and_leave_no_folder
         recovery = subprocess.run(
             command(*args), env=clean_env(), capture_output=True, timeout=300, check=False
         )
-        assert recovery.returncode == 0, f"{context}: {recovery.stderr!r}"
+        if any((root / f"company_{index}").exists() for index in range(1, TENANTS + 1)):
+            assert recovery.returncode == 0, f"{context}: {recovery.stderr!r}"
+        else:  # every folder already purged: a root without a tenant is exit 2 (SPEC §4)
+            assert recovery.returncode == 2, f"{context}: {recovery.stderr!r}"
+            assert b"no tenant folder under" in recovery.stderr, f"{context}: {recovery.stderr!r}"
         for index in range(1, TENANTS + 1):
             company = f"company_{index}"
             present = _files(root / company)

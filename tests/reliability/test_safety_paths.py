@@ -106,7 +106,7 @@ def test_a_purge_that_meets_a_tenant_coming_back_to_life_leaves_the_folder_whole
     _stale_tenant(folder, 20_000)
     before = _contents(folder)
     config = _config(tmp_path / "config.yaml", root, state_dir=str(tmp_path / "state"))
-    args = [*purge_args(config, "1d"), "--yes", "--json"]
+    args = [*purge_args(config, "1d"), "--include-paired", "--yes", "--json"]
     if backup == "--no-backup":
         args.append("--no-backup")
     session = folder / "session-15550000001.0.json"
@@ -216,7 +216,7 @@ def test_a_planted_lock_file_skips_its_tenant_and_the_purge_dry_run_goes_on(
         lock.mkdir()
     config = _config(tmp_path / "config.yaml", root, state_dir=str(tmp_path / "state"))
 
-    result = run_cli(*purge_args(config, "1d"), "--dry-run", "--json")
+    result = run_cli(*purge_args(config, "1d"), "--include-paired", "--dry-run", "--json")
 
     document = _json(result)
     assert result.returncode == 1, result.stderr
@@ -234,7 +234,7 @@ def test_with_the_state_dir_as_root_its_folders_are_never_tenants(tmp_path: Path
     root.mkdir()
     _stale_tenant(root / "old_1", 3)
     config = _config(tmp_path / "config.yaml", root, tenant_pattern="*", state_dir=str(root))
-    first = run_cli(*purge_args(config, "1d"), "--yes", "--json")
+    first = run_cli(*purge_args(config, "1d"), "--include-paired", "--yes", "--json")
     assert first.returncode == 0, first.stderr
     (archive,) = (root / "backups").iterdir()
     old = time.time() - 30 * DAY
@@ -243,7 +243,7 @@ def test_with_the_state_dir_as_root_its_folders_are_never_tenants(tmp_path: Path
             os.utime(path, (old, old))
     _stale_tenant(root / "old_2", 3)
 
-    second = run_cli(*purge_args(config, "1d"), "--yes", "--no-backup", "--json")
+    second = run_cli(*purge_args(config, "1d"), "--include-paired", "--yes", "--no-backup", "--json")
 
     document = _json(second)
     assert second.returncode == 0, second.stderr
@@ -355,7 +355,7 @@ def test_a_planted_purge_marker_never_makes_a_live_folder_go(
     folder, config = _fresh_folder_with_planted_marker(tmp_path, document)
     before = _contents(folder)
 
-    result = run_cli(*purge_args(config, "1d"), "--yes", "--json")
+    result = run_cli(*purge_args(config, "1d"), "--include-paired", "--yes", "--json")
 
     _json(result)
     assert _contents(folder) == before
@@ -372,7 +372,7 @@ def test_a_symlinked_purging_folder_is_not_followed(tmp_path: Path) -> None:
     (state / "purging").symlink_to(outside)
     config = _config(tmp_path / "config.yaml", root, state_dir=str(state))
 
-    result = run_cli(*purge_args(config, "1d"), "--yes", "--json")
+    result = run_cli(*purge_args(config, "1d"), "--include-paired", "--yes", "--json")
 
     document = _json(result)
     assert result.returncode == 1
@@ -461,7 +461,7 @@ def test_temp_files_of_killed_runs_are_removed_once_old(tmp_path: Path) -> None:
         os.utime(path, (old, old))
     config = _config(tmp_path / "config.yaml", root, state_dir=str(state))
 
-    result = run_cli(*purge_args(config, "1d"), "--yes", "--json")
+    result = run_cli(*purge_args(config, "1d"), "--include-paired", "--yes", "--json")
 
     assert result.returncode == 0, result.stderr
     assert not any(path.exists() for path in stale)

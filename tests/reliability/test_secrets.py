@@ -56,6 +56,7 @@ def test_backup_archives_are_0600_in_a_0700_folder_whatever_the_umask(world: Pat
         result = run_cli(
             "emergency-cleanup",
             "--purge-stale-dirs",
+            "--include-paired",
             "--older-than",
             "10d",
             "--yes",
@@ -92,7 +93,16 @@ def test_a_backups_folder_with_loose_permissions_or_symlinked_is_refused(world: 
     backups = root / ".wa-sessions" / "backups"
     backups.mkdir(parents=True, mode=0o777)
     backups.chmod(0o777)
-    purge = ("emergency-cleanup", "--purge-stale-dirs", "--older-than", "10d", "--yes", "--root", root)
+    purge = (
+        "emergency-cleanup",
+        "--purge-stale-dirs",
+        "--include-paired",
+        "--older-than",
+        "10d",
+        "--yes",
+        "--root",
+        root,
+    )
     result = run_cli(*purge)
     assert_clean_stderr(result)
     assert result.returncode == 1, result.stderr
@@ -112,7 +122,14 @@ def test_a_backups_folder_with_loose_permissions_or_symlinked_is_refused(world: 
     (other / ".wa-sessions").mkdir(mode=0o700)
     (other / ".wa-sessions" / "backups").symlink_to(elsewhere)
     result = run_cli(
-        "emergency-cleanup", "--purge-stale-dirs", "--older-than", "10d", "--yes", "--root", other
+        "emergency-cleanup",
+        "--purge-stale-dirs",
+        "--include-paired",
+        "--older-than",
+        "10d",
+        "--yes",
+        "--root",
+        other,
     )
     assert_clean_stderr(result)
     assert result.returncode == 1, result.stderr

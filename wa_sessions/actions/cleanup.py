@@ -20,7 +20,7 @@ from wa_sessions.config import Settings
 from wa_sessions.history import LazyHistory, lazy_history
 from wa_sessions.locks import LockBusy, LockUnsafe
 from wa_sessions.parallel import effective_jobs, ordered_map
-from wa_sessions.results import LOCK_BUSY, Outcome, Result, skipped
+from wa_sessions.results import LOCK_BUSY, Outcome, Result, TenantState, skipped
 from wa_sessions.rules import Rule, judged_categories, plan_tenant
 from wa_sessions.state import StateError
 from wa_sessions.stores import Keys, Store, Tenant, TenantUnavailable, open_store
@@ -54,18 +54,25 @@ def clean_tenant(
         with store.open(tenant) as keys:
             if dry_run:
                 return _clean_open_tenant(settings, tenant, keys, rules, action, True, history)
-            with keys.lock(settings.locks.wait):
-                return _clean_open_tenant(settings, tenant, keys, rules, action, False, history)
-    except LockBusy:
-        return Outcome(tenant_state(tenant, None, settings), "skipped", dry_run, skipped_reason=LOCK_BUSY)
-    except LockUnsafe as error:
-        before = tenant_state(tenant, None, settings)
-        before.problems.append(str(error))
-        return skipped(before, dry_run, str(error), (layout.LOCK_FILE, str(error)))
+            try:
+                with keys.lock(settings.locks.wait):
+                    return _clean_open_tenant(settings, tenant, keys, rules, action, False, history)
+            except LockBusy:
+                # Counting needs no lock (SPEC §3): a busy tenant is shown with its real counts.
+                return skipped(_counted(settings, tenant, keys), dry_run, LOCK_BUSY)
+            except LockUnsafe as error:
+                before = _counted(settings, tenant, keys)
+                before.problems.append(str(error))
+                return skipped(before, dry_run, str(error), (layout.LOCK_FILE, str(error)))
     except TenantUnavailable as error:
         return unavailable(settings, tenant, error, dry_run)
     except Exception as error:
         return failed(settings, tenant, error, dry_run)
+
+
+def _counted(settings: Settings, tenant: Tenant, keys: Keys) -> TenantState:
+    """A tenant's state from a scan that only counts (no lock needed). Raise TenantUnavailable."""
+    return tenant_state(tenant, keys.scan(time.time(), frozenset()), settings)
 
 
 def _clean_open_tenant(
@@ -119,7 +126,8 @@ def run_cleanup(
     and the result keeps only its tally (`Outcome.compacted`), not its file list."""
     validate_companies(companies)
     profile = settings.rules if rules is None else rules
-    result = new_result(settings, command, dry_run=dry_run)
+    # Run without --company, a busy tenant is skipped and the run succeeds (SPEC §5).
+    result = new_result(settings, command, dry_run=dry_run, busy_is_error=bool(companies))
     with open_store(settings) as store, lazy_history(settings.effective_state_dir, command) as history:
         tenants = store.tenants(companies)
 

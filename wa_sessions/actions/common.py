@@ -22,6 +22,7 @@ __all__ = [
     "failed",
     "finish",
     "record_run",
+    "shown_root",
     "survey",
     "tenant_state",
     "unavailable",
@@ -32,18 +33,26 @@ __all__ = [
 def new_result(settings: Settings, command: str, **fields: Any) -> Result:
     """The Result of a `command` starting now on the store of `settings` (its `root`: the folder,
     or the store URL without its password)."""
-    where = settings.shown_store or str(settings.root)
+    where = settings.shown_store or shown_root(settings)
     return Result(command, where, iso_datetime(utc_now()), **fields)
 
 
 def tenant_state(tenant: Tenant, scan: TenantScan | None, settings: Settings) -> TenantState:
-    """The scan fields of SPEC §6 (with no scan: the tenant's name and place only)."""
+    """The scan fields of SPEC §6 (with no scan: the tenant's name and place only, status
+    `unknown`: what could not be read is never shown as healthy with 0 files)."""
     state = TenantState(layout.display_name(tenant.company), layout.display_name(str(tenant.path)))
+    if scan is None:
+        state.status = layout.UNKNOWN_STATUS
     if scan is not None:
         state.files, state.bytes = scan.files, scan.bytes
         state.status = layout.status_for(scan.files, settings.thresholds.as_mapping())
         state.categories, state.problems = scan.categories(), list(scan.problems)
     return state
+
+
+def shown_root(settings: Settings) -> str:
+    """The sessions root as results show it (JSON `root`): absolute, symlinks in it resolved."""
+    return str(settings.root.resolve())
 
 
 def survey(settings: Settings, store: Store, tenant: Tenant, now: float) -> TenantState:

@@ -29,7 +29,13 @@ ACTION = "emergency"
 def run_emergency(settings: Settings, companies: Sequence[str], *, dry_run: bool) -> Result:
     """Apply the emergency profile to the named tenants, or to every tenant at `emergency` or above."""
     validate_companies(companies)
-    result = new_result(settings, COMMAND, dry_run=dry_run, notified=False)
+    result = new_result(
+        settings,
+        COMMAND,
+        dry_run=dry_run,
+        notified=False,
+        busy_is_error=bool(companies),  # run without --company, a busy tenant is skipped (SPEC §5)
+    )
     floor = layout.status_rank("emergency")
     state_dir = settings.effective_state_dir
     pending = read_pending(state_dir)

@@ -76,6 +76,7 @@ def run_multitenant(
         busy_is_error=False,
     )
     with open_store(settings) as store, contextlib.ExitStack() as stack:
+        store.tenants([])  # a root without a tenant is exit 2 before anything is created
         if not dry_run:
             ensure_state_dir(state_dir)
             try:

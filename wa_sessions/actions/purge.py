@@ -58,6 +58,10 @@ from wa_sessions.times import iso_ns, utc_now
 
 COMMAND = "emergency-cleanup"
 ACTION = "emergency"
+PAIRED_REASON = (
+    "paired (creds.json has `me`): only folders that never completed pairing are purged; "
+    "add --include-paired to purge it too"
+)
 
 
 def parse_older_than(older_than: str | None) -> int:
@@ -78,6 +82,7 @@ def run_purge(
     yes: bool,
     backup: bool,
     dry_run: bool,
+    include_paired: bool = False,
 ) -> Result:
     """Archive and remove every tenant folder whose newest file is older than `older_than`.
     Raise UsageError without `yes` unless `dry_run`, or for a bad age."""
@@ -94,6 +99,8 @@ def run_purge(
         notified=False,
         purge_older_than=max_age,
         purge_backup=backup,
+        purge_include_paired=include_paired,
+        busy_is_error=bool(companies),  # run without --company, a busy folder is skipped (SPEC §5)
     )
     with open_folder_store(settings) as store, lazy_history(settings.effective_state_dir, COMMAND) as history:
         root_fd = store.root_fd
@@ -145,7 +152,8 @@ def _purge_open_tenant(
     when: datetime,
 ) -> Outcome:
     now = time.time()
-    before = tenant_state(tenant, scan_tenant(tenant_fd, now), settings)
+    scanned = scan_tenant(tenant_fd, now)
+    before = tenant_state(tenant, scanned, settings)
     try:
         listing = list_folder(tenant_fd)
     except OSError as error:
@@ -154,7 +162,14 @@ def _purge_open_tenant(
     finishing = marker if marker is not None and listing.identity() <= marker.identity() else None
     newest = iso_ns(listing.newest_ns if finishing is None else finishing.newest_ns)
     outcome = _purge_judged(
-        settings, root_fd, tenant, tenant_fd, (before, listing, marker), result, history, when
+        settings,
+        root_fd,
+        tenant,
+        tenant_fd,
+        (before, listing, marker, scanned.creds.paired),
+        result,
+        history,
+        when,
     )
     outcome.newest_file_at = newest
     return outcome
@@ -165,17 +180,20 @@ def _purge_judged(
     root_fd: int,
     tenant: Tenant,
     tenant_fd: int,
-    seen: tuple[TenantState, FolderListing, Marker | None],
+    seen: tuple[TenantState, FolderListing, Marker | None, bool],
     result: Result,
     history: LazyHistory,
     when: datetime,
 ) -> Outcome:
-    """A folder as listed before its lock: kept, skipped, or (under the lock) purged."""
-    before, listing, marker = seen
+    """A folder as listed before its lock (and whether creds.json says it is paired): kept,
+    skipped, or (under the lock) purged."""
+    before, listing, marker, paired = seen
     finishing = marker if marker is not None and listing.identity() <= marker.identity() else None
     reason = stale_reason(listing, result.purge_older_than or 0, time.time(), finishing)
     if reason is None and marker is None:
         return Outcome(before, "none", result.dry_run, files_after=before.files)
+    if paired and marker is None and not result.purge_include_paired:
+        return skipped(before, result.dry_run, PAIRED_REASON)
     if listing.other and marker is None:
         why = f"holds {', '.join(listing.other[:5])}: only folders of regular files are purged"
         return skipped(before, result.dry_run, why)

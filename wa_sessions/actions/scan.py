@@ -19,6 +19,7 @@ def run_scan(
     (0: automatic). A tenant that cannot be read is a run error (exit 1), a symlinked folder not."""
     validate_companies(companies)
     result = new_result(settings, "scan", fail_on=fail_on)
+    result.rule_categories = frozenset(settings.rules) | frozenset(settings.emergency.rules)
     now = time.time()
     with open_store(settings) as store:
         selected = store.tenants(companies)

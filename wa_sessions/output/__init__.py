@@ -24,11 +24,15 @@ REPORT_FORMATS = ("table", "json", "markdown", "prometheus")
 
 @dataclass(frozen=True, slots=True)
 class Style:
-    """How to print: JSON, quiet, verbose; rich tables only on a terminal without NO_COLOR."""
+    """How to print: JSON, quiet, verbose; rich tables only on a terminal without NO_COLOR.
+    `summary`: a cleanup's totals and per-category counts without its file lines; `wide`: every
+    category column of the scan table (else the ones cleanup rules act on, and the rest summed)."""
 
     json: bool = False
     quiet: bool = False
     verbose: bool = False
+    summary: bool = False
+    wide: bool = False
 
 
 class Stream(Protocol):

@@ -29,13 +29,16 @@ def _compact(value: Any) -> str:
 
 
 def scan_fields(state: TenantState) -> dict[str, Any]:
+    """The scan fields of SPEC §6. A tenant that could not be read (status `unknown`) has no
+    counts: `files`, `bytes` and each category are null, never 0."""
+    known = state.known
     return {
         "company": state.company,
         "path": state.path,
-        "files": state.files,
-        "bytes": state.bytes,
+        "files": state.files if known else None,
+        "bytes": state.bytes if known else None,
         "status": state.status,
-        "categories": dict(state.categories),
+        "categories": dict(state.categories) if known else dict.fromkeys(state.categories),
         "problems": list(state.problems),
     }
 
@@ -73,7 +76,7 @@ def tenant_line(outcome: Outcome, command: str, purge: bool = False) -> str:
         "dry_run": outcome.dry_run,
     }
     tail: dict[str, Any] = {
-        "files_after": outcome.files_after,
+        "files_after": outcome.files_after if outcome.before.known else None,
         "bytes_freed": outcome.bytes_freed,
         "errors": [{"file": file, "error": error} for file, error in outcome.errors],
         "notes": list(outcome.notes),
@@ -148,6 +151,7 @@ def tail_fields(result: Result) -> dict[str, Any]:
             purge_stale_dirs=True,
             older_than=format_duration(result.purge_older_than),
             backup=result.purge_backup,
+            include_paired=result.purge_include_paired,
         )
     return fields
 

@@ -19,7 +19,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from wa_sessions import layout
 from wa_sessions.results import Result
 
-_LEVELS = "0 healthy, 1 warning, 2 critical, 3 trigger, 4 emergency, 5 danger"
+_LEVELS = "0 healthy, 1 warning, 2 critical, 3 trigger, 4 emergency, 5 danger; none for a tenant that could not be read"
 
 
 def _family(
@@ -44,18 +44,21 @@ class _ReportCollector:
 
     def collect(self) -> Iterator[Metric]:
         result = self.result
+        # A tenant that could not be read (status `unknown`) has no files, bytes nor level: it is
+        # counted in wa_sessions_tenants{status="unknown"} and wa_sessions_scan_errors, never as 0.
         tenants = [(t, (t.before.company,)) for t in result.tenants]
+        known = [(t, c) for t, c in tenants if t.before.known]
         company = ("company",)
         yield _family("tenants", "gauge", "Tenants per status level.", ("status",),
                       [((s,), n) for s, n in result.statuses.items()])  # fmt: skip
         yield _family("category_files", "gauge", "Files per category over all tenants.", ("category",),
                       [((c,), n) for c, n in result.categories.items()])  # fmt: skip
         yield _family("tenant_files", "gauge", "Files in the tenant folder (dot-entries not counted).", company,
-                      [(c, t.before.files) for t, c in tenants])  # fmt: skip
+                      [(c, t.before.files) for t, c in known])  # fmt: skip
         yield _family("tenant_bytes", "gauge", "Bytes of the tenant's files.", company,
-                      [(c, t.before.bytes) for t, c in tenants])  # fmt: skip
+                      [(c, t.before.bytes) for t, c in known])  # fmt: skip
         yield _family("tenant_status_level", "gauge", f"Status level of the tenant: {_LEVELS}.", company,
-                      [(c, layout.status_rank(t.before.status)) for t, c in tenants])  # fmt: skip
+                      [(c, layout.status_rank(t.before.status)) for t, c in known])  # fmt: skip
         yield _family("tenant_problems", "gauge", "Problems the scan reported for the tenant.", company,
                       [(c, len(t.before.problems)) for t, c in tenants])  # fmt: skip
         yield _family(

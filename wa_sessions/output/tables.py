@@ -5,17 +5,25 @@ from __future__ import annotations
 from typing import TextIO
 
 from wa_sessions import layout
-from wa_sessions.output.text import one_line, print_table
-from wa_sessions.results import Result
+from wa_sessions.output.text import human_bytes, one_line, print_table
+from wa_sessions.results import Result, TenantState
 from wa_sessions.times import iso_second
 
 
 def report_headline(result: Result) -> str:
     return (
         f"wa-sessions report of {result.root} at {result.generated_at}: {len(result.tenants)} tenants, "
-        f"{result.files} files, {result.bytes} bytes; history: {result.history_deleted} files "
-        f"({result.history_freed_bytes} bytes) deleted"
+        f"{result.files} files, {human_bytes(result.bytes)}; history: {result.history_deleted} files "
+        f"({human_bytes(result.history_freed_bytes)}) deleted"
     )
+
+
+def _files(state: TenantState) -> str:
+    return str(state.files) if state.known else "?"
+
+
+def _bytes(state: TenantState) -> str:
+    return human_bytes(state.bytes) if state.known else "?"
 
 
 def _percent_used(total: int, free: int) -> str:
@@ -26,13 +34,13 @@ def report_sections(result: Result) -> list[tuple[str, list[str], list[list[str]
     """The report's tables (title, headers, rows), shared by the table and Markdown formats."""
     statuses, categories = result.statuses, result.categories
     sections = [
-        ("Tenants per status", ["status", "tenants"], [[s, str(statuses[s])] for s in layout.STATUS_LEVELS]),
+        ("Tenants per status", ["status", "tenants"], [[s, str(statuses[s])] for s in layout.STATUSES]),
         ("Files per category", ["category", "files"], [[c, str(categories[c])] for c in layout.CATEGORIES]),
         (
             "Largest tenants",
             ["company", "files", "bytes", "status"],
             [
-                [t.before.company, str(t.before.files), str(t.before.bytes), t.before.status]
+                [t.before.company, _files(t.before), _bytes(t.before), t.before.status]
                 for t in result.largest()
             ],
         ),
@@ -42,8 +50,8 @@ def report_sections(result: Result) -> list[tuple[str, list[str], list[list[str]
         rows = [
             [
                 "bytes",
-                str(disk.bytes_total),
-                str(disk.bytes_free),
+                human_bytes(disk.bytes_total),
+                human_bytes(disk.bytes_free),
                 _percent_used(disk.bytes_total, disk.bytes_free),
             ],
             [
@@ -58,17 +66,17 @@ def report_sections(result: Result) -> list[tuple[str, list[str], list[list[str]
     sections.append(
         ("Last successful runs", ["command", "last success"], [[c, iso_second(e)] for c, e in successes])
     )
-    headers = ["company", "status", "files", "bytes", "problems", "last cleanup", "deleted", "freed bytes"]
+    headers = ["company", "status", "files", "bytes", "problems", "last cleanup", "deleted", "freed"]
     rows = [
         [
             t.before.company,
             t.before.status,
-            str(t.before.files),
-            str(t.before.bytes),
+            _files(t.before),
+            _bytes(t.before),
             str(len(t.before.problems)),
             t.last_cleanup or "never",
             str(t.deleted_total),
-            str(t.freed_bytes_total),
+            human_bytes(t.freed_bytes_total),
         ]
         for t in result.tenants
     ]
@@ -81,4 +89,6 @@ def write_report_table(result: Result, stream: TextIO) -> None:
     stream.write(one_line(report_headline(result)) + "\n")
     for title, headers, rows in report_sections(result):
         stream.write("\n")
-        print_table(title, headers, rows, stream)
+        # On a narrow terminal the date of the last cleanup is what wraps, never an id or a count.
+        foldable = [headers.index("last cleanup")] if "last cleanup" in headers else []
+        print_table(title, headers, rows, stream, foldable=foldable)

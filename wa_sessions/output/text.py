@@ -7,11 +7,11 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, TextIO
+from collections.abc import Container, Sequence
+from typing import TYPE_CHECKING, Literal, TextIO
 
 from wa_sessions import layout
-from wa_sessions.results import DiskUsage, Outcome, Result
+from wa_sessions.results import DiskUsage, Outcome, Result, TenantState
 
 if TYPE_CHECKING:
     from wa_sessions.output import Style
@@ -68,33 +68,67 @@ def error_line(message: str) -> None:
 
 
 def human_bytes(size: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(size) < 1024 or unit == "TB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+    """A size in IEC units (KiB = 1024 bytes): `1 byte`, `512 bytes`, `1.5 KiB`, `72.7 GiB`."""
+    if abs(size) < 1024:
+        return "1 byte" if size == 1 else f"{size:.0f} bytes"
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
         size /= 1024
-    return f"{size:.1f} TB"
+        if abs(size) < 1024 or unit == "TiB":
+            break
+    return f"{size:.1f} {unit}"
+
+
+def count_of(count: int, noun: str) -> str:
+    """`1 file`, `2 files`."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+_FOLDED_WIDTH = 12  # the narrowest a foldable column gets on a narrow terminal
 
 
 def print_table(
-    title: str, headers: Sequence[str], rows: Sequence[Sequence[str]], stream: TextIO | None = None
+    title: str,
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    stream: TextIO | None = None,
+    *,
+    foldable: Container[int] = (),
 ) -> None:
-    """A Rich table on a terminal; aligned plain text otherwise."""
+    """A Rich table on a terminal, fitted to its width; aligned plain text otherwise, never cut.
+    On a terminal the columns not in `foldable` (company ids, counts, sizes) are never cut nor
+    wrapped; the `foldable` ones wrap when the terminal is too narrow."""
     stream = stream or sys.stdout
     title = one_line(title)
     rows = [[one_line(cell) for cell in row] for row in rows]
-    if stream.isatty() and not os.environ.get("NO_COLOR"):
-        # Imported here: only a terminal needs Rich, and cron and scripts should not pay for it.
-        from rich.console import Console
-        from rich.table import Table
-
-        table = Table(title=title)
-        for index, header in enumerate(headers):
-            table.add_column(header, justify="left" if index == 0 else "right")
-        for row in rows:
-            table.add_row(*row)
-        # No markup, emoji codes or highlighting: a name is shown as the characters it is.
-        Console(file=stream, markup=False, emoji=False, highlight=False).print(table)
+    if _rich(stream) and fits(headers, rows, stream, foldable=foldable):
+        _rich_table(title, headers, rows, stream, foldable)
         return
+    # Off a terminal, or too wide even with the foldable columns folded: plain lines, which a
+    # terminal wraps, rather than a company id or a count cut short.
+    _plain_table(title, headers, rows, stream)
+
+
+def _rich(stream: TextIO) -> bool:
+    return stream.isatty() and not os.environ.get("NO_COLOR")
+
+
+def fits(
+    headers: Sequence[str], rows: Sequence[Sequence[str]], stream: TextIO, *, foldable: Container[int] = ()
+) -> bool:
+    """Whether the table fits the width of the terminal `stream` is (always, off a terminal: plain
+    text is never cut), its `foldable` columns folded."""
+    if not _rich(stream):
+        return True
+    from rich.console import Console
+
+    widest = [max((len(header), *(len(row[index]) for row in rows))) for index, header in enumerate(headers)]
+    narrowest = [min(width, _FOLDED_WIDTH) if i in foldable else width for i, width in enumerate(widest)]
+    # Each column is followed by one space of padding and one of the frame.
+    return sum(narrowest) + 2 * len(headers) <= Console(file=stream).width
+
+
+def _plain_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[str]], stream: TextIO) -> None:
+    """Aligned plain text: the title, the headers, one line per row; nothing cut."""
     widths = [
         max(len(header), *(len(row[i]) for row in rows)) if rows else len(header)
         for i, header in enumerate(headers)
@@ -103,6 +137,36 @@ def print_table(
     for row in (headers, *rows):
         cells = [cell.ljust(widths[i]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(row)]
         stream.write("  ".join(cells).rstrip() + "\n")
+
+
+def _rich_table(
+    title: str,
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    stream: TextIO,
+    foldable: Container[int],
+) -> None:
+    # Imported here: only a terminal needs Rich, and cron and scripts should not pay for it.
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    # No markup, emoji codes or highlighting: a name is shown as the characters it is.
+    console = Console(file=stream, markup=False, emoji=False, highlight=False)
+    widest = [max((len(header), *(len(row[index]) for row in rows))) for index, header in enumerate(headers)]
+    # A light frame (no vertical rules): eight columns of counts fit in 80 columns.
+    table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1, 0, 0))
+    for index, header in enumerate(headers):
+        if index in foldable:
+            table.add_column(
+                header, justify="left", overflow="fold", min_width=min(widest[index], _FOLDED_WIDTH)
+            )
+        else:  # never cut: as wide as its widest cell, on one line
+            justify: Literal["left", "right"] = "left" if index == 0 else "right"
+            table.add_column(header, justify=justify, no_wrap=True, min_width=widest[index])
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
 
 
 def _disk_line(disk: DiskUsage | None) -> str:
@@ -115,6 +179,19 @@ def _disk_line(disk: DiskUsage | None) -> str:
     )
 
 
+def scan_columns(result: Result, wide: bool) -> tuple[list[str], list[str]]:
+    """The scan table's category columns: every category with --wide; else the categories the
+    rules act on, the others summed under `other` (unknown entries are named in the problems)."""
+    if wide:
+        return list(layout.CATEGORIES), []
+    shown = [c for c in layout.CATEGORIES if c in result.rule_categories]
+    return shown, [c for c in layout.CATEGORIES if c not in shown]
+
+
+def _count(state: TenantState, count: int) -> str:
+    return str(count) if state.known else "?"
+
+
 def write_scan(result: Result, style: Style) -> None:
     for tenant in result.tripped:
         error_line(
@@ -122,19 +199,30 @@ def write_scan(result: Result, style: Style) -> None:
         )
     if style.quiet:
         return
-    headers = ["company", "files", "bytes", "status", *(SHORT_CATEGORY[c] for c in layout.CATEGORIES)]
+    shown, summed = scan_columns(result, style.wide)
+    headers = [
+        "company",
+        "files",
+        "bytes",
+        "status",
+        *(SHORT_CATEGORY[c] for c in shown),
+        *(["other"] if summed else []),
+    ]
     states = [t.before for t in result.tenants]
     rows = [
         [
             s.company,
-            str(s.files),
-            human_bytes(s.bytes),
+            _count(s, s.files),
+            human_bytes(s.bytes) if s.known else "?",
             s.status,
-            *(str(s.categories[c]) for c in layout.CATEGORIES),
+            *(_count(s, s.categories[c]) for c in shown),
+            *([_count(s, sum(s.categories[c] for c in summed))] if summed else []),
         ]
         for s in states
     ]
-    print_table(f"wa-sessions scan of {result.root}: {len(rows)} tenants", headers, rows)
+    print_table(f"wa-sessions scan of {result.root}: {count_of(len(rows), 'tenant')}", headers, rows)
+    if summed:
+        sys.stdout.write("other: the files of the other categories (--wide: a column each)\n")
     for state in states:
         for problem in state.problems:
             sys.stdout.write(one_line(f"{state.company}: problem: {problem}") + "\n")
@@ -157,70 +245,138 @@ def write_errors(result: Result, style: Style) -> None:
 
 
 def cleanup_table(result: Result) -> None:
+    """The cleanup summary table: per tenant the files deleted per category, freed, after and
+    the action. On a terminal too narrow for a column per category, one `deleted` column, and
+    the files per category on the line under the table."""
     per_category = [outcome.deleted_per_category() for outcome in result.tenants]
     deleted_categories = [c for c in layout.CATEGORIES if any(counts.get(c) for counts in per_category)]
-    headers = [
-        "company",
-        "status",
-        "files",
-        *(f"-{SHORT_CATEGORY[c]}" for c in deleted_categories),
-        "freed",
-        "after",
-        "action",
-    ]
+    headers, rows = _cleanup_rows(result, per_category, deleted_categories)
+    foldable = (len(headers) - 1,)  # the action (a skipped tenant's reason) wraps on a narrow terminal
+    if fits(headers, rows, sys.stdout, foldable=foldable):
+        print_table(_cleanup_title(result), headers, rows, foldable=foldable)
+        return
+    headers, rows = _cleanup_rows(result, per_category, None)
+    print_table(_cleanup_title(result), headers, rows, foldable=foldable)
+    if deleted_categories:
+        totals = {c: sum(counts.get(c, 0) for counts in per_category) for c in deleted_categories}
+        sys.stdout.write("deleted per category: " + ", ".join(f"{c} {n}" for c, n in totals.items()) + "\n")
+
+
+def _cleanup_rows(
+    result: Result, per_category: list[dict[str, int]], categories: list[str] | None
+) -> tuple[list[str], list[list[str]]]:
+    """The cleanup table: a column per category in `categories`, or with None one `deleted`."""
+    columns = [f"-{SHORT_CATEGORY[c]}" for c in categories] if categories is not None else ["deleted"]
+    headers = ["company", "status", "files", *columns, "freed", "after", "action"]
     rows = []
     for outcome, counts in zip(result.tenants, per_category, strict=True):
         action = outcome.action if outcome.skipped_reason is None else f"skipped: {outcome.skipped_reason}"
+        before = outcome.before
+        if categories is not None:
+            deleted = [str(counts.get(c, 0)) for c in categories]
+        else:
+            deleted = [str(outcome.deleted_count)]
         rows.append(
             [
-                outcome.before.company,
-                outcome.before.status,
-                str(outcome.before.files),
-                *(str(counts.get(c, 0)) for c in deleted_categories),
+                before.company,
+                before.status,
+                _count(before, before.files),
+                *deleted,
                 human_bytes(outcome.bytes_freed),
-                str(outcome.files_after),
+                _count(before, outcome.files_after),
                 action,
             ]
         )
+    return headers, rows
+
+
+def _cleanup_title(result: Result) -> str:
     label = "[dry-run] " if result.dry_run else ""
     verb = "would delete" if result.dry_run else "deleted"
     total = sum(t.deleted_count for t in result.tenants)
     freed = human_bytes(sum(t.bytes_freed for t in result.tenants))
-    title = f"{label}wa-sessions {result.command} of {result.root}: {verb} {total} files ({freed}) in {len(rows)} tenants"
-    print_table(title, headers, rows)
+    tenants = count_of(len(result.tenants), "tenant")
+    return (
+        f"{label}wa-sessions {result.command} of {result.root}: {verb} {total} files ({freed}) in {tenants}"
+    )
+
+
+def cleanup_summary(result: Result) -> str:
+    """`--summary`: the totals, the files each rule deleted (per category, and per profile when
+    the run applied both, as multitenant-cleanup does), and the tenants per action; no files."""
+    label = "[dry-run] " if result.dry_run else ""
+    verb = "would delete" if result.dry_run else "deleted"
+    per_rule: dict[tuple[str, str], int] = {}
+    actions: dict[str, int] = {}
+    for outcome in result.tenants:
+        action = "skipped" if outcome.skipped_reason is not None else outcome.action
+        actions[action] = actions.get(action, 0) + 1
+        for category, count in outcome.deleted_per_category().items():
+            per_rule[(outcome.action, category)] = per_rule.get((outcome.action, category), 0) + count
+    profiles = {action for action, _ in per_rule}
+    order = {category: index for index, category in enumerate(layout.CATEGORIES)}
+    lines = [_cleanup_title(result)]
+    for (action, category), count in sorted(
+        per_rule.items(), key=lambda item: (item[0][0], order[item[0][1]])
+    ):
+        rule = f"{action} rules, {category}" if len(profiles) > 1 else category
+        lines.append(f"{label}{rule}: {verb} {count_of(count, 'file')}")
+    tenants = ", ".join(f"{count} {action}" for action, count in sorted(actions.items()))
+    lines.append(f"{label}tenants: {tenants}")
+    return "".join(one_line(line) + "\n" for line in lines)
 
 
 def tenant_text(outcome: Outcome, dry_run: bool, style: Style) -> str:
-    """The lines printed under the table for one tenant: every file (in a dry run, or with
-    --verbose), the notes, and with --verbose the problems."""
+    """The lines printed with the table for one tenant: every file (in a dry run, or with
+    --verbose; never with --summary), the notes, and with --verbose the problems."""
     label = "[dry-run] " if dry_run else ""
     verb = "would delete" if dry_run else "deleted"
     prefix = f"{label}{outcome.before.company}: "
     lines: list[str] = []
-    if dry_run or style.verbose:
+    if (dry_run or style.verbose) and not style.summary:
         lines.extend(
             f"{prefix}{verb} {layout.display_name(deletion.entry.name)} "
-            f"({deletion.entry.category}, {deletion.entry.size} bytes): {deletion.reason}"
+            f"({deletion.entry.category}, {human_bytes(deletion.entry.size)}): {deletion.reason}"
             for deletion in outcome.deleted
         )
-    lines.extend(f"{prefix}note: {note}" for note in outcome.notes)
+    if not style.summary:
+        lines.extend(f"{prefix}note: {note}" for note in outcome.notes)
     if style.verbose:
         lines.extend(f"{prefix}problem: {problem}" for problem in outcome.before.problems)
     return "".join(one_line(line) + "\n" for line in lines)
 
 
+def _summary_last() -> bool:
+    """On a terminal the summary comes after the file lines, where the operator's eyes are when
+    the lines have scrolled by; in a file or a pipe it comes first, as before."""
+    return sys.stdout.isatty()
+
+
+def _write_summary(result: Result, style: Style) -> None:
+    if style.summary:
+        sys.stdout.write(cleanup_summary(result))
+    else:
+        cleanup_table(result)
+
+
 def write_cleanup(result: Result, style: Style) -> None:
-    """A whole cleanup: the table, then every tenant's lines."""
+    """A whole cleanup: the summary (the table, or with --summary the totals), and every
+    tenant's lines (after the summary, or on a terminal before it)."""
     if style.quiet:
         return
-    cleanup_table(result)
-    for outcome in result.tenants:
-        sys.stdout.write(tenant_text(outcome, result.dry_run, style))
+    text = "".join(tenant_text(outcome, result.dry_run, style) for outcome in result.tenants)
+    if _summary_last():
+        sys.stdout.write(text)
+        _write_summary(result, style)
+    else:
+        _write_summary(result, style)
+        sys.stdout.write(text)
 
 
 class TextStream:
-    """A cleanup command in text, in constant memory: the lines under the table (every file of a
-    dry run) are spooled to a temporary file as tenants are done, and printed after the table."""
+    """A cleanup command in text, in constant memory: the lines for each tenant (every file of a
+    dry run) are spooled to a temporary file as tenants are done, and printed with the summary
+    (after it, or on a terminal before it)."""
 
     def __init__(self, style: Style, stream: TextIO | None = None):
         self._style = style
@@ -245,11 +401,16 @@ class TextStream:
 
     def end(self, result: Result) -> None:
         if not self._style.quiet:
-            cleanup_table(result)
+            last = _summary_last()
+            if not last:
+                _write_summary(result, self._style)
             if self._spool is not None:
                 self._stream.flush()
                 self._spool.seek(0)
                 shutil.copyfileobj(self._spool, self._stream, 1 << 20)
+                self._stream.flush()
+            if last:
+                _write_summary(result, self._style)
         if self._spool is not None:
             self._spool.close()
 

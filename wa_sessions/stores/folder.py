@@ -171,12 +171,18 @@ def _read_small(tenant_fd: int, name: str) -> bytes | None:
 
 def select_tenants(settings: Settings, root_fd: int, companies: Sequence[str]) -> list[Tenant]:
     """The tenants named (by id or folder name), or every tenant when none is named.
-    Raise UsageError naming a company with no folder."""
+    Raise UsageError when no folder matches the tenant pattern, or naming a company with no folder."""
     try:
-        tenants = list_tenants(settings.root, root_fd, settings.tenant_pattern)
+        # Paths shown absolute: the root resolved, each tenant under it by name (a tenant that is a
+        # symlink is shown where it is, never where it points).
+        tenants = list_tenants(settings.root.resolve(), root_fd, settings.tenant_pattern)
     except OSError as error:
         raise UsageError(f"cannot list root {settings.root}: {error.strerror}") from None
     tenants = _without_state_folders(settings, root_fd, tenants)
+    if not tenants:  # a wrong root is an error, never a silent success (SPEC §4)
+        raise UsageError(
+            f"no tenant folder under {settings.root} matches tenant_pattern {settings.tenant_pattern!r}"
+        )
     if not companies:
         return tenants
     chosen: dict[str, Tenant] = {}

@@ -28,9 +28,11 @@ def scan_result() -> Result:
     busy = state("7", 180, "emergency", pre_key=150, session=29, creds=1)
     quiet = state("8", 3, creds=1, pre_key=1, unknown=1)
     quiet.problems.append("creds.json is unparseable")
-    return Result(
+    result = Result(
         "scan", "/srv/sessions", WHEN, [Outcome(busy), Outcome(quiet)], disk=DISK, fail_on="emergency"
     )
+    result.rule_categories = frozenset({"pre-key", "session", "sender-key"})
+    return result
 
 
 @pytest.fixture

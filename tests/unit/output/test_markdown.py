@@ -10,18 +10,18 @@ def test_the_report_is_one_markdown_table_per_section(report_result: Result) -> 
     text = report_markdown(report_result)
     assert text.startswith(
         "# wa-sessions report\n\n"
-        "wa-sessions report of /srv/sessions at 2030-01-15T12:00:00Z: 2 tenants, 181 files, 18100 bytes; "
+        "wa-sessions report of /srv/sessions at 2030-01-15T12:00:00Z: 2 tenants, 181 files, 17.7 KiB; "
         "history: 5 files (400 bytes) deleted\n\n"
         "## Tenants per status\n\n"
         "| status | tenants |\n| --- | ---: |\n| healthy | 1 |\n| warning | 0 |\n| critical | 0 |\n"
-        "| trigger | 0 |\n| emergency | 1 |\n| danger | 0 |\n"
+        "| trigger | 0 |\n| emergency | 1 |\n| danger | 0 |\n| unknown | 0 |\n"
     )
     assert text.endswith(
         "## Tenants\n\n"
-        "| company | status | files | bytes | problems | last cleanup | deleted | freed bytes |\n"
+        "| company | status | files | bytes | problems | last cleanup | deleted | freed |\n"
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
-        "| 7 | emergency | 178 | 17800 | 0 | 2030-01-15T10:00:00Z | 2 | 136 |\n"
-        "| 8 | healthy | 3 | 300 | 0 | never | 0 | 0 |\n"
+        "| 7 | emergency | 178 | 17.4 KiB | 0 | 2030-01-15T10:00:00Z | 2 | 136 bytes |\n"
+        "| 8 | healthy | 3 | 300 bytes | 0 | never | 0 | 0 bytes |\n"
     )
 
 

@@ -17,10 +17,10 @@ def test_a_dry_run_prints_the_table_then_every_file_with_its_reason(
     render(cleanup_result, Style())
     out, err = capsys.readouterr()
     assert out == (
-        "[dry-run] wa-sessions cleanup of /srv/sessions: would delete 2 files (136 B) in 2 tenants\n"
-        "company     status  files  -prekey  -session  freed  after                              action\n"
-        "7        emergency    180        1         1  136 B    178                             cleanup\n"
-        "8          healthy      0        0         0    0 B      0  skipped: locked by another process\n"
+        "[dry-run] wa-sessions cleanup of /srv/sessions: would delete 2 files (136 bytes) in 2 tenants\n"
+        "company     status  files  -prekey  -session      freed  after                              action\n"
+        "7        emergency    180        1         1  136 bytes    178                             cleanup\n"
+        "8          healthy      0        0         0    0 bytes      0  skipped: locked by another process\n"
         "[dry-run] 7: would delete pre-key-1.json (pre-key, 120 bytes): pre-key id 1 beyond the newest 50 (ids 101–150 kept)\n"
         "[dry-run] 7: would delete session-1.0.json (session, 16 bytes): older than 14d: last used 20d 3h ago\n"
         "[dry-run] 7: note: a note\n"
@@ -53,11 +53,12 @@ def test_a_scan_prints_the_table_the_problems_and_the_disk(
     out, err = capsys.readouterr()
     assert out == (
         "wa-sessions scan of /srv/sessions: 2 tenants\n"
-        "company  files    bytes     status  creds  appkey  appver  lid  prekey  session  skey  skmem  ident  devlist  tctoken  unknown\n"
-        "7          180  17.6 KB  emergency      1       0       0    0     150       29     0      0      0        0        0        0\n"
-        "8            3    300 B    healthy      1       0       0    0       1        0     0      0      0        0        0        1\n"
+        "company  files      bytes     status  prekey  session  skey  other\n"
+        "7          180   17.6 KiB  emergency     150       29     0      1\n"
+        "8            3  300 bytes    healthy       1        0     0      2\n"
+        "other: the files of the other categories (--wide: a column each)\n"
         "8: problem: creds.json is unparseable\n"
-        "disk: 1.0 GB free of 4.0 GB; inodes: 250 free of 1,000 (25%)\n"
+        "disk: 1.0 GiB free of 4.0 GiB; inodes: 250 free of 1,000 (25%)\n"
     )
     assert (
         err
