@@ -120,4 +120,6 @@ def read_yaml(path: Path) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a mapping of keys, not {type(data).__name__}")
-    return data
+    # A top-level key that is not text (`1: x`, `null: x`) is named like any unknown key, never
+    # passed on as a keyword (a TypeError).
+    return {str(key): value for key, value in data.items()}

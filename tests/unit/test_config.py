@@ -552,3 +552,11 @@ def test_one_config_error_names_a_protected_rule_and_a_bad_duration_beside_it(wr
     message = config_error(write_yaml("rules: {creds: {max_age: 1d}, session: {max_age: 14x}}"))
     assert "'creds' is protected" in message
     assert "rules.session.max_age" in message
+
+
+@pytest.mark.parametrize("text", ["1: x\n", "null: x\n", "true: 5\n"])
+def test_a_top_level_key_that_is_not_text_is_an_unknown_key(tmp_path: Path, text: str) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(text)
+    with pytest.raises(ConfigError, match=r"unknown key"):
+        load_settings(config, {"root": str(tmp_path)})
