@@ -3,21 +3,39 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Sequence
-from enum import StrEnum
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from wa_sessions import __version__, exit_codes, output
+from wa_sessions.cli_config import config_app
+from wa_sessions.cli_support import (
+    CompanyOption,
+    ConfigOption,
+    DryRunOption,
+    JobsOption,
+    JsonOption,
+    Level,
+    QuietOption,
+    ReportFormat,
+    RootOption,
+    StoreOption,
+    SummaryOption,
+    UnusedVerboseOption,
+    VerboseOption,
+    execute,
+    guarded,
+    shown,
+    style_of,
+)
 
 # Start-up time: each command imports the modules it needs where it runs (`--version` and
 # `--help` need none of them, and no command needs every action, e.g. the archiving of
 # emergency-cleanup or the HTTP client of the notifications).
 if TYPE_CHECKING:
     from wa_sessions.config import Settings
-    from wa_sessions.results import Result
 
 app = typer.Typer(
     name="wa-sessions",
@@ -27,162 +45,7 @@ app = typer.Typer(
     rich_markup_mode=None,
     no_args_is_help=True,
 )
-
-
-class Level(StrEnum):
-    warning = "warning"
-    critical = "critical"
-    trigger = "trigger"
-    emergency = "emergency"
-    danger = "danger"
-
-
-# The root as typed (a str: typer would turn `--root ''` into Path('.'), the current directory;
-# the configuration refuses an empty root instead).
-RootOption = Annotated[
-    str | None,
-    typer.Option(
-        "--root",
-        metavar="PATH",
-        help="Sessions root (config `root`, env WA_SESSIONS_ROOT).",
-        show_default=False,
-    ),
-]
-StoreOption = Annotated[
-    str | None,
-    typer.Option(
-        "--store",
-        metavar="URL",
-        help="Auth store instead of the folders under root: redis://[user:pass@]host:port/db?prefix=evolution-cache "
-        "(config `store`, env WA_SESSIONS_STORE).",
-        show_default=False,
-    ),
-]
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config", metavar="FILE", help="YAML config file (env WA_SESSIONS_CONFIG).", show_default=False
-    ),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="One JSON document on stdout, nothing else.")]
-QuietOption = Annotated[
-    bool, typer.Option("--quiet", "-q", help="Errors only (silent cron mail on success).")
-]
-VerboseOption = Annotated[
-    bool,
-    typer.Option(
-        "--verbose",
-        "-v",
-        help="List every deleted file with its reason (a dry run always does), and each tenant's problems.",
-    ),
-]
-# Accepted by every command (SPEC §4) but not offered where it changes nothing (scan, config).
-UnusedVerboseOption = Annotated[bool, typer.Option("--verbose", "-v", hidden=True)]
-CompanyOption = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--company",
-        metavar="ID",
-        help="Company id (962302) or folder name (company_962302); repeatable.",
-        show_default=False,
-    ),
-]
-DryRunOption = Annotated[
-    bool, typer.Option("--dry-run", "-n", help="Touch nothing; show what a real run would delete.")
-]
-SummaryOption = Annotated[
-    bool,
-    typer.Option(
-        "--summary", help="Only the totals and the counts per category, not every file (big fleets)."
-    ),
-]
-JobsOption = Annotated[
-    int,
-    typer.Option(
-        "--jobs",
-        "-j",
-        min=0,
-        metavar="N",
-        help="Work on tenants in N processes; 0 (default): one per CPU when the fleet is large enough.",
-    ),
-]
-
-
-def fail(message: str, code: int) -> NoReturn:
-    """Print one line on stderr (output.error_line) and exit with `code`."""
-    output.error_line(message)
-    raise typer.Exit(code)
-
-
-def style_of(
-    json_output: bool, quiet: bool, verbose: bool, *, summary: bool = False, wide: bool = False
-) -> output.Style:
-    """How to print; `--quiet` with `--verbose` is a usage error (exit 2)."""
-    if quiet and verbose:
-        fail("--quiet and --verbose cannot be used together", 2)
-    return output.Style(json_output, quiet, verbose, summary=summary, wide=wide)
-
-
-def overrides_of(root: str | None, store: str | None) -> dict[str, Any]:
-    """The settings given on the command line (`--root`, `--store`)."""
-    overrides: dict[str, Any] = {}
-    if root is not None:
-        overrides["root"] = root
-    if store is not None:
-        overrides["store"] = store
-    return overrides
-
-
-def settings_from(root: str | None, store: str | None, config: Path | None) -> Settings:
-    """Load the effective configuration; exit 2 naming every bad key."""
-    from wa_sessions.config import ConfigError, load_settings
-
-    overrides = overrides_of(root, store)
-    try:
-        return load_settings(config, overrides)
-    except ConfigError as error:
-        fail(str(error), 2)
-
-
-def shown(result: Result, style: output.Style) -> int:
-    """Render a whole result; return its exit code."""
-    output.render(result, style)
-    return result.exit_code
-
-
-def execute(
-    root: str | None,
-    store: str | None,
-    config: Path | None,
-    style: output.Style,
-    body: Callable[[Settings, output.Style], int],
-) -> None:
-    """What every command does: load the configuration (exit 2 naming every bad key), then run
-    `body` guarded (the library's errors as one line and a SPEC §7 exit code)."""
-    settings = settings_from(root, store, config)
-    guarded(lambda: body(settings, style))
-
-
-def guarded(action: Callable[[], int]) -> None:
-    """Run an action; translate the library's errors into one-line messages and SPEC §7 exit codes."""
-    from wa_sessions.config import ConfigError
-    from wa_sessions.errors import StoreUnavailable, UsageError
-    from wa_sessions.locks import LockBusy
-    from wa_sessions.state import StateError
-
-    try:
-        code = action()
-    except UsageError as error:
-        fail(str(error), 2)
-    except StoreUnavailable as error:
-        fail(str(error), 1)
-    except ConfigError as error:
-        fail(str(error), 2)
-    except StateError as error:
-        fail(str(error), 1)
-    except LockBusy as error:
-        fail(str(error), 3)
-    raise typer.Exit(code)
+app.add_typer(config_app)
 
 
 def _version(value: bool) -> None:
@@ -389,13 +252,6 @@ def multitenant_cleanup(
     execute(root, store, config, style_of(json_output, quiet, verbose, summary=summary), body)
 
 
-class ReportFormat(StrEnum):
-    table = "table"
-    json = "json"
-    markdown = "markdown"
-    prometheus = "prometheus"
-
-
 @app.command(epilog=exit_codes.epilog("report"))
 def report(
     report_format: Annotated[
@@ -440,98 +296,6 @@ def report(
         return result.exit_code
 
     execute(root, store, config, style_of(json_output, quiet, verbose), body)
-
-
-config_app = typer.Typer(
-    name="config",
-    help="Show, validate or generate the configuration (and the crontab and systemd units).",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-)
-app.add_typer(config_app)
-
-
-@config_app.command("show", epilog=exit_codes.epilog("config show"))
-def config_show(
-    root: RootOption = None,
-    store: StoreOption = None,
-    config: ConfigOption = None,
-    json_output: JsonOption = False,
-    quiet: QuietOption = False,
-    verbose: UnusedVerboseOption = False,
-) -> None:
-    """The effective configuration, and where each value came from (cli, env, yaml, default)."""
-    style = style_of(json_output, quiet, verbose)
-    guarded(lambda: _explain_config(root, store, config, "config show", style))
-
-
-@config_app.command("validate", epilog=exit_codes.epilog("config validate"))
-def config_validate(
-    root: RootOption = None,
-    store: StoreOption = None,
-    config: ConfigOption = None,
-    json_output: JsonOption = False,
-    quiet: QuietOption = False,
-    verbose: UnusedVerboseOption = False,
-) -> None:
-    """Exit 0 when the configuration (file, environment, options) is valid, `root` is an existing
-    directory and the state dir exists or can be created (it is not created); else 2, naming every
-    bad key."""
-    style = style_of(json_output, quiet, verbose)
-    guarded(lambda: _explain_config(root, store, config, "config validate", style))
-
-
-@config_app.command("generate", epilog=exit_codes.epilog("config generate"))
-def config_generate(
-    crontab: Annotated[
-        bool,
-        typer.Option(
-            "--crontab",
-            help="Print the crontab instead, with the real path of this wa-sessions in every job.",
-        ),
-    ] = False,
-    systemd: Annotated[
-        Path | None,
-        typer.Option(
-            "--systemd",
-            metavar="DIR",
-            help="Write the systemd .service and .timer files into DIR instead (never over an existing file), "
-            "with the real path of this wa-sessions in ExecStart=.",
-            show_default=False,
-        ),
-    ] = None,
-) -> None:
-    """Print the documented configuration with every key at its default (config.example.yaml), to
-    start /etc/wa-sessions/config.yaml from."""
-    from wa_sessions import deploy
-    from wa_sessions.errors import UsageError
-
-    def action() -> int:
-        if crontab and systemd is not None:
-            raise UsageError("--crontab and --systemd cannot be used together")
-        if crontab:
-            sys.stdout.write(deploy.crontab(deploy.executable_path()))
-        elif systemd is not None:
-            try:
-                written = deploy.write_systemd_units(systemd, deploy.executable_path())
-            except OSError as error:
-                fail(f"--systemd: cannot write {error.filename}: {error.strerror or error}", 1)
-            sys.stdout.write("".join(output.one_line(f"wrote {path}") + "\n" for path in written))
-        else:
-            sys.stdout.write(deploy.config_example())
-        return 0
-
-    guarded(action)
-
-
-def _explain_config(
-    root: str | None, store: str | None, config: Path | None, command: str, style: output.Style
-) -> int:
-    from wa_sessions.actions.configuration import run_config_show
-
-    result = run_config_show(config, overrides_of(root, store), command)
-    output.render(result, style)
-    return result.exit_code
 
 
 @app.command(epilog=exit_codes.epilog("explain"))
