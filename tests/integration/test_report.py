@@ -26,7 +26,7 @@ from wa_sessions.history import HISTORY_FILE
 from wa_sessions.history_totals import history_totals, rotate_history
 from wa_sessions.layout import CATEGORIES, STATUS_LEVELS, STATUSES
 from wa_sessions.output import REPORT_FORMATS, report_text
-from wa_sessions.output.text import human_bytes
+from wa_sessions.output.tabular import human_bytes
 
 from .fleet_helpers import LEVEL_FILES, make_fleet, make_tenant, write_fleet_config
 from .helpers import run_cli

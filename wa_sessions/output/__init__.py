@@ -12,7 +12,8 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from wa_sessions.output.text import error_line, one_line
+from wa_sessions.output.escape import one_line
+from wa_sessions.output.text import error_line
 
 if TYPE_CHECKING:
     from wa_sessions.results import Outcome, Result

@@ -7,8 +7,8 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
+from wa_sessions.output.escape import one_line
 from wa_sessions.output.json import document_head
-from wa_sessions.output.text import one_line
 from wa_sessions.results import HistoryRecord, Result
 
 if TYPE_CHECKING:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from wa_sessions.output.escape import one_line
 from wa_sessions.output.tables import report_headline, report_sections
-from wa_sessions.output.text import one_line
 from wa_sessions.results import Result
 
 

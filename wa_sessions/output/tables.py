@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import TextIO
 
 from wa_sessions import layout
-from wa_sessions.output.text import human_bytes, one_line, print_table
+from wa_sessions.output.escape import one_line
+from wa_sessions.output.tabular import human_bytes, print_table
 from wa_sessions.results import Result, TenantState
 from wa_sessions.times import iso_second
 

@@ -7,10 +7,11 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Container, Sequence
-from typing import TYPE_CHECKING, Literal, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from wa_sessions import layout
+from wa_sessions.output.escape import one_line
+from wa_sessions.output.tabular import count_of, fits, human_bytes, print_table
 from wa_sessions.results import DiskUsage, Outcome, Result, TenantState
 
 if TYPE_CHECKING:
@@ -31,23 +32,6 @@ SHORT_CATEGORY = {
     layout.UNKNOWN: "unknown",
 }
 
-# Control characters (a newline or an escape sequence in a crafted file name) shown escaped, and
-# the bidirectional controls (U+202E RIGHT-TO-LEFT OVERRIDE and its kin), which make a terminal
-# show the rest of a line in another order: `pre-key-1\u202enosj.txt` would read `pre-key-1txt.json`.
-_BIDI = (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
-_CONTROL = (
-    {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
-    | {code: f"\\u{code:04x}" for code in (0x2028, 0x2029, *_BIDI)}
-    | {0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r"}
-)
-
-
-def one_line(text: str) -> str:
-    """Text as one line of human output: control characters and bidirectional controls are shown
-    escaped (`\\n`, `\\x1b`, `\\u202e`), so a file or folder name cannot forge, split, hide or
-    reorder lines of what operators read."""
-    return text.translate(_CONTROL)
-
 
 def error_line(message: str) -> None:
     """One line on stderr: `wa-sessions: <message>`; off a terminal (a cron mail, a file) with the
@@ -65,108 +49,6 @@ def error_line(message: str) -> None:
         pass
     stamp = "" if timed else iso_datetime(utc_now()) + " "
     sys.stderr.write("wa-sessions: " + stamp + one_line(message) + "\n")
-
-
-def human_bytes(size: float) -> str:
-    """A size in IEC units (KiB = 1024 bytes): `1 byte`, `512 bytes`, `1.5 KiB`, `72.7 GiB`."""
-    if abs(size) < 1024:
-        return "1 byte" if size == 1 else f"{size:.0f} bytes"
-    for unit in ("KiB", "MiB", "GiB", "TiB"):
-        size /= 1024
-        if abs(size) < 1024 or unit == "TiB":
-            break
-    return f"{size:.1f} {unit}"
-
-
-def count_of(count: int, noun: str) -> str:
-    """`1 file`, `2 files`."""
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
-
-
-_FOLDED_WIDTH = 12  # the narrowest a foldable column gets on a narrow terminal
-
-
-def print_table(
-    title: str,
-    headers: Sequence[str],
-    rows: Sequence[Sequence[str]],
-    stream: TextIO | None = None,
-    *,
-    foldable: Container[int] = (),
-) -> None:
-    """A Rich table on a terminal, fitted to its width; aligned plain text otherwise, never cut.
-    On a terminal the columns not in `foldable` (company ids, counts, sizes) are never cut nor
-    wrapped; the `foldable` ones wrap when the terminal is too narrow."""
-    stream = stream or sys.stdout
-    title = one_line(title)
-    rows = [[one_line(cell) for cell in row] for row in rows]
-    if _rich(stream) and fits(headers, rows, stream, foldable=foldable):
-        _rich_table(title, headers, rows, stream, foldable)
-        return
-    # Off a terminal, or too wide even with the foldable columns folded: plain lines, which a
-    # terminal wraps, rather than a company id or a count cut short.
-    _plain_table(title, headers, rows, stream)
-
-
-def _rich(stream: TextIO) -> bool:
-    return stream.isatty() and not os.environ.get("NO_COLOR")
-
-
-def fits(
-    headers: Sequence[str], rows: Sequence[Sequence[str]], stream: TextIO, *, foldable: Container[int] = ()
-) -> bool:
-    """Whether the table fits the width of the terminal `stream` is (always, off a terminal: plain
-    text is never cut), its `foldable` columns folded."""
-    if not _rich(stream):
-        return True
-    from rich.console import Console
-
-    widest = [max((len(header), *(len(row[index]) for row in rows))) for index, header in enumerate(headers)]
-    narrowest = [min(width, _FOLDED_WIDTH) if i in foldable else width for i, width in enumerate(widest)]
-    # Each column is followed by one space of padding and one of the frame.
-    return sum(narrowest) + 2 * len(headers) <= Console(file=stream).width
-
-
-def _plain_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[str]], stream: TextIO) -> None:
-    """Aligned plain text: the title, the headers, one line per row; nothing cut."""
-    widths = [
-        max(len(header), *(len(row[i]) for row in rows)) if rows else len(header)
-        for i, header in enumerate(headers)
-    ]
-    stream.write(f"{title}\n")
-    for row in (headers, *rows):
-        cells = [cell.ljust(widths[i]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(row)]
-        stream.write("  ".join(cells).rstrip() + "\n")
-
-
-def _rich_table(
-    title: str,
-    headers: Sequence[str],
-    rows: Sequence[Sequence[str]],
-    stream: TextIO,
-    foldable: Container[int],
-) -> None:
-    # Imported here: only a terminal needs Rich, and cron and scripts should not pay for it.
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
-
-    # No markup, emoji codes or highlighting: a name is shown as the characters it is.
-    console = Console(file=stream, markup=False, emoji=False, highlight=False)
-    widest = [max((len(header), *(len(row[index]) for row in rows))) for index, header in enumerate(headers)]
-    # A light frame (no vertical rules): eight columns of counts fit in 80 columns.
-    table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1, 0, 0))
-    for index, header in enumerate(headers):
-        if index in foldable:
-            table.add_column(
-                header, justify="left", overflow="fold", min_width=min(widest[index], _FOLDED_WIDTH)
-            )
-        else:  # never cut: as wide as its widest cell, on one line
-            justify: Literal["left", "right"] = "left" if index == 0 else "right"
-            table.add_column(header, justify=justify, no_wrap=True, min_width=widest[index])
-    for row in rows:
-        table.add_row(*row)
-    console.print(table)
 
 
 def _disk_line(disk: DiskUsage | None) -> str:

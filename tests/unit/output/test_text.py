@@ -6,7 +6,8 @@ import pytest
 from freezegun import freeze_time
 
 from wa_sessions.output import Style, render
-from wa_sessions.output.text import one_line, write_errors
+from wa_sessions.output.escape import one_line
+from wa_sessions.output.text import write_errors
 from wa_sessions.results import Result
 
 
