@@ -29,6 +29,10 @@ from wa_sessions.stores import Tenant
 
 PURGING_DIR = "purging"
 MARKER_SCHEMA = 2
+PAIRED_REASON = (
+    "paired (creds.json has `me`): only folders that never completed pairing are purged; "
+    "add --include-paired to purge it too"
+)
 
 
 Identity = frozenset[tuple[str, int, int, int]]  # (name, inode, size, mtime_ns) of each file

@@ -556,3 +556,34 @@ def test_the_next_archiving_removes_what_killed_archivings_left(
     assert {name for name, (_, stays) in leftovers.items() if stays} <= left
     assert {name for name, (_, stays) in leftovers.items() if not stays} & left == set()
     assert len(left) == 4, left  # and the new archive
+
+
+def test_a_paired_folder_whose_creds_a_killed_run_left_set_aside_is_not_purged(
+    root: Path, tmp_path: Path, now: float
+) -> None:
+    """A killed run left creds.json set aside (`.cleanup.unlinking.creds.json`): listed without
+    its creds, the folder looks unpaired; the recovery under the lock puts creds.json back, and
+    pairing is judged again there, so the paired folder is kept without --include-paired."""
+    folder = _flat(root, "paired-session", now, 5)
+    write_file(
+        folder,
+        "creds.json",
+        json.dumps({"nextPreKeyId": 9, "me": {"id": "1555:1@s.whatsapp.net"}}),
+        5 / 24,
+        now,
+    )
+    os.rename(folder / "creds.json", folder / ".cleanup.unlinking.creds.json")
+    config = _purge_config(tmp_path, root)
+
+    run = run_cli(*purge_args(config, "1h"), "--yes", "--json")
+
+    assert run.returncode == 0, run.describe()
+    (tenant,) = json.loads(run.stdout)["tenants"]
+    assert tenant["action"] == "skipped" and "--include-paired" in tenant["skipped_reason"]
+    assert sorted(os.listdir(folder)) == [
+        ".cleanup.lock",
+        "creds.json",
+        "pre-key-0.json",
+        "pre-key-1.json",
+        "pre-key-2.json",
+    ]

@@ -43,6 +43,7 @@ from wa_sessions.durations import OLDER_THAN_BOUNDS
 from wa_sessions.history import LazyHistory, lazy_history
 from wa_sessions.locks import LockBusy, LockUnsafe, tenant_lock, tenant_lock_is_held
 from wa_sessions.purging import (
+    PAIRED_REASON,
     FolderListing,
     Marker,
     list_folder,
@@ -58,10 +59,6 @@ from wa_sessions.times import iso_ns, utc_now
 
 COMMAND = "emergency-cleanup"
 ACTION = "emergency"
-PAIRED_REASON = (
-    "paired (creds.json has `me`): only folders that never completed pairing are purged; "
-    "add --include-paired to purge it too"
-)
 
 
 def parse_older_than(older_than: str | None) -> int:

@@ -16,6 +16,7 @@ from wa_sessions.backup import BACKUPS_DIR, BackupError, archive_folder, restore
 from wa_sessions.config import Settings
 from wa_sessions.history import LazyHistory
 from wa_sessions.purging import (
+    PAIRED_REASON,
     PURGING_DIR,
     FolderListing,
     Marker,
@@ -30,7 +31,7 @@ from wa_sessions.results import Outcome, Result, TenantState, skipped
 from wa_sessions.rules import purge_plan
 from wa_sessions.state import StateError
 from wa_sessions.stores import Tenant
-from wa_sessions.stores.folder import FolderKeys
+from wa_sessions.stores.folder import FolderKeys, read_creds
 from wa_sessions.stores.folder_delete import recover_leftovers, remove_emptied_folder
 
 ACTION = "emergency"
@@ -60,6 +61,11 @@ def purge_locked(
         return _roll_back(
             settings, tenant, tenant_fd, before, marker, "changed since an interrupted purge", history
         )
+    # Pairing is judged again under the lock, after the recovery: a creds.json put back (or another
+    # run's marker gone) since the folder was listed must not let a paired folder go.
+    names = {entry.name for entry in listing.entries}
+    if marker is None and not result.purge_include_paired and read_creds(tenant_fd, names).paired:
+        return skipped(before, False, PAIRED_REASON)
     reason = stale_reason(listing, result.purge_older_than or 0, time.time(), marker)
     if reason is None or listing.other:
         return skipped(before, False, "changed before the lock was taken; kept")
