@@ -128,7 +128,9 @@ def on_terminal(root: Path, env: dict[str, str], *args: str) -> str:
     context = f"{args}: rc={code}\nstdout={stdout}\nstderr={stderr}"
     assert "Traceback" not in stderr and "internal error" not in stderr, context
     assert code == 0, context
-    assert "━" in stdout or "┃" in stdout, f"{args}: not a Rich table, so not the terminal path\n{stdout}"
+    assert "─" in stdout or "━" in stdout or "┃" in stdout, (
+        f"{args}: not a Rich table, so not the terminal path\n{stdout}"
+    )
     assert_no_bidi(stdout, f"{args} stdout (terminal)")
     assert_no_bidi(stderr, f"{args} stderr (terminal)")
     return stdout

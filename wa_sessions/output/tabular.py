@@ -99,7 +99,10 @@ def _rich_table(
     console = Console(file=stream, markup=False, emoji=False, highlight=False)
     widest = [max((len(header), *(len(row[index]) for row in rows))) for index, header in enumerate(headers)]
     # A light frame (no vertical rules): eight columns of counts fit in 80 columns.
-    table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1, 0, 0))
+    # The title is a line of its own, not Rich's centred title: Rich would wrap it mid-name (a root
+    # path), the terminal only where the line ends.
+    stream.write(title + "\n")
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1, 0, 0))
     for index, header in enumerate(headers):
         if index in foldable:
             table.add_column(
