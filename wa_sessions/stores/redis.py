@@ -28,7 +28,6 @@ import contextlib
 import errno
 import secrets
 import stat
-import threading
 import time
 from collections.abc import Container, Iterator, Sequence, Set
 from pathlib import Path
@@ -53,6 +52,7 @@ from wa_sessions.stores.redis_wire import (
     LIST_SCRIPT,
     RELEASE_SCRIPT,
     RENEW_SCRIPT,
+    LockRenewal,
     connect,
     evolution_value,
     field_file_name,
@@ -73,31 +73,6 @@ _SCAN_COUNT = 1000
 _KEY_MODE = stat.S_IFREG | 0o600
 
 
-class _Renewal:
-    """A thread renewing a held lock every third of its time to live; `lost` once it was not ours."""
-
-    def __init__(self, keys: RedisKeys, token: str):
-        self.keys = keys
-        self.token = token
-        self.stop = threading.Event()
-        self.lost = False
-        self.thread = threading.Thread(target=self._run, name="wa-sessions-lock-renewal", daemon=True)
-
-    def _run(self) -> None:
-        import redis
-
-        while not self.stop.wait(LOCK_TTL_MS / 3000):
-            try:
-                renewed = self.keys.scripts["renew"](
-                    keys=[self.keys.lock_key], args=[self.token, LOCK_TTL_MS]
-                )
-            except redis.RedisError:
-                continue  # the server may be back before the lock expires
-            if not renewed:
-                self.lost = True
-                return
-
-
 class RedisKeys:
     """One instance's hash, with its seen record and its lock."""
 
@@ -108,7 +83,7 @@ class RedisKeys:
         self.key = store.instance_key(tenant.name)
         self.seen_key = SEEN_PREFIX + tenant.name
         self.lock_key = LOCK_PREFIX + tenant.name
-        self.renewal: _Renewal | None = None
+        self.renewal: LockRenewal | None = None
         # name shown (the file-equivalent) -> (field, digest planned), from the last scan
         self.planned: dict[str, tuple[bytes, bytes]] = {}
 
@@ -182,7 +157,7 @@ class RedisKeys:
                 time.sleep(_POLL_SECONDS)
         except redis.RedisError as error:
             raise LockUnsafe(f"cannot take {self.lock_key}: {self.store.reason(error)}") from None
-        renewal = _Renewal(self, token)
+        renewal = LockRenewal(self.scripts["renew"], self.lock_key, token, LOCK_TTL_MS)
         renewal.thread.start()
         self.renewal = renewal
         try:

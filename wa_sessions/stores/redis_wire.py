@@ -6,7 +6,9 @@ and the checked connection (errors name host:port, never the password).
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from wa_sessions.errors import StoreUnavailable
 from wa_sessions.store_url import RedisAddress
@@ -144,3 +146,26 @@ def connect(address: RedisAddress) -> redis.Redis:
         client.close()
         raise StoreUnavailable(f"cannot use Redis at {address.server}: {reason_of(error, address)}") from None
     return client
+
+
+class LockRenewal:
+    """A thread renewing a held lock (`renew`: the renewal script) every third of its time to
+    live; `lost` once the lock was found not ours any more."""
+
+    def __init__(self, renew: Callable[..., Any], lock_key: str, token: str, ttl_ms: int):
+        self.renew, self.lock_key, self.token, self.ttl_ms = renew, lock_key, token, ttl_ms
+        self.stop = threading.Event()
+        self.lost = False
+        self.thread = threading.Thread(target=self._run, name="wa-sessions-lock-renewal", daemon=True)
+
+    def _run(self) -> None:
+        import redis
+
+        while not self.stop.wait(self.ttl_ms / 3000):
+            try:
+                renewed = self.renew(keys=[self.lock_key], args=[self.token, self.ttl_ms])
+            except redis.RedisError:
+                continue  # the server may be back before the lock expires
+            if not renewed:
+                self.lost = True
+                return
