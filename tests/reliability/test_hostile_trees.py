@@ -287,6 +287,9 @@ def test_a_folder_flipping_between_a_directory_and_a_symlink_while_processes_cle
         thread.join()
     for result in results:
         assert_clean_stderr(result)
+        if result.returncode == 2:  # listed while the folder was neither (mid-swap), or purged: no tenant
+            assert "no tenant folder under" in result.stderr, result.stderr
+            continue
         assert result.returncode in (0, 1, 3), result.stderr
         if result.returncode != 3:
             json.loads(result.stdout)
