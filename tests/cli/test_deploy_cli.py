@@ -25,17 +25,6 @@ runner = CliRunner()
 TIMED = re.compile(r"wa-sessions: \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ (.*)")
 
 
-@pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("WA_SESSIONS_") or name in (
-            "BAILEYS_SESSIONS_PATH",
-            "NOTIFICATION_WEBHOOK",
-            "JOURNAL_STREAM",
-        ):
-            monkeypatch.delenv(name)
-
-
 def invoke(*args: str) -> tuple[int, str, str]:
     result = runner.invoke(cli.app, list(args))
     return result.exit_code, result.stdout, result.stderr

@@ -60,13 +60,6 @@ STATVFS = os.statvfs_result((4096, 4096, 1_000_000, 250_000, 240_000, 500_000, 4
 
 
 @pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("WA_SESSIONS_") or name in ("BAILEYS_SESSIONS_PATH", "NOTIFICATION_WEBHOOK"):
-            monkeypatch.delenv(name)
-
-
-@pytest.fixture(autouse=True)
 def _fixed_disk(monkeypatch: pytest.MonkeyPatch) -> None:
     """Disk space and inodes as a fixed filesystem has them (patched on `os`, wherever it is called)."""
     monkeypatch.setattr(os, "statvfs", lambda path: STATVFS)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from freezegun import freeze_time
+from support.cli import run_at
 
 from wa_sessions import cli
 
@@ -39,13 +40,6 @@ emergency:
 """
 
 
-@pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("WA_SESSIONS_") or name in ("BAILEYS_SESSIONS_PATH", "NOTIFICATION_WEBHOOK"):
-            monkeypatch.delenv(name)
-
-
 def put(folder: Path, name: str, age: float, content: str = "{}") -> None:
     path = folder / name
     path.write_text(content)
@@ -60,17 +54,9 @@ class Tree:
     def run(self, *args: str) -> tuple[int, str, str]:
         """`wa-sessions explain ARGS --root ROOT --config CONFIG` at NOW: exit code, stdout and
         stderr with the root shown as <ROOT>."""
-        stdout, stderr = io.StringIO(), io.StringIO()
-        argv = ["explain", *args, "--root", str(self.root), "--config", str(self.config)]
-        with freeze_time(NOW), contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-            code = cli.run(argv)
-        shown = (
-            stream.getvalue()
-            .replace(str(self.root), "<ROOT>")
-            .replace(f"wa-sessions: {NOW} ", "wa-sessions: ")
-            for stream in (stdout, stderr)
+        return run_at(
+            ["explain", *args, "--root", str(self.root), "--config", str(self.config)], NOW, self.root
         )
-        return code, *shown
 
 
 @pytest.fixture

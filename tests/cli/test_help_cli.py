@@ -22,13 +22,6 @@ DAY = 86400
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("WA_SESSIONS_") or name in ("BAILEYS_SESSIONS_PATH", "NOTIFICATION_WEBHOOK"):
-            monkeypatch.delenv(name)
-
-
 def invoke(*args: str) -> tuple[int, str, str]:
     result = runner.invoke(cli.app, list(args))
     return result.exit_code, result.stdout, result.stderr

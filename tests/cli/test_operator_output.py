@@ -31,13 +31,6 @@ runner = CliRunner()
 LONG_ID = "9623029623029623"  # a 16-digit company id
 
 
-@pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("WA_SESSIONS_") or name in ("BAILEYS_SESSIONS_PATH", "NOTIFICATION_WEBHOOK"):
-            monkeypatch.delenv(name)
-
-
 def put(folder: Path, name: str, age_days: float = 0.0, content: str = "{}") -> Path:
     path = folder / name
     path.write_text(content)

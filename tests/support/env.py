@@ -11,8 +11,8 @@ from collections.abc import Mapping
 
 #: Read by wa-sessions besides WA_SESSIONS_* (any case: pydantic-settings is case-insensitive).
 LEGACY_VARIABLES = ("BAILEYS_SESSIONS_PATH", "NOTIFICATION_WEBHOOK")
-#: Changes the text output (Rich tables on a terminal).
-OUTPUT_VARIABLES = ("NO_COLOR",)
+#: Change the text output: Rich tables on a terminal; no time on error lines into the journal.
+OUTPUT_VARIABLES = ("NO_COLOR", "JOURNAL_STREAM")
 
 
 def is_wa_sessions_variable(name: str) -> bool:
