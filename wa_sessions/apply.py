@@ -5,12 +5,18 @@ plan judged (for a folder: same inode, still a regular file, same mtime); anythi
 and reported. Deletions go in batches: each key of a batch is re-checked, the batch's records are
 appended to the history in one write, then its keys are deleted through the store's checked
 delete (stores/folder_delete.py for folders), which closes the race with a live writer.
+
+A store that offers `BatchedKeys` (a server: Redis) is asked about many keys per round trip: the
+re-checks of up to its `batch_size` keys in one call, and a recorded batch's compare-and-deletes in
+one atomic call; what becomes of each key is handled, reported and recorded exactly as one by one.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+import functools
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import NamedTuple
@@ -19,7 +25,7 @@ from wa_sessions import layout
 from wa_sessions.history import History, PartialWrite, deleted_lines, failed_line
 from wa_sessions.rules import Deletion, Plan
 from wa_sessions.state import StateError
-from wa_sessions.stores import Keys
+from wa_sessions.stores import BatchedKeys, KeyOutcome, Keys
 
 
 @dataclass(slots=True)
@@ -53,7 +59,7 @@ def apply_plan(
     """
     applied = Applied()
     held: set[str] = set()  # units of which an entry stays: the rest of the unit stays too
-    pending = iter(plan.deletions)
+    pending = _checks(keys, plan.deletions)
     while applied.stopped is None and (batch := _checked_batch(pending, keys, applied, held, stop_on_change)):
         recorded = _Recorded(company, datetime.now(UTC), history)
         lines = deleted_lines(company, batch, recorded.time, history.command)
@@ -70,20 +76,64 @@ def apply_plan(
     return applied
 
 
+# A key's check (Keys.changed) or delete (Keys.delete_unless_changed), to be called when its turn
+# comes: the store's own call, or the outcome of a batched call made for it.
+_Step = Callable[[], str | None]
+
+
+def _outcome(outcome: KeyOutcome) -> _Step:
+    def step() -> str | None:
+        if isinstance(outcome, OSError):
+            raise outcome.with_traceback(None)
+        return outcome
+
+    return step
+
+
+def _checks(keys: Keys, deletions: Iterable[Deletion]) -> Iterator[tuple[Deletion, _Step]]:
+    """Each deletion with its check: `keys.changed` when it comes, or for a batched store the
+    outcome of one `changed_many` per `batch_size` deletions."""
+    if not isinstance(keys, BatchedKeys):
+        for deletion in deletions:
+            yield deletion, functools.partial(keys.changed, deletion)
+        return
+    remaining = iter(deletions)
+    while chunk := tuple(itertools.islice(remaining, keys.batch_size)):
+        for deletion, outcome in zip(chunk, keys.changed_many(chunk), strict=True):
+            yield deletion, _outcome(outcome)
+
+
+def _deletes(keys: Keys, batch: Sequence[Deletion], held: set[str], stopped: bool) -> list[_Step]:
+    """Each deletion's delete: `keys.delete_unless_changed` when it comes, or for a batched store
+    the outcome of one `delete_many` of the batch (without the deletions already kept with
+    their unit, or any once a purge stopped; the store keeps a unit whose key changed in it)."""
+    if not isinstance(keys, BatchedKeys):
+        return [functools.partial(keys.delete_unless_changed, deletion) for deletion in batch]
+    sent = [] if stopped else [d for d in batch if not (d.unit and d.unit in held)]
+    done = dict(zip(map(id, sent), keys.delete_many(sent), strict=True)) if sent else {}
+    return [_outcome(done.get(id(deletion), "kept with its unit")) for deletion in batch]
+
+
 def _checked_batch(
-    pending: Iterator[Deletion], keys: Keys, applied: Applied, held: set[str], stop_on_change: bool
+    pending: Iterator[tuple[Deletion, _Step]],
+    keys: Keys,
+    applied: Applied,
+    held: set[str],
+    stop_on_change: bool,
 ) -> list[Deletion]:
-    """The next deletions (up to HISTORY_BATCH) that are still the files the plan judged; the
-    others are counted as vanished, kept or failed on the way. With `stop_on_change`, a file
-    that is not as planned stops the plan and the batch is dropped unrecorded."""
+    """The next deletions (up to HISTORY_BATCH, or the store's batch size) that are still the
+    files the plan judged; the others are counted as vanished, kept or failed on the way. With
+    `stop_on_change`, a file that is not as planned stops the plan and the batch is dropped
+    unrecorded."""
+    size = keys.batch_size if isinstance(keys, BatchedKeys) else HISTORY_BATCH
     batch: list[Deletion] = []
-    for deletion in pending:
+    for deletion, check in pending:
         shown = layout.display_name(deletion.entry.name)
         if deletion.unit and deletion.unit in held:
             applied.kept.append(f"{shown}: kept with {layout.display_name(deletion.unit)}")
             continue
         try:
-            changed = keys.changed(deletion)
+            changed = check()
         except FileNotFoundError:
             applied.vanished += 1
             continue
@@ -103,7 +153,7 @@ def _checked_batch(
                 return []
             continue
         batch.append(deletion)
-        if len(batch) == HISTORY_BATCH:
+        if len(batch) == size:
             break
     return batch
 
@@ -125,7 +175,8 @@ def _unlink_batch(
     stop_on_change: bool = False,
 ) -> None:
     """Unlink the files of a recorded batch; a file that stays gets a `failed` line."""
-    for deletion in batch:
+    deletes = _deletes(keys, batch, held, applied.stopped is not None)
+    for deletion, delete in zip(batch, deletes, strict=True):
         shown = layout.display_name(deletion.entry.name)
         if applied.stopped is not None:  # a purge that stopped: the rest of the batch stays
             _record_failure(recorded, deletion, f"kept: {applied.stopped}")
@@ -136,7 +187,7 @@ def _unlink_batch(
             _record_failure(recorded, deletion, why)
             continue
         try:
-            changed = keys.delete_unless_changed(deletion)
+            changed = delete()
         except FileNotFoundError:
             applied.vanished += 1
             _record_failure(recorded, deletion, "already gone")

@@ -27,6 +27,16 @@ class DiskUsage:
     inodes_free: int
 
 
+@dataclass(frozen=True, slots=True)
+class StoreMemory:
+    """The memory of the server holding a store (Redis INFO memory): what free disk and inodes
+    are for folders. `max_bytes` 0: no limit set (`maxmemory 0`)."""
+
+    server: str
+    used_bytes: int
+    max_bytes: int
+
+
 @dataclass(slots=True)
 class TenantState:
     """A tenant as one scan saw it (the scan fields of SPEC §6)."""
@@ -177,6 +187,7 @@ class Result:
     notified: bool | None = None  # None: the command notifies nobody
     busy_is_error: bool = True
     disk: DiskUsage | None = None  # scan, report
+    memory: StoreMemory | None = None  # scan, report on a store
     fail_on: str | None = None  # scan
     rule_categories: frozenset[str] = frozenset()  # scan, report: the categories rules act on
     last_success: dict[str, float] = field(default_factory=dict)  # report: per command

@@ -17,6 +17,7 @@ from wa_sessions.actions.common import (
 )
 from wa_sessions.apply import apply_plan
 from wa_sessions.config import Settings
+from wa_sessions.errors import StoreUnavailable
 from wa_sessions.history import LazyHistory, lazy_history
 from wa_sessions.locks import LockBusy, LockUnsafe
 from wa_sessions.parallel import effective_jobs, ordered_map
@@ -66,6 +67,8 @@ def clean_tenant(
                 return skipped(before, dry_run, str(error), (layout.LOCK_FILE, str(error)))
     except TenantUnavailable as error:
         return unavailable(settings, tenant, error, dry_run)
+    except StoreUnavailable:
+        raise  # the server is gone: the run stops there, as if killed (exit 1, one line)
     except Exception as error:
         return failed(settings, tenant, error, dry_run)
 
@@ -128,7 +131,10 @@ def run_cleanup(
     profile = settings.rules if rules is None else rules
     # Run without --company, a busy tenant is skipped and the run succeeds (SPEC §5).
     result = new_result(settings, command, dry_run=dry_run, busy_is_error=bool(companies))
-    with open_store(settings) as store, lazy_history(settings.effective_state_dir, command) as history:
+    with (
+        open_store(settings, record_seen=not dry_run) as store,
+        lazy_history(settings.effective_state_dir, command) as history,
+    ):
         tenants = store.tenants(companies)
 
         def clean(tenant: Tenant) -> tuple[Outcome, str | None]:

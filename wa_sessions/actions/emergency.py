@@ -39,7 +39,10 @@ def run_emergency(settings: Settings, companies: Sequence[str], *, dry_run: bool
     floor = layout.status_rank("emergency")
     state_dir = settings.effective_state_dir
     pending = read_pending(state_dir)
-    with open_store(settings) as store, lazy_history(settings.effective_state_dir, COMMAND) as history:
+    with (
+        open_store(settings, record_seen=not dry_run) as store,
+        lazy_history(settings.effective_state_dir, COMMAND) as history,
+    ):
         tenants = store.tenants(companies)
         for tenant in tenants:
             interrupted = pending.get(tenant.name) == ACTION

@@ -18,6 +18,7 @@ from wa_sessions.actions.cleanup import TenantStream, clean_tenant
 from wa_sessions.actions.common import finish, new_result, survey, unavailable
 from wa_sessions.config import Locks, Settings
 from wa_sessions.durations import format_age
+from wa_sessions.errors import StoreUnavailable
 from wa_sessions.history import LazyHistory, lazy_history
 from wa_sessions.locks import LockBusy, LockUnsafe, hold
 from wa_sessions.parallel import effective_jobs, ordered_map
@@ -30,7 +31,7 @@ from wa_sessions.state import (
     write_cooldowns,
     write_pending,
 )
-from wa_sessions.stores import Store, Tenant, TenantUnavailable, open_store
+from wa_sessions.stores import ServerStore, Store, Tenant, TenantUnavailable, open_store
 
 COMMAND = "multitenant-cleanup"
 RUN_LOCK_FILE = "run.lock"
@@ -75,7 +76,7 @@ def run_multitenant(
         notified=False,
         busy_is_error=False,
     )
-    with open_store(settings) as store, contextlib.ExitStack() as stack:
+    with open_store(settings, record_seen=not dry_run) as store, contextlib.ExitStack() as stack:
         store.tenants([])  # a root without a tenant is exit 2 before anything is created
         if not dry_run:
             ensure_state_dir(state_dir)
@@ -87,9 +88,24 @@ def run_multitenant(
                 ) from None
             except LockUnsafe as error:
                 raise StateError(f"{state_dir}: {error}") from None
+            if isinstance(store, ServerStore):  # and on every host using the store (SPEC §10)
+                _hold_store_run_lock(stack, store, settings)
         _clean_fleet(settings, store, result, force, jobs, stream)
     finish(settings, result)
     return result
+
+
+def _hold_store_run_lock(stack: contextlib.ExitStack, store: ServerStore, settings: Settings) -> None:
+    """Hold the store's run lock for the rest of the run. Raise LockBusy (exit 3) when a run on
+    any host holds it, StoreUnavailable when the server cannot be asked."""
+    try:
+        stack.enter_context(store.run_lock(COMMAND))
+    except LockBusy:
+        raise LockBusy(
+            f"another multitenant-cleanup is running on {settings.shown_store} (its run lock is held); nothing done"
+        ) from None
+    except LockUnsafe as error:
+        raise StoreUnavailable(f"{settings.shown_store}: {error}") from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from wa_sessions.actions.common import new_result, survey, tenant_state, validat
 from wa_sessions.config import Settings
 from wa_sessions.parallel import effective_jobs, ordered_map
 from wa_sessions.results import Outcome, Result, TenantState
-from wa_sessions.stores import Tenant, TenantUnavailable, open_store
+from wa_sessions.stores import ServerStore, Tenant, TenantUnavailable, open_store
 
 
 def run_scan(
@@ -37,4 +37,6 @@ def run_scan(
             if error is not None:
                 result.errors.append(error)
         result.disk = store.disk()
+        if isinstance(store, ServerStore):  # its server's memory instead of a filesystem (SPEC §10)
+            result.memory = store.memory()
     return result

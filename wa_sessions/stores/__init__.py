@@ -5,6 +5,10 @@ and talks to it only through `Keys`: scan, lock, put back what a killed run left
 delete the deletion engine (apply.py) drives. The rules never see a store. The folder store
 (stores/folder.py) and Evolution API's Redis (stores/redis.py) implement the same two protocols;
 `open_store` picks one from `settings.store`.
+
+A store on a server may offer more (checked with isinstance, so the folder store needs none of
+it): `BatchedKeys`, the checks and compare-and-deletes of many keys in one round trip;
+`ServerStore`, multitenant-cleanup's run lock and the server's memory.
 """
 
 from __future__ import annotations
@@ -13,12 +17,12 @@ from collections.abc import Container, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from wa_sessions.config import Settings
     from wa_sessions.history import LazyHistory
-    from wa_sessions.results import DiskUsage
+    from wa_sessions.results import DiskUsage, StoreMemory
     from wa_sessions.rules import Deletion
     from wa_sessions.scan import TenantScan
 
@@ -63,6 +67,39 @@ class Keys(Protocol):
         FileNotFoundError if it is gone, OSError if it cannot be deleted."""
 
 
+# What became of one key of a batch: None (as planned; deleted, for a delete), a reason it was
+# kept (str), FileNotFoundError (gone) or another OSError (could not be checked or deleted): what
+# Keys.changed and Keys.delete_unless_changed return or raise for one key.
+KeyOutcome = str | OSError | None
+
+
+@runtime_checkable
+class BatchedKeys(Protocol):
+    """A tenant's keys in a store that checks and deletes many keys per round trip."""
+
+    batch_size: int
+
+    def changed_many(self, deletions: Sequence[Deletion]) -> list[KeyOutcome]:
+        """`changed` of each deletion, in order. Raise StoreUnavailable if the server is gone."""
+
+    def delete_many(self, deletions: Sequence[Deletion]) -> list[KeyOutcome]:
+        """`delete_unless_changed` of each deletion, in order, in one atomic step: a key whose
+        unit had a key changed earlier in the batch is kept (its outcome: a reason). Raise
+        StoreUnavailable if the server is gone."""
+
+
+@runtime_checkable
+class ServerStore(Protocol):
+    """A store on a server shared by several hosts."""
+
+    def run_lock(self, command: str) -> AbstractContextManager[None]:
+        """Hold the store's run lock of `command`, excluding its runs on every host. Raise
+        LockBusy, LockUnsafe."""
+
+    def memory(self) -> StoreMemory | None:
+        """The server's memory (what free disk and inodes are for folders), if it can say."""
+
+
 class Store(Protocol):
     """A store of tenants."""
 
@@ -76,14 +113,15 @@ class Store(Protocol):
         """Free space and inodes where the keys live, if the store can say."""
 
 
-def open_store(settings: Settings) -> AbstractContextManager[Store]:
+def open_store(settings: Settings, *, record_seen: bool = False) -> AbstractContextManager[Store]:
     """The store of these settings: Evolution API's Redis for a `redis://` store, else the folders
-    under `root`. Raise UsageError if it cannot be opened, StoreUnavailable if its server cannot
-    be reached."""
+    under `root`. `record_seen` (a real cleanup): a store that keeps no time per key records the
+    first sight of every value of every tenant it scans (SPEC §10). Raise UsageError if it cannot
+    be opened, StoreUnavailable if its server cannot be reached."""
     if settings.store is not None and settings.store.lower().startswith(("redis://", "rediss://")):
         from wa_sessions.stores.redis import open_redis_store
 
-        return open_redis_store(settings)
+        return open_redis_store(settings, record_seen=record_seen)
     from wa_sessions.stores.folder import open_folder_store
 
     return open_folder_store(settings)

@@ -13,231 +13,56 @@ their sender-key-memory partner, exactly as in a folder; the field itself is wha
 Redis keeps no time per field, so a key's age is the time since wa-sessions first saw its
 current value: the hash `wa-sessions:seen:<id>` maps a field to `<sha1 of the value>
 <first seen, epoch seconds>`. One Lua script lists the fields with their lengths and digests
-(values never cross the network) and, only when the tenant lock is held (a real cleanup, never a
-scan or a dry run), records what it has not seen. A field never seen has age 0.
+(values never cross the network) and, in a real cleanup (for every instance it scans, never in a
+scan, report, explain or dry run), records what it has not seen. A field never seen has age 0.
 
 Deletion is compare-and-delete: a Lua script removes a field only if its digest is still the one
-planned, so a write by a live Baileys between plan and apply is kept. The tenant lock is
-`SET wa-sessions:lock:<id> <token> NX PX`, renewed by a thread while held and released only by
-its token: a holder that dies lets it expire.
+planned, so a write by a live Baileys between plan and apply is kept; it does so for a batch of
+fields in one call (and checks them in one call before), and only while the run still holds the
+tenant lock, `SET wa-sessions:lock:<id> <token> NX PX` (stores/redis_lock.py). A server that goes
+away mid-run stops the run (StoreUnavailable): what a run killed there would leave.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
-import secrets
-import stat
-import time
-from collections.abc import Container, Iterator, Sequence, Set
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from wa_sessions import layout
 from wa_sessions.config import Settings
-from wa_sessions.creds import CREDS_MAX_BYTES, parse_creds
 from wa_sessions.errors import StoreUnavailable, UsageError
-from wa_sessions.history import LazyHistory
-from wa_sessions.layout import Creds
-from wa_sessions.listing import ListedEntry
-from wa_sessions.locks import LockBusy, LockUnsafe
-from wa_sessions.results import DiskUsage
-from wa_sessions.rules import Deletion
-from wa_sessions.scan import TenantScan, scan_listing
+from wa_sessions.results import DiskUsage, StoreMemory
 from wa_sessions.store_url import RedisAddress, parse_redis_url
-from wa_sessions.stores import Tenant, TenantUnavailable
-from wa_sessions.stores.redis_wire import (
-    DELETE_SCRIPT,
-    DIGEST_SCRIPT,
-    LIST_SCRIPT,
-    RELEASE_SCRIPT,
-    RENEW_SCRIPT,
-    LockRenewal,
-    connect,
-    evolution_value,
-    field_file_name,
-    reason_of,
-    text_of,
-)
+from wa_sessions.stores import Tenant
+from wa_sessions.stores import redis_scripts as lua
+from wa_sessions.stores.redis_keys import RedisKeys
+from wa_sessions.stores.redis_lock import held_lock
+from wa_sessions.stores.redis_wire import connect, reason_of, text_of, unless_lost
 
 if TYPE_CHECKING:
     import redis
 
-SEEN_PREFIX = "wa-sessions:seen:"
-LOCK_PREFIX = "wa-sessions:lock:"
+RUN_LOCK_PREFIX = "wa-sessions:run:"
 CREDS_FIELD = b"creds"
-# The tenant lock's time to live; a thread renews it every third of that while it is held.
+# A lock's time to live; a thread renews it every third of that while it is held.
 LOCK_TTL_MS = 30_000
-_POLL_SECONDS = 0.05
 _SCAN_COUNT = 1000
-_KEY_MODE = stat.S_IFREG | 0o600
-
-
-class RedisKeys:
-    """One instance's hash, with its seen record and its lock."""
-
-    def __init__(self, store: RedisStore, tenant: Tenant):
-        self.store = store
-        self.client = store.client
-        self.scripts = store.scripts
-        self.key = store.instance_key(tenant.name)
-        self.seen_key = SEEN_PREFIX + tenant.name
-        self.lock_key = LOCK_PREFIX + tenant.name
-        self.renewal: LockRenewal | None = None
-        # name shown (the file-equivalent) -> (field, digest planned), from the last scan
-        self.planned: dict[str, tuple[bytes, bytes]] = {}
-
-    # ---------------------------------------------------------------- scan
-
-    def scan(self, now: float | None = None, keep: Container[str] | None = None) -> TenantScan:
-        """Count and classify the fields; under the lock (a real cleanup) record first-seen times
-        of values not seen before. Raise TenantUnavailable."""
-        import redis
-
-        moment = int(time.time() if now is None else now)
-        record = self.renewal is not None
-        try:
-            rows = self.scripts["list"](keys=[self.key, self.seen_key], args=[moment, "1" if record else "0"])
-            if not rows and not self.client.exists(self.key):
-                raise TenantUnavailable(f"instance hash {text_of(self.key)} is gone")
-        except redis.RedisError as error:
-            raise TenantUnavailable(f"cannot read {text_of(self.key)}: {self.store.reason(error)}") from None
-        listed = self._listed(rows, moment)
-
-        def creds_of(names: Set[str]) -> Creds:
-            return self._read_creds(names)
-
-        try:
-            return scan_listing(listed, now, keep, creds_of)
-        except redis.RedisError as error:
-            raise TenantUnavailable(
-                f"cannot read creds of {text_of(self.key)}: {self.store.reason(error)}"
-            ) from None
-
-    def _listed(self, rows: Sequence[Any], moment: int) -> list[ListedEntry]:
-        """The fields as a listing (scan.py): each named as its file, age from its first sight."""
-        self.planned = {}
-        listed: list[ListedEntry] = []
-        for index in range(0, len(rows), 4):
-            field, size, digest, first = rows[index : index + 4]
-            name = field_file_name(text_of(field))
-            if name in self.planned:  # two fields that escape alike: the raw name, unknown, kept
-                name = text_of(field)
-            if name in self.planned:
-                continue
-            self.planned[name] = (field, digest)
-            first_seen = int(first) if first else moment
-            listed.append((name, _KEY_MODE, index // 4 + 1, int(size), first_seen * 1_000_000_000))
-        return listed
-
-    def _read_creds(self, names: Set[str]) -> Creds:
-        if layout.CREDS_FILE not in names:
-            return Creds("missing")
-        field = self.planned[layout.CREDS_FILE][0]
-        raw = self.client.hget(self.key, field)
-        if not isinstance(raw, bytes):  # gone since the listing
-            return Creds("missing")
-        return parse_creds(evolution_value(raw[:CREDS_MAX_BYTES]), layout.CREDS_FILE)
-
-    # ---------------------------------------------------------------- lock
-
-    @contextlib.contextmanager
-    def lock(self, wait_seconds: float) -> Iterator[None]:
-        """Hold `wa-sessions:lock:<id>` (SET NX PX with a token), renewed while held, released
-        only if still ours. Raise LockBusy when another run holds it, LockUnsafe when the server
-        cannot be asked."""
-        import redis
-
-        token = secrets.token_hex(16)
-        deadline = time.monotonic() + wait_seconds
-        try:
-            while not self.client.set(self.lock_key, token, nx=True, px=LOCK_TTL_MS):
-                if time.monotonic() >= deadline:
-                    raise LockBusy(f"{self.lock_key} is held by another run")
-                time.sleep(_POLL_SECONDS)
-        except redis.RedisError as error:
-            raise LockUnsafe(f"cannot take {self.lock_key}: {self.store.reason(error)}") from None
-        renewal = LockRenewal(self.scripts["renew"], self.lock_key, token, LOCK_TTL_MS)
-        renewal.thread.start()
-        self.renewal = renewal
-        try:
-            yield
-        finally:
-            self.renewal = None
-            renewal.stop.set()
-            renewal.thread.join()
-            with contextlib.suppress(redis.RedisError):
-                self.scripts["release"](keys=[self.lock_key], args=[token])
-
-    def lock_is_held(self) -> bool:
-        """Whether a run (another one, if we hold none) holds the tenant lock."""
-        import redis
-
-        try:
-            return self.renewal is None and bool(self.client.exists(self.lock_key))
-        except redis.RedisError:
-            return False
-
-    def recover(self, company: str, history: LazyHistory) -> list[str]:
-        """Nothing to put back: a field is deleted by one atomic script, never half."""
-        return []
-
-    # ---------------------------------------------------------------- checked delete
-
-    def _planned_field(self, deletion: Deletion) -> tuple[bytes, bytes]:
-        try:
-            return self.planned[deletion.entry.name]
-        except KeyError:
-            raise OSError(errno.ENOENT, "not a key of the last scan") from None
-
-    def changed(self, deletion: Deletion) -> str | None:
-        """Why the field's value is no longer the one planned (its digest differs), or None. Raise
-        FileNotFoundError if it is gone, OSError if the server cannot be asked."""
-        import redis
-
-        field, digest = self._planned_field(deletion)
-        try:
-            current = self.scripts["digest"](keys=[self.key], args=[field])
-        except redis.RedisError as error:
-            raise OSError(errno.EIO, f"Redis: {self.store.reason(error)}") from None
-        if current is None:
-            raise FileNotFoundError(errno.ENOENT, "gone")
-        return None if current == digest else "modified since the plan"
-
-    def delete_unless_changed(self, deletion: Deletion) -> str | None:
-        """Delete the field if its value is still the one planned (one Lua script); else keep it
-        and return why. Raise FileNotFoundError if it is gone, OSError if it cannot be deleted
-        (the server is gone, or the tenant lock was lost)."""
-        import redis
-
-        field, digest = self._planned_field(deletion)
-        if self.renewal is not None and self.renewal.lost:
-            raise OSError(errno.ENOLCK, f"{self.lock_key} was lost; nothing more deleted")
-        try:
-            outcome = self.scripts["delete"](keys=[self.key, self.seen_key], args=[field, digest])
-        except redis.RedisError as error:
-            raise OSError(errno.EIO, f"Redis: {self.store.reason(error)}") from None
-        if outcome == 0:
-            raise FileNotFoundError(errno.ENOENT, "gone")
-        return "modified since the plan" if outcome == 1 else None
 
 
 class RedisStore:
     """The instances of one Evolution API Redis database."""
 
-    def __init__(self, settings: Settings, address: RedisAddress, client: redis.Redis):
+    def __init__(
+        self, settings: Settings, address: RedisAddress, client: redis.Redis, *, record_seen: bool = False
+    ):
         self.settings = settings
         self.address = address
         self.client = client
-        self.scripts = {
-            name: client.register_script(source)  # EVALSHA, loading the script when the server lacks it
-            for name, source in (
-                ("list", LIST_SCRIPT),
-                ("digest", DIGEST_SCRIPT),
-                ("delete", DELETE_SCRIPT),
-                ("renew", RENEW_SCRIPT),
-                ("release", RELEASE_SCRIPT),
-            )
+        self.record_seen = record_seen
+        self.lock_ttl_ms = LOCK_TTL_MS
+        self.scripts = {  # EVALSHA, loading the script when the server lacks it
+            name: client.register_script(source) for name, source in lua.SCRIPTS.items()
         }
 
     @property
@@ -292,11 +117,35 @@ class RedisStore:
         """No filesystem: the keys live in the server's memory."""
         return None
 
+    def memory(self) -> StoreMemory | None:
+        """`used_memory` and `maxmemory` of INFO memory; None when the server will not say (a
+        managed Redis may refuse INFO). Raise StoreUnavailable if the server is gone."""
+        import redis
+
+        try:
+            info = self.client.info("memory")
+            return StoreMemory(self.address.shown, int(info["used_memory"]), int(info.get("maxmemory", 0)))
+        except redis.RedisError as error:
+            unless_lost(error, self.address)
+            return None
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    @contextlib.contextmanager
+    def run_lock(self, command: str) -> Iterator[None]:
+        """Hold `wa-sessions:run:<command>` as tenant locks are held (renewed, released with its
+        token, expiring with a dead holder). Raise LockBusy, LockUnsafe."""
+        key = RUN_LOCK_PREFIX + command
+        with held_lock(
+            self.client, self.scripts, key, wait_seconds=0, ttl_ms=self.lock_ttl_ms, reason=self.reason
+        ):
+            yield
+
 
 @contextlib.contextmanager
-def open_redis_store(settings: Settings) -> Iterator[RedisStore]:
-    """The Redis of `settings.store` as a store. Raise UsageError for a bad URL, StoreUnavailable
-    when it cannot be used."""
+def open_redis_store(settings: Settings, *, record_seen: bool = False) -> Iterator[RedisStore]:
+    """The Redis of `settings.store` as a store (`record_seen`: see stores.open_store). Raise
+    UsageError for a bad URL, StoreUnavailable when it cannot be used."""
     assert settings.store is not None
     try:
         address = parse_redis_url(settings.store)
@@ -304,6 +153,6 @@ def open_redis_store(settings: Settings) -> Iterator[RedisStore]:
         raise UsageError(f"store: {error}") from None
     client = connect(address)
     try:
-        yield RedisStore(settings, address, client)
+        yield RedisStore(settings, address, client, record_seen=record_seen)
     finally:
         client.close()

@@ -1,14 +1,12 @@
-"""What wa-sessions keeps and runs in an Evolution API Redis: the Lua scripts (list with digests,
-digest, compare-and-delete, lock renewal and release), how a field is named and its value read,
-and the checked connection (errors name host:port, never the password).
+"""How wa-sessions talks to an Evolution API Redis: how a field is named and its value read, and
+the checked connection (errors name host:port, never the password; a lost server is
+StoreUnavailable). The Lua scripts are in redis_scripts.py, the lock in redis_lock.py.
 """
 
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from wa_sessions.errors import StoreUnavailable
 from wa_sessions.store_url import RedisAddress
@@ -17,75 +15,6 @@ if TYPE_CHECKING:
     import redis
 
 EXTRA_HINT = "pip install 'wa-sessions[redis]'"
-
-# KEYS: instance hash, seen hash. ARGV: now (epoch seconds), "1" to record what is not yet seen.
-# Returns field, length, digest, first seen ("" when never seen with this value), per field.
-LIST_SCRIPT = """
-local fields = redis.call('HGETALL', KEYS[1])
-local record = ARGV[2] == '1'
-local known = {}
-local seen = redis.call('HGETALL', KEYS[2])
-for i = 1, #seen, 2 do known[seen[i]] = seen[i + 1] end
-local out = {}
-local present = {}
-for i = 1, #fields, 2 do
-  local field, value = fields[i], fields[i + 1]
-  local digest = redis.sha1hex(value)
-  local first = ''
-  local entry = known[field]
-  if entry then
-    local was, since = string.match(entry, '^(%x+) (%d+)$')
-    if was == digest then first = since end
-  end
-  if first == '' and record then
-    first = ARGV[1]
-    redis.call('HSET', KEYS[2], field, digest .. ' ' .. first)
-  end
-  present[field] = true
-  out[#out + 1] = field
-  out[#out + 1] = #value
-  out[#out + 1] = digest
-  out[#out + 1] = first
-end
-if record then
-  for field in pairs(known) do
-    if not present[field] then redis.call('HDEL', KEYS[2], field) end
-  end
-end
-return out
-"""
-
-# KEYS: instance hash. ARGV: field. The digest of its value, or false when it is gone.
-DIGEST_SCRIPT = """
-local value = redis.call('HGET', KEYS[1], ARGV[1])
-if not value then return false end
-return redis.sha1hex(value)
-"""
-
-# KEYS: instance hash, seen hash. ARGV: field, planned digest.
-# 0: gone; 1: changed since the plan, kept; 2: deleted (and its seen record dropped).
-DELETE_SCRIPT = """
-local value = redis.call('HGET', KEYS[1], ARGV[1])
-if not value then return 0 end
-if redis.sha1hex(value) ~= ARGV[2] then return 1 end
-redis.call('HDEL', KEYS[1], ARGV[1])
-redis.call('HDEL', KEYS[2], ARGV[1])
-return 2
-"""
-
-# KEYS: lock. ARGV: token, ttl ms. 1 when still ours (and renewed), 0 when lost.
-RENEW_SCRIPT = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 0
-"""
-
-# KEYS: lock. ARGV: token. Deletes the lock only if it is still ours.
-RELEASE_SCRIPT = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
 
 
 def field_file_name(field: str) -> str:
@@ -148,24 +77,10 @@ def connect(address: RedisAddress) -> redis.Redis:
     return client
 
 
-class LockRenewal:
-    """A thread renewing a held lock (`renew`: the renewal script) every third of its time to
-    live; `lost` once the lock was found not ours any more."""
+def unless_lost(error: Exception, address: RedisAddress) -> None:
+    """Raise StoreUnavailable (the run stops: exit 1, one line naming host:port) when `error` says
+    the server is gone (connection refused, reset or timed out); return otherwise."""
+    import redis
 
-    def __init__(self, renew: Callable[..., Any], lock_key: str, token: str, ttl_ms: int):
-        self.renew, self.lock_key, self.token, self.ttl_ms = renew, lock_key, token, ttl_ms
-        self.stop = threading.Event()
-        self.lost = False
-        self.thread = threading.Thread(target=self._run, name="wa-sessions-lock-renewal", daemon=True)
-
-    def _run(self) -> None:
-        import redis
-
-        while not self.stop.wait(self.ttl_ms / 3000):
-            try:
-                renewed = self.renew(keys=[self.lock_key], args=[self.token, self.ttl_ms])
-            except redis.RedisError:
-                continue  # the server may be back before the lock expires
-            if not renewed:
-                self.lost = True
-                return
+    if isinstance(error, (redis.ConnectionError, redis.TimeoutError)):
+        raise StoreUnavailable(f"lost Redis at {address.server}: {reason_of(error, address)}") from None

@@ -1,0 +1,217 @@
+"""One Evolution API instance's hash, opened (stores/redis.py has the store and the layout): its
+scan with seen records, its lock, and its compare-and-delete, one field or a batch per Lua call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import stat
+import time
+from collections.abc import Container, Iterator, Sequence, Set
+from typing import TYPE_CHECKING, Any
+
+from wa_sessions import layout
+from wa_sessions.creds import CREDS_MAX_BYTES, parse_creds
+from wa_sessions.history import LazyHistory
+from wa_sessions.layout import Creds
+from wa_sessions.listing import ListedEntry
+from wa_sessions.rules import Deletion
+from wa_sessions.scan import TenantScan, scan_listing
+from wa_sessions.stores import KeyOutcome, Tenant, TenantUnavailable
+from wa_sessions.stores import redis_scripts as lua
+from wa_sessions.stores.redis_lock import LockRenewal, held_lock
+from wa_sessions.stores.redis_wire import evolution_value, field_file_name, text_of, unless_lost
+
+if TYPE_CHECKING:
+    from wa_sessions.stores.redis import RedisStore
+
+SEEN_PREFIX = "wa-sessions:seen:"
+LOCK_PREFIX = "wa-sessions:lock:"
+# Fields checked, and compare-and-deleted, per round trip (one Lua call each).
+BATCH_SIZE = 500
+_KEY_MODE = stat.S_IFREG | 0o600
+
+
+class RedisKeys:
+    """One instance's hash, with its seen record and its lock."""
+
+    def __init__(self, store: RedisStore, tenant: Tenant):
+        self.store = store
+        self.client = store.client
+        self.scripts = store.scripts
+        self.key = store.instance_key(tenant.name)
+        self.seen_key = SEEN_PREFIX + tenant.name
+        self.lock_key = LOCK_PREFIX + tenant.name
+        self.renewal: LockRenewal | None = None
+        self.batch_size = BATCH_SIZE
+        # name shown (the file-equivalent) -> (field, digest planned), from the last scan
+        self.planned: dict[str, tuple[bytes, bytes]] = {}
+
+    # ---------------------------------------------------------------- scan
+
+    def scan(self, now: float | None = None, keep: Container[str] | None = None) -> TenantScan:
+        """Count and classify the fields; under the lock (a real cleanup) record first-seen times
+        of values not seen before. Raise TenantUnavailable."""
+        import redis
+
+        moment = int(time.time() if now is None else now)
+        record = self.store.record_seen or self.renewal is not None
+        try:
+            rows = self.scripts["list"](keys=[self.key, self.seen_key], args=[moment, "1" if record else "0"])
+            if not rows and not self.client.exists(self.key):
+                raise TenantUnavailable(f"instance hash {text_of(self.key)} is gone")
+        except redis.RedisError as error:
+            unless_lost(error, self.store.address)
+            raise TenantUnavailable(f"cannot read {text_of(self.key)}: {self.store.reason(error)}") from None
+        listed = self._listed(rows, moment)
+
+        def creds_of(names: Set[str]) -> Creds:
+            return self._read_creds(names)
+
+        try:
+            return scan_listing(listed, now, keep, creds_of)
+        except redis.RedisError as error:
+            unless_lost(error, self.store.address)
+            raise TenantUnavailable(
+                f"cannot read creds of {text_of(self.key)}: {self.store.reason(error)}"
+            ) from None
+
+    def _listed(self, rows: Sequence[Any], moment: int) -> list[ListedEntry]:
+        """The fields as a listing (scan.py): each named as its file, age from its first sight."""
+        self.planned = {}
+        listed: list[ListedEntry] = []
+        for index in range(0, len(rows), 4):
+            field, size, digest, first = rows[index : index + 4]
+            name = field_file_name(text_of(field))
+            if name in self.planned:  # two fields that escape alike: the raw name, unknown, kept
+                name = text_of(field)
+            if name in self.planned:
+                continue
+            self.planned[name] = (field, digest)
+            first_seen = int(first) if first else moment
+            listed.append((name, _KEY_MODE, index // 4 + 1, int(size), first_seen * 1_000_000_000))
+        return listed
+
+    def _read_creds(self, names: Set[str]) -> Creds:
+        if layout.CREDS_FILE not in names:
+            return Creds("missing")
+        field = self.planned[layout.CREDS_FILE][0]
+        raw = self.client.hget(self.key, field)
+        if not isinstance(raw, bytes):  # gone since the listing
+            return Creds("missing")
+        return parse_creds(evolution_value(raw[:CREDS_MAX_BYTES]), layout.CREDS_FILE)
+
+    # ---------------------------------------------------------------- lock
+
+    @contextlib.contextmanager
+    def lock(self, wait_seconds: float) -> Iterator[None]:
+        """Hold `wa-sessions:lock:<id>` (SET NX PX with a token), renewed while held, released
+        only if still ours. Raise LockBusy when another run holds it, LockUnsafe when the server
+        cannot be asked."""
+        with held_lock(
+            self.client,
+            self.scripts,
+            self.lock_key,
+            wait_seconds=wait_seconds,
+            ttl_ms=self.store.lock_ttl_ms,
+            reason=self.store.reason,
+        ) as renewal:
+            self.renewal = renewal
+            try:
+                yield
+            finally:
+                self.renewal = None
+
+    def lock_is_held(self) -> bool:
+        """Whether a run (another one, if we hold none) holds the tenant lock."""
+        import redis
+
+        try:
+            return self.renewal is None and bool(self.client.exists(self.lock_key))
+        except redis.RedisError:
+            return False
+
+    def recover(self, company: str, history: LazyHistory) -> list[str]:
+        """Nothing to put back: a field is deleted by one atomic script, never half."""
+        return []
+
+    # ---------------------------------------------------------------- checked delete
+
+    def changed(self, deletion: Deletion) -> str | None:
+        """Why the field's value is no longer the one planned (its digest differs), or None. Raise
+        FileNotFoundError if it is gone, OSError if the server cannot be asked."""
+        return _raised(self.changed_many([deletion])[0])
+
+    def delete_unless_changed(self, deletion: Deletion) -> str | None:
+        """Delete the field if its value is still the one planned; else keep it and return why.
+        Raise FileNotFoundError if it is gone, OSError if it cannot be deleted."""
+        return _raised(self.delete_many([deletion])[0])
+
+    def changed_many(self, deletions: Sequence[Deletion]) -> list[KeyOutcome]:
+        """`changed` of each deletion, asked in one Lua call. Raise StoreUnavailable if the server
+        is gone."""
+        import redis
+
+        fields = [self.planned.get(deletion.entry.name) for deletion in deletions]
+        asked = [field for field, _digest in filter(None, fields)]
+        try:
+            digests = iter(self.scripts["digests"](keys=[self.key], args=asked) if asked else [])
+        except redis.RedisError as error:
+            unless_lost(error, self.store.address)
+            failure = OSError(errno.EIO, f"Redis: {self.store.reason(error)}")
+            return [failure if field else _NOT_SCANNED for field in fields]
+        outcomes: list[KeyOutcome] = []
+        for field in fields:
+            if field is None:
+                outcomes.append(_NOT_SCANNED)
+                continue
+            current = next(digests)
+            if not current:
+                outcomes.append(FileNotFoundError(errno.ENOENT, "gone"))
+            else:
+                outcomes.append(None if current == field[1] else "modified since the plan")
+        return outcomes
+
+    def delete_many(self, deletions: Sequence[Deletion]) -> list[KeyOutcome]:
+        """Compare-and-delete the fields in one Lua call, only while this run holds the tenant
+        lock: a run that lost it deletes nothing more. Raise StoreUnavailable if the server is
+        gone."""
+        import redis
+
+        fields = [self.planned.get(deletion.entry.name) for deletion in deletions]
+        renewal = self.renewal
+        if renewal is None or renewal.lost:
+            lost = OSError(errno.ENOLCK, f"{self.lock_key} is not held; nothing more deleted")
+            return [lost] * len(deletions)
+        args: list[bytes | str] = [renewal.token]
+        for field, deletion in zip(fields, deletions, strict=True):
+            if field is not None:
+                args += [field[0], field[1], deletion.unit]
+        try:
+            codes = self.scripts["delete"](keys=[self.key, self.seen_key, self.lock_key], args=args)
+        except redis.RedisError as error:
+            unless_lost(error, self.store.address)
+            failure = OSError(errno.EIO, f"Redis: {self.store.reason(error)}")
+            return [failure if field else _NOT_SCANNED for field in fields]
+        if codes == lua.LOCK_LOST:
+            renewal.lost = True
+            lost = OSError(errno.ENOLCK, f"{self.lock_key} was lost; nothing more deleted")
+            return [lost] * len(deletions)
+        done = iter(codes)
+        return [_DELETE_OUTCOMES[next(done)] if field else _NOT_SCANNED for field in fields]
+
+
+_NOT_SCANNED = FileNotFoundError(errno.ENOENT, "not a key of the last scan")
+_DELETE_OUTCOMES: dict[int, KeyOutcome] = {
+    lua.GONE: FileNotFoundError(errno.ENOENT, "gone"),
+    lua.CHANGED: "modified since the plan",
+    lua.HELD: "a key of its unit was modified since the plan",
+    lua.DELETED: None,
+}
+
+
+def _raised(outcome: KeyOutcome) -> str | None:
+    if isinstance(outcome, OSError):
+        raise outcome
+    return outcome
