@@ -305,6 +305,7 @@ def explain(
         typer.Argument(metavar="PATH", show_default=False, hidden=True),
     ],
     root: RootOption = None,
+    store: StoreOption = None,
     config: ConfigOption = None,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
@@ -312,13 +313,14 @@ def explain(
 ) -> None:
     """Read only: why a file is kept or deleted: its category, the rule and guard that decide it,
     and whether cleanup and emergency-cleanup would delete it now, with the reason a run records.
-    Each PATH is a file in a tenant folder under root, or COMPANY/NAME (company id or folder name)."""
+    Each PATH is a file in a tenant folder under root, or COMPANY/NAME (company id or folder name);
+    with --store, INSTANCE/FIELD (the field, or the file name it is shown as)."""
     from wa_sessions.actions.explain import run_explain
 
     def body(settings: Settings, style: output.Style) -> int:
         return shown(run_explain(settings, paths), style)
 
-    execute(root, None, config, style_of(json_output, quiet, verbose), body)
+    execute(root, store, config, style_of(json_output, quiet, verbose), body)
 
 
 @app.command("history", epilog=exit_codes.epilog("history"))
@@ -343,19 +345,21 @@ def history_command(
         ),
     ] = None,
     root: RootOption = None,
+    store: StoreOption = None,
     config: ConfigOption = None,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
     verbose: UnusedVerboseOption = False,
 ) -> None:
     """Read only: what was deleted, when, by which command and why, newest first (from the
-    history in the state dir)."""
+    history in the state dir; with --store, --company takes instance ids and the store is not
+    contacted)."""
     from wa_sessions.actions.history_query import run_history
 
     def body(settings: Settings, style: output.Style) -> int:
         return shown(run_history(settings, company or [], since=since, file_glob=file_glob), style)
 
-    execute(root, None, config, style_of(json_output, quiet, verbose), body)
+    execute(root, store, config, style_of(json_output, quiet, verbose), body)
 
 
 def run(argv: Sequence[str] | None = None) -> int:

@@ -22,6 +22,7 @@ from wa_sessions.config import Settings
 from wa_sessions.errors import UsageError
 from wa_sessions.results import Outcome, Result
 from wa_sessions.stores import Store, Tenant, TenantUnavailable, open_store
+from wa_sessions.stores.redis_wire import field_file_name
 from wa_sessions.times import iso_datetime, utc_now
 
 COMMAND = "explain"
@@ -33,7 +34,7 @@ def run_explain(settings: Settings, paths: Sequence[str]) -> Result:
     exist; a tenant that cannot be read is an error of the result (exit 1)."""
     if not paths:
         raise UsageError("name at least one file: a path inside a tenant folder, or COMPANY/NAME")
-    result = Result(COMMAND, str(settings.root), iso_datetime(utc_now()))
+    result = Result(COMMAND, settings.shown_store or str(settings.root), iso_datetime(utc_now()))
     with open_store(settings) as store:
         located = [_locate(settings, store, path) for path in paths]
         now = time.time()
@@ -48,10 +49,13 @@ def run_explain(settings: Settings, paths: Sequence[str]) -> Result:
             except TenantUnavailable as error:
                 unreadable.add(tenant.name)
                 result.errors.append(f"{layout.display_name(tenant.name)}: {error}")
+        if settings.store is not None:  # a field, or the file name it is shown as
+            located = [(tenant, _key_name(views.get(tenant.name), name)) for tenant, name in located]
         for tenant, name in located:
             view = views.get(tenant.name)
             if view is not None and not _exists(view, tenant, name):
-                raise UsageError(f"no file {layout.display_name(name)} in tenant folder {tenant.path}")
+                where = "" if settings.store is not None else "tenant folder "
+                raise UsageError(f"no file {layout.display_name(name)} in {where}{tenant.path}")
         for tenant, name in located:
             view = views.get(tenant.name)
             if view is not None:
@@ -67,7 +71,15 @@ def run_explain(settings: Settings, paths: Sequence[str]) -> Result:
 
 def _locate(settings: Settings, store: Store, argument: str) -> tuple[Tenant, str]:
     """The tenant and file name an argument names: `COMPANY/NAME` when its first part names a
-    tenant (by id or folder name), else a path whose folder is a tenant folder under root."""
+    tenant (by id or folder name), else a path whose folder is a tenant folder under root. With a
+    store: `INSTANCE/KEY` only (a field may hold a `/`)."""
+    if settings.store is not None:
+        company, slash, name = argument.partition("/")
+        if not slash or not name or not layout.is_valid_company_argument(company):
+            raise UsageError(
+                f"{argument!r} names no key: with --store write INSTANCE/FIELD, e.g. <instance id>/pre-key-1"
+            )
+        return _one(store.tenants([company]), argument), name
     parts = argument.split("/")
     if not os.path.isabs(argument) and len(parts) == 2 and layout.is_valid_company_argument(parts[0]):
         company, name = parts
@@ -107,6 +119,14 @@ def _same_folder(first: Path, second: Path) -> bool:
     except OSError:
         return False
     return (one.st_dev, one.st_ino) == (other.st_dev, other.st_ino)
+
+
+def _key_name(view: TenantView | None, name: str) -> str:
+    """A key of a store named by its field (`sender-key-<group>::<user>::0`) or by the file name it
+    is shown as (`sender-key-<group>--<user>--0.json`): the name the scan lists."""
+    if view is None or name in view.entries:
+        return name
+    return field_file_name(name)
 
 
 def _exists(view: TenantView, tenant: Tenant, name: str) -> bool:

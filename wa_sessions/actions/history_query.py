@@ -34,7 +34,8 @@ def run_history(
 ) -> Result:
     """Given filters (companies by id or folder name, an age, a file-name glob), return the
     matching deletions of the history, newest first. Raise UsageError for a bad company, age or
-    root (exit 2). A company with no folder is no error: a purged tenant still has a history."""
+    root (exit 2). A company with no folder is no error: a purged tenant still has a history.
+    With a store, the companies are instance ids, and the store is not contacted."""
     validate_companies(companies)
     oldest = None
     if since is not None:
@@ -42,10 +43,13 @@ def run_history(
             oldest = iso_second(time.time() - parse_duration(since))
         except ValueError as error:
             raise UsageError(f"invalid --since: {error}") from None
-    with open_store(settings):  # the root must be there (exit 2), as for every command
-        pass
-    wanted = {layout.company_id(company, settings.tenant_pattern) for company in companies}
-    result = Result(COMMAND, str(settings.root), iso_datetime(utc_now()))
+    if settings.store is None:
+        with open_store(settings):  # the root must be there (exit 2), as for every command
+            pass
+        wanted = {layout.company_id(company, settings.tenant_pattern) for company in companies}
+    else:  # the history is local: the store is not asked (it may be down); instance ids as given
+        wanted = set(companies)
+    result = Result(COMMAND, settings.shown_store or str(settings.root), iso_datetime(utc_now()))
     records = paired(read_both_generations(settings.effective_state_dir))
     result.history = [
         record
