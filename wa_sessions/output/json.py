@@ -15,7 +15,7 @@ from typing import Any, TextIO
 
 from wa_sessions import layout
 from wa_sessions.durations import format_duration
-from wa_sessions.results import DiskUsage, Outcome, Result, TenantState
+from wa_sessions.results import DiskUsage, Outcome, Result, StoreMemory, TenantState
 from wa_sessions.times import iso_second
 
 SCHEMA = 1
@@ -97,6 +97,12 @@ def disk_fields(disk: DiskUsage | None) -> dict[str, int] | None:
     }
 
 
+def memory_fields(memory: StoreMemory | None) -> dict[str, Any] | None:
+    if memory is None:
+        return None
+    return {"server": memory.server, "used_bytes": memory.used_bytes, "max_bytes": memory.max_bytes}
+
+
 def document_head(result: Result) -> str:
     """A document's opening up to its `tenants` list."""
     head = {
@@ -118,6 +124,7 @@ def tail_fields(result: Result) -> dict[str, Any]:
     if command == "scan":
         return {
             "disk": disk_fields(result.disk),
+            "memory": memory_fields(result.memory),
             "fail_on": result.fail_on,
             "tripped": [tenant.company for tenant in result.tripped],
             "errors": list(result.errors),
@@ -130,6 +137,7 @@ def tail_fields(result: Result) -> dict[str, Any]:
             "categories": result.categories,
             "largest": [tenant.before.company for tenant in result.largest()],
             "disk": disk_fields(result.disk),
+            "memory": memory_fields(result.memory),
             "deleted_total": result.history_deleted,
             "freed_bytes_total": result.history_freed_bytes,
             "last_success": {

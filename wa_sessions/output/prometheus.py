@@ -83,6 +83,21 @@ class _ReportCollector:
                 ("filesystem_files_free", "Free inodes of the filesystem holding root.", disk.inodes_free),
             ):
                 yield _family(name, "gauge", help_text, (), [((), value)])
+        memory = result.memory
+        if memory is not None:  # a store: its server's memory instead of a filesystem
+            for name, help_text, value in (
+                (
+                    "store_memory_used_bytes",
+                    "Memory the store's server uses (Redis used_memory).",
+                    memory.used_bytes,
+                ),
+                (
+                    "store_memory_max_bytes",
+                    "The store's server memory limit (Redis maxmemory; 0: none).",
+                    memory.max_bytes,
+                ),
+            ):
+                yield _family(name, "gauge", help_text, (), [((), value)])
         yield _family(
             "last_success_timestamp_seconds", "gauge",
             "When the command last finished successfully (exit 0, not a dry run), Unix time.", ("command",),

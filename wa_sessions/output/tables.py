@@ -63,6 +63,14 @@ def report_sections(result: Result) -> list[tuple[str, list[str], list[list[str]
             ],
         ]
         sections.append(("Disk under root", ["", "total", "free", "used %"], rows))
+    memory = result.memory
+    if memory is not None:  # a store: its server's memory instead of a filesystem
+        limit = human_bytes(memory.max_bytes) if memory.max_bytes else "none"
+        used = (
+            _percent_used(memory.max_bytes, memory.max_bytes - memory.used_bytes) if memory.max_bytes else "-"
+        )
+        rows = [[memory.server, human_bytes(memory.used_bytes), limit, used]]
+        sections.append(("Store memory", ["server", "used", "maxmemory", "used %"], rows))
     successes = sorted(result.last_success.items())
     sections.append(
         ("Last successful runs", ["command", "last success"], [[c, iso_second(e)] for c, e in successes])

@@ -6,9 +6,12 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Container, Sequence
-from typing import Literal, TextIO
+from typing import TYPE_CHECKING, Literal, TextIO
 
 from wa_sessions.output.escape import one_line
+
+if TYPE_CHECKING:
+    from wa_sessions.results import StoreMemory
 
 
 def human_bytes(size: float) -> str:
@@ -114,3 +117,14 @@ def _rich_table(
     for row in rows:
         table.add_row(*row)
     console.print(table)
+
+
+def memory_line(memory: StoreMemory) -> str:
+    """A store's server memory on one line (what the disk line is for folders)."""
+    if not memory.max_bytes:
+        return f"memory of {memory.server}: {human_bytes(memory.used_bytes)} used, no maxmemory set"
+    share = memory.used_bytes * 100 // memory.max_bytes
+    return (
+        f"memory of {memory.server}: {human_bytes(memory.used_bytes)} used of "
+        f"{human_bytes(memory.max_bytes)} maxmemory ({share}%)"
+    )

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from wa_sessions import layout
 from wa_sessions.output.escape import one_line
-from wa_sessions.output.tabular import count_of, fits, human_bytes, print_table
+from wa_sessions.output.tabular import count_of, fits, human_bytes, memory_line, print_table
 from wa_sessions.results import DiskUsage, Outcome, Result, TenantState
 
 if TYPE_CHECKING:
@@ -108,7 +108,8 @@ def write_scan(result: Result, style: Style) -> None:
     for state in states:
         for problem in state.problems:
             sys.stdout.write(one_line(f"{state.company}: problem: {problem}") + "\n")
-    sys.stdout.write(_disk_line(result.disk) + "\n")
+    space = _disk_line(result.disk) if result.memory is None else memory_line(result.memory)
+    sys.stdout.write(space + "\n")
 
 
 def write_errors(result: Result, style: Style) -> None:

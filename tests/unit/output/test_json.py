@@ -57,7 +57,7 @@ def test_a_scan_document_ends_with_disk_fail_on_tripped_and_errors(scan_result: 
     text = document_text(scan_result)
     assert text.endswith(
         '], "disk": {"bytes_total": 4294967296, "bytes_free": 1073741824, "inodes_total": 1000, '
-        '"inodes_free": 250}, "fail_on": "emergency", "tripped": ["7"], "errors": []}\n'
+        '"inodes_free": 250}, "memory": null, "fail_on": "emergency", "tripped": ["7"], "errors": []}\n'
     )
     tenants = json.loads(text)["tenants"]
     assert [t["company"] for t in tenants] == ["7", "8"]
