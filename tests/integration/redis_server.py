@@ -51,13 +51,18 @@ class RedisServer:
         self.process.wait(timeout=10)
 
 
-def start_redis(folder: Path, password: str | None = None) -> RedisServer:
-    """Start redis-server on a free port of 127.0.0.1, its files under `folder`; wait for PING."""
+def start_redis(
+    folder: Path, password: str | None = None, *, port: int | None = None, persist: bool = False
+) -> RedisServer:
+    """Start redis-server on a free port (or `port`) of 127.0.0.1, its files under `folder`; wait
+    for PING. `persist`: an append-only file synced at every write, so a server killed and started
+    again on the same folder has every write it acknowledged."""
     executable = shutil.which("redis-server")
     assert executable is not None
     folder.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    argv = [executable, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    port = free_port() if port is None else port
+    argv = [executable, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+    argv += ["--appendonly", "yes", "--appendfsync", "always"] if persist else ["--appendonly", "no"]
     argv += ["--dir", str(folder), "--daemonize", "no", "--loglevel", "warning"]
     if password:
         argv += ["--requirepass", password]

@@ -21,7 +21,7 @@ from wa_sessions.scan import TenantScan, scan_listing
 from wa_sessions.stores import KeyOutcome, Tenant, TenantUnavailable
 from wa_sessions.stores import redis_scripts as lua
 from wa_sessions.stores.redis_lock import LockRenewal, held_lock
-from wa_sessions.stores.redis_wire import evolution_value, field_file_name, text_of, unless_lost
+from wa_sessions.stores.redis_wire import evolution_value, field_file_name, text_of, unless_lost, wire_name
 
 if TYPE_CHECKING:
     from wa_sessions.stores.redis import RedisStore
@@ -41,8 +41,8 @@ class RedisKeys:
         self.client = store.client
         self.scripts = store.scripts
         self.key = store.instance_key(tenant.name)
-        self.seen_key = SEEN_PREFIX + tenant.name
-        self.lock_key = LOCK_PREFIX + tenant.name
+        self.seen_key = wire_name(SEEN_PREFIX + tenant.name)
+        self.lock_key = LOCK_PREFIX + tenant.name  # as messages show it (wire_name: as sent)
         self.renewal: LockRenewal | None = None
         self.batch_size = BATCH_SIZE
         # name shown (the file-equivalent) -> (field, digest planned), from the last scan
@@ -187,9 +187,11 @@ class RedisKeys:
         args: list[bytes | str] = [renewal.token]
         for field, deletion in zip(fields, deletions, strict=True):
             if field is not None:
-                args += [field[0], field[1], deletion.unit]
+                args += [field[0], field[1], wire_name(deletion.unit)]
         try:
-            codes = self.scripts["delete"](keys=[self.key, self.seen_key, self.lock_key], args=args)
+            codes = self.scripts["delete"](
+                keys=[self.key, self.seen_key, wire_name(self.lock_key)], args=args
+            )
         except redis.RedisError as error:
             unless_lost(error, self.store.address)
             failure = OSError(errno.EIO, f"Redis: {self.store.reason(error)}")

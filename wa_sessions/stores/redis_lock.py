@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from wa_sessions.locks import LockBusy, LockUnsafe
+from wa_sessions.stores.redis_wire import wire_name
 
 if TYPE_CHECKING:
     import redis
@@ -26,7 +27,7 @@ class LockRenewal:
     """A thread renewing a held lock (`renew`: the renewal script) every third of its time to
     live; `lost` once the lock was found not ours any more."""
 
-    def __init__(self, renew: Callable[..., Any], lock_key: str, token: str, ttl_ms: int):
+    def __init__(self, renew: Callable[..., Any], lock_key: bytes, token: str, ttl_ms: int):
         self.renew, self.lock_key, self.token, self.ttl_ms = renew, lock_key, token, ttl_ms
         self.stop = threading.Event()
         self.lost = False
@@ -62,14 +63,15 @@ def held_lock(
 
     token = secrets.token_hex(16)
     deadline = time.monotonic() + wait_seconds
+    wire = wire_name(lock_key)
     try:
-        while not client.set(lock_key, token, nx=True, px=ttl_ms):
+        while not client.set(wire, token, nx=True, px=ttl_ms):
             if time.monotonic() >= deadline:
                 raise LockBusy(f"{lock_key} is held by another run")
             time.sleep(_POLL_SECONDS)
     except redis.RedisError as error:
         raise LockUnsafe(f"cannot take {lock_key}: {reason(error)}") from None
-    renewal = LockRenewal(scripts["renew"], lock_key, token, ttl_ms)
+    renewal = LockRenewal(scripts["renew"], wire, token, ttl_ms)
     renewal.thread.start()
     try:
         yield renewal
@@ -77,4 +79,4 @@ def held_lock(
         renewal.stop.set()
         renewal.thread.join()
         with contextlib.suppress(redis.RedisError):
-            scripts["release"](keys=[lock_key], args=[token])
+            scripts["release"](keys=[wire], args=[token])

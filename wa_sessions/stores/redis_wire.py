@@ -39,6 +39,11 @@ def text_of(value: bytes) -> str:
     return value.decode("utf-8", "surrogateescape")
 
 
+def wire_name(name: str) -> bytes:
+    """A Redis key named after an instance as sent (an instance id that is not UTF-8 is its bytes)."""
+    return name.encode("utf-8", "surrogateescape")
+
+
 def reason_of(error: Exception, address: RedisAddress) -> str:
     """A one-line reason for a Redis error, never holding the password."""
     import redis
