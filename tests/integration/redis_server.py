@@ -31,6 +31,32 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+@dataclass(frozen=True)
+class TlsFiles:
+    """A throwaway CA and a server certificate for 127.0.0.1 signed by it (make_tls_files)."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+
+def make_tls_files(folder: Path) -> TlsFiles:
+    """With openssl: a CA (valid 2 days) and a certificate for IP 127.0.0.1 and localhost."""
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True, timeout=60)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
+            "-days", "2", "-subj", "/CN=wa-sessions test CA")  # fmt: skip
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
+            "-subj", "/CN=127.0.0.1")  # fmt: skip
+    (folder / "san.cnf").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", "server.pem", "-days", "2", "-extfile", "san.cnf")  # fmt: skip
+    return TlsFiles(folder / "ca.pem", folder / "server.pem", folder / "server.key")
+
+
 @dataclass
 class RedisServer:
     """A running redis-server: its port, its process and a client."""
@@ -38,13 +64,17 @@ class RedisServer:
     port: int
     process: subprocess.Popen[bytes]
     password: str | None = None
+    tls: TlsFiles | None = None  # TLS only (no plain port), with these files
 
     def url(self, db: int = 0, password: str | None = None) -> str:
         auth = f":{password}@" if password else ""
-        return f"redis://{auth}127.0.0.1:{self.port}/{db}"
+        scheme = "rediss" if self.tls else "redis"
+        return f"{scheme}://{auth}127.0.0.1:{self.port}/{db}"
 
     def client(self) -> redis.Redis:
-        return redis.Redis(port=self.port, password=self.password)
+        if self.tls is None:
+            return redis.Redis(port=self.port, password=self.password)
+        return redis.Redis(port=self.port, password=self.password, ssl=True, ssl_ca_certs=str(self.tls.ca))
 
     def stop(self) -> None:
         self.process.kill()
@@ -52,7 +82,12 @@ class RedisServer:
 
 
 def start_redis(
-    folder: Path, password: str | None = None, *, port: int | None = None, persist: bool = False
+    folder: Path,
+    password: str | None = None,
+    *,
+    port: int | None = None,
+    persist: bool = False,
+    tls: TlsFiles | None = None,
 ) -> RedisServer:
     """Start redis-server on a free port (or `port`) of 127.0.0.1, its files under `folder`; wait
     for PING. `persist`: an append-only file synced at every write, so a server killed and started
@@ -62,12 +97,22 @@ def start_redis(
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port() if port is None else port
     argv = [executable, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+    if tls is not None:
+        argv[1:3] = ["--port", "0", "--tls-port", str(port), "--tls-auth-clients", "no"]
+        argv += [
+            "--tls-cert-file",
+            str(tls.cert),
+            "--tls-key-file",
+            str(tls.key),
+            "--tls-ca-cert-file",
+            str(tls.ca),
+        ]
     argv += ["--appendonly", "yes", "--appendfsync", "always"] if persist else ["--appendonly", "no"]
     argv += ["--dir", str(folder), "--daemonize", "no", "--loglevel", "warning"]
     if password:
         argv += ["--requirepass", password]
     process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    server = RedisServer(port, process, password)
+    server = RedisServer(port, process, password, tls)
     deadline = time.monotonic() + 10
     while True:
         try:
