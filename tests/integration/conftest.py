@@ -8,6 +8,13 @@ import pytest
 
 from .helpers import LockHolder
 
+try:  # the Redis store's fixtures: a real redis-server, a fleet in it, a local state root
+    from .redis_fleet import fleet, server, state_root
+except ImportError:  # no redis-py: the Redis store's tests are not collected either
+    pass
+else:
+    __all__ = ["fleet", "server", "state_root"]
+
 
 @pytest.fixture
 def now() -> float:

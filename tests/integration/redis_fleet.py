@@ -56,11 +56,9 @@ def server(tmp_path: Path) -> Iterator[RedisServer]:
 
 
 @pytest.fixture
-def state_root(tmp_path: Path) -> Path:
+def state_root(root: Path) -> Path:
     """`--root`: with a store, only where the state dir (history.jsonl) is."""
-    folder = tmp_path / "root"
-    folder.mkdir()
-    return folder
+    return root
 
 
 @pytest.fixture

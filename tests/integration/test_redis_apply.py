@@ -13,7 +13,7 @@ from pathlib import Path
 
 from support.env import clean_env
 
-from .helpers import command, tenant_doc
+from .helpers import Run, command, tenant_doc
 from .redis_fleet import (
     AGED,
     CAPPED,
@@ -26,15 +26,11 @@ from .redis_fleet import (
     deleted_names,
     fields,
     file_names,
-    fleet,
     requires_redis,
-    server,
-    state_root,
     wa,
 )
 from .redis_server import GROUP, RedisServer, creds_value, evolution_value, instance_key
 
-__all__ = ["fleet", "server", "state_root"]  # fixtures
 pytestmark = requires_redis
 
 MANY = 1250
@@ -76,15 +72,9 @@ _keys.RedisKeys.delete_many = _hooked
 """
 
 
-def test_a_unit_whose_first_key_changed_in_the_batch_stays_whole(
-    fleet: RedisServer, state_root: Path
-) -> None:
-    assert wa(fleet, state_root, "cleanup", "--company", INSTANCE).returncode == 0
-    backdate(fleet, 20)
-    memory = f"sender-key-memory-{GROUP}"
-    fresh = evolution_value({"written": "by a live Baileys"})
-    action = f"_redis.Redis(port={fleet.port}).hset({instance_key(INSTANCE)!r}, {memory!r}, {fresh!r})"
-    run = wa(
+def _cleanup_hooked(fleet: RedisServer, state_root: Path, action: str) -> Run:
+    """A cleanup of INSTANCE that runs `action` before each compare-and-delete call."""
+    return wa(
         fleet,
         state_root,
         "cleanup",
@@ -93,6 +83,17 @@ def test_a_unit_whose_first_key_changed_in_the_batch_stays_whole(
         INSTANCE,
         prelude=HOOK_DELETE.format(action=action),
     )
+
+
+def test_a_unit_whose_first_key_changed_in_the_batch_stays_whole(
+    fleet: RedisServer, state_root: Path
+) -> None:
+    assert wa(fleet, state_root, "cleanup", "--company", INSTANCE).returncode == 0
+    backdate(fleet, 20)
+    memory = f"sender-key-memory-{GROUP}"
+    fresh = evolution_value({"written": "by a live Baileys"})
+    action = f"_redis.Redis(port={fleet.port}).hset({instance_key(INSTANCE)!r}, {memory!r}, {fresh!r})"
+    run = _cleanup_hooked(fleet, state_root, action)
     assert run.returncode == 0, run.describe()
     left = fields(fleet)
     assert left[memory] == fresh
@@ -107,15 +108,7 @@ def test_a_run_that_lost_its_tenant_lock_deletes_nothing_more(fleet: RedisServer
     # As if our lock expired (the server stalled) and another host took it: the renewal thread
     # has not noticed yet.
     action = f"_redis.Redis(port={fleet.port}).set({LOCK!r}, 'another-host', px=60000)"
-    run = wa(
-        fleet,
-        state_root,
-        "cleanup",
-        "--json",
-        "--company",
-        INSTANCE,
-        prelude=HOOK_DELETE.format(action=action),
-    )
+    run = _cleanup_hooked(fleet, state_root, action)
     assert run.returncode == 1, run.describe()
     assert fields(fleet) == before
     tenant = tenant_doc(run.doc, INSTANCE)

@@ -21,15 +21,11 @@ from .redis_fleet import (
     deleted_names,
     fields,
     file_names,
-    fleet,
     requires_redis,
-    server,
-    state_root,
     wa,
 )
 from .redis_server import RedisServer, creds_value, evolution_value, instance_key, start_redis
 
-__all__ = ["fleet", "server", "state_root"]  # fixtures
 pytestmark = requires_redis
 
 BINARY_SESSION = b"session-\xff\xfe1555.0"

@@ -14,15 +14,11 @@ from .redis_fleet import (
     INSTANCE,
     OWN_SENDER_KEY,
     file_names,
-    fleet,
     requires_redis,
-    server,
-    state_root,
     wa,
 )
 from .redis_server import RedisServer
 
-__all__ = ["fleet", "server", "state_root"]  # fixtures
 pytestmark = requires_redis
 
 LIMIT = 64 * 1024 * 1024

@@ -28,9 +28,6 @@ from .redis_fleet import (
     deleted_names,
     fields,
     file_names,
-    fleet,
-    server,
-    state_root,
     wa,
 )
 from .redis_server import (
@@ -43,8 +40,6 @@ from .redis_server import (
     instance_key,
     start_redis,
 )
-
-__all__ = ["fleet", "server", "state_root"]  # fixtures
 
 pytestmark = pytest.mark.skipif(
     shutil.which("redis-server") is None,

@@ -12,10 +12,9 @@ from pathlib import Path
 import pytest
 
 from .helpers import run_cli, tenant_doc
-from .redis_fleet import CAPPED, INSTANCE, deleted_names, file_names, requires_redis, state_root
+from .redis_fleet import CAPPED, INSTANCE, deleted_names, file_names, requires_redis
 from .redis_server import RedisServer, TlsFiles, make_tls_files, start_redis, write_standard_instance
 
-__all__ = ["state_root"]  # fixtures
 pytestmark = [
     requires_redis,
     pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed"),

@@ -1,6 +1,7 @@
 """`wa-sessions multitenant-cleanup`: the automatic trigger cron runs every 30 minutes.
 
-Under the global run lock (`<state_dir>/run.lock`), every tenant is surveyed: at `trigger` or
+Under the global run lock (`<state_dir>/run.lock`; with a store, also the store's own run lock,
+which excludes runs on other hosts), every tenant is surveyed: at `trigger` or
 above it gets the regular rules, at `danger` the emergency profile. A tenant this command cleaned
 less than `auto.cooldown` ago is skipped unless it is at `danger` or `--force` is given. A tenant
 whose lock is busy is skipped (exit stays 0); a tenant that fails does not stop the run (exit 1
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from wa_sessions import layout
@@ -80,32 +83,30 @@ def run_multitenant(
         store.tenants([])  # a root without a tenant is exit 2 before anything is created
         if not dry_run:
             ensure_state_dir(state_dir)
-            try:
-                stack.enter_context(hold(str(state_dir / RUN_LOCK_FILE), 0))
-            except LockBusy:
-                raise LockBusy(
-                    f"another multitenant-cleanup is running ({state_dir / RUN_LOCK_FILE} is held); nothing done"
-                ) from None
-            except LockUnsafe as error:
-                raise StateError(f"{state_dir}: {error}") from None
+            run_lock = str(state_dir / RUN_LOCK_FILE)
+            _hold_run_lock(stack, hold(run_lock, 0), run_lock, lambda why: StateError(f"{state_dir}: {why}"))
             if isinstance(store, ServerStore):  # and on every host using the store (SPEC §10)
-                _hold_store_run_lock(stack, store, settings)
+                where = f"its run lock on {settings.shown_store}"
+                _hold_run_lock(stack, store.run_lock(COMMAND), where, StoreUnavailable)
         _clean_fleet(settings, store, result, force, jobs, stream)
     finish(settings, result)
     return result
 
 
-def _hold_store_run_lock(stack: contextlib.ExitStack, store: ServerStore, settings: Settings) -> None:
-    """Hold the store's run lock for the rest of the run. Raise LockBusy (exit 3) when a run on
-    any host holds it, StoreUnavailable when the server cannot be asked."""
+def _hold_run_lock(
+    stack: contextlib.ExitStack,
+    lock: AbstractContextManager[None],
+    where: str,
+    unsafe: Callable[[str], Exception],
+) -> None:
+    """Hold `lock` (the run lock `where`) for the rest of the run. Raise LockBusy (exit 3) when
+    another run holds it, `unsafe(why)` when it cannot be taken."""
     try:
-        stack.enter_context(store.run_lock(COMMAND))
+        stack.enter_context(lock)
     except LockBusy:
-        raise LockBusy(
-            f"another multitenant-cleanup is running on {settings.shown_store} (its run lock is held); nothing done"
-        ) from None
+        raise LockBusy(f"another multitenant-cleanup is running ({where} is held); nothing done") from None
     except LockUnsafe as error:
-        raise StoreUnavailable(f"{settings.shown_store}: {error}") from None
+        raise unsafe(str(error)) from None
 
 
 @dataclass(frozen=True, slots=True)
