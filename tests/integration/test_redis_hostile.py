@@ -139,6 +139,8 @@ def test_the_server_killed_mid_cleanup_is_one_line_and_the_next_run_finishes(
     assert killed.returncode == 1, killed.describe()
     stderr = killed.stderr.decode()
     assert stderr.count("\n") == 1 and f"127.0.0.1:{durable.port}" in stderr and "Traceback" not in stderr
+    [error] = killed.doc["errors"]  # the --json document still ends: the run stopped, as if killed
+    assert error.startswith(f"lost Redis at 127.0.0.1:{durable.port}")
     durable.process.wait(timeout=10)
 
     again = start_redis(tmp_path / "durable", port=durable.port, persist=True)

@@ -11,6 +11,7 @@ from wa_sessions.actions.common import (
     failed,
     new_result,
     record_run,
+    stops_if_store_lost,
     tenant_state,
     unavailable,
     validate_companies,
@@ -147,9 +148,10 @@ def run_cleanup(
 
         if stream is not None:
             stream.begin(result)
-        for outcome, text in ordered_map(clean, tenants, effective_jobs(jobs, len(tenants))):
-            result.tenants.append(outcome)
-            if stream is not None and text is not None:
-                stream.write(text)
+        with stops_if_store_lost(result):
+            for outcome, text in ordered_map(clean, tenants, effective_jobs(jobs, len(tenants))):
+                result.tenants.append(outcome)
+                if stream is not None and text is not None:
+                    stream.write(text)
     record_run(settings, command, dry_run=dry_run, exit_code=result.exit_code)
     return result

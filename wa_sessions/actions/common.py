@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from wa_sessions import layout
 from wa_sessions.config import Settings
-from wa_sessions.errors import UsageError
+from wa_sessions.errors import StoreUnavailable, UsageError
 from wa_sessions.results import Outcome, Result, TenantState
 from wa_sessions.scan import TenantScan
 from wa_sessions.state import StateError, record_success
@@ -23,6 +23,7 @@ __all__ = [
     "finish",
     "record_run",
     "shown_root",
+    "stops_if_store_lost",
     "survey",
     "tenant_state",
     "unavailable",
@@ -59,6 +60,17 @@ def survey(settings: Settings, store: Store, tenant: Tenant, now: float) -> Tena
     """Scan one tenant (read only, counting only) for its state. Raise TenantUnavailable."""
     with store.open(tenant) as keys:
         return tenant_state(tenant, keys.scan(now, frozenset()), settings)
+
+
+@contextlib.contextmanager
+def stops_if_store_lost(result: Result) -> Iterator[None]:
+    """Around a run's tenants: a store whose server goes away mid-run (StoreUnavailable) stops the
+    run there, as if it had been killed; its one-line error becomes the run's (exit 1), and the
+    output still ends (a --json document stays whole)."""
+    try:
+        yield
+    except StoreUnavailable as error:
+        result.errors.append(str(error))
 
 
 def unavailable(settings: Settings, tenant: Tenant, error: Exception, dry_run: bool) -> Outcome:

@@ -12,7 +12,14 @@ from collections.abc import Sequence
 
 from wa_sessions import layout
 from wa_sessions.actions.cleanup import clean_tenant
-from wa_sessions.actions.common import finish, new_result, survey, unavailable, validate_companies
+from wa_sessions.actions.common import (
+    finish,
+    new_result,
+    stops_if_store_lost,
+    survey,
+    unavailable,
+    validate_companies,
+)
 from wa_sessions.actions.purge import run_purge
 from wa_sessions.config import Settings
 from wa_sessions.history import lazy_history
@@ -44,38 +51,39 @@ def run_emergency(settings: Settings, companies: Sequence[str], *, dry_run: bool
         lazy_history(settings.effective_state_dir, COMMAND) as history,
     ):
         tenants = store.tenants(companies)
-        for tenant in tenants:
-            interrupted = pending.get(tenant.name) == ACTION
-            if not companies and not interrupted:  # an interrupted run is finished, whatever the status
-                try:
-                    before = survey(settings, store, tenant, time.time())
-                except TenantUnavailable as error:
-                    result.tenants.append(unavailable(settings, tenant, error, dry_run))
-                    continue
-                if layout.status_rank(before.status) < floor:
-                    result.tenants.append(Outcome(before, "none", dry_run, files_after=before.files))
-                    continue
-            if not dry_run and not interrupted:
-                try:  # recorded first: a run killed half-way is finished by the next one
-                    write_pending(state_dir, {**pending, tenant.name: ACTION})
-                    pending[tenant.name] = ACTION
-                except StateError as error:
-                    result.errors.append(f"{layout.display_name(tenant.name)}: nothing deleted: {error}")
-                    continue
-            outcome = clean_tenant(
-                settings,
-                store,
-                tenant,
-                settings.emergency.rules,
-                action=ACTION,
-                dry_run=dry_run,
-                history=history,
-            )
-            result.tenants.append(outcome)
-            finished = not outcome.errors and not outcome.lock_busy
-            if not dry_run and (finished or (outcome.lock_busy and not interrupted)):
-                pending.pop(tenant.name, None)
-                with contextlib.suppress(StateError):  # left pending: done again next time, harmlessly
-                    write_pending(state_dir, pending)
+        with stops_if_store_lost(result):
+            for tenant in tenants:
+                interrupted = pending.get(tenant.name) == ACTION
+                if not companies and not interrupted:  # an interrupted run is finished, whatever the status
+                    try:
+                        before = survey(settings, store, tenant, time.time())
+                    except TenantUnavailable as error:
+                        result.tenants.append(unavailable(settings, tenant, error, dry_run))
+                        continue
+                    if layout.status_rank(before.status) < floor:
+                        result.tenants.append(Outcome(before, "none", dry_run, files_after=before.files))
+                        continue
+                if not dry_run and not interrupted:
+                    try:  # recorded first: a run killed half-way is finished by the next one
+                        write_pending(state_dir, {**pending, tenant.name: ACTION})
+                        pending[tenant.name] = ACTION
+                    except StateError as error:
+                        result.errors.append(f"{layout.display_name(tenant.name)}: nothing deleted: {error}")
+                        continue
+                outcome = clean_tenant(
+                    settings,
+                    store,
+                    tenant,
+                    settings.emergency.rules,
+                    action=ACTION,
+                    dry_run=dry_run,
+                    history=history,
+                )
+                result.tenants.append(outcome)
+                finished = not outcome.errors and not outcome.lock_busy
+                if not dry_run and (finished or (outcome.lock_busy and not interrupted)):
+                    pending.pop(tenant.name, None)
+                    with contextlib.suppress(StateError):  # left pending: done again next time, harmlessly
+                        write_pending(state_dir, pending)
     finish(settings, result)
     return result

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from wa_sessions import layout
 from wa_sessions.actions.cleanup import TenantStream, clean_tenant
-from wa_sessions.actions.common import finish, new_result, survey, unavailable
+from wa_sessions.actions.common import finish, new_result, stops_if_store_lost, survey, unavailable
 from wa_sessions.config import Locks, Settings
 from wa_sessions.durations import format_age
 from wa_sessions.errors import StoreUnavailable
@@ -88,7 +88,8 @@ def run_multitenant(
             if isinstance(store, ServerStore):  # and on every host using the store (SPEC §10)
                 where = f"its run lock on {settings.shown_store}"
                 _hold_run_lock(stack, store.run_lock(COMMAND), where, StoreUnavailable)
-        _clean_fleet(settings, store, result, force, jobs, stream)
+        with stops_if_store_lost(result):  # what was recorded pending is finished by the next run
+            _clean_fleet(settings, store, result, force, jobs, stream)
     finish(settings, result)
     return result
 
