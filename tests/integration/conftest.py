@@ -43,3 +43,7 @@ def hold_lock() -> Iterator[type[LockHolder]]:
     yield _Tracked
     for holder in started:
         holder.close()
+
+
+# The MySQL store's server (started on first use, one per test session) and a database per test.
+from .mariadb_server import mariadb, mysql_db  # noqa: E402, F401
