@@ -177,6 +177,48 @@ def test_a_value_written_between_plan_and_delete_is_kept(
     assert any("modified since the plan" in note for note in tenant_doc(run.doc, SESSION)["notes"])
 
 
+CHANGE_AFTER_CHECK = """
+import pymysql as _pymysql
+from wa_sessions.stores import mysql as _store
+_real_changed = _store.MySQLKeys.changed
+def _changed(self, deletion):
+    why = _real_changed(self, deletion)  # the value checked: still the one planned
+    if deletion.entry.name == "session-15550000001.0.json":
+        _connection = _pymysql.connect(host="127.0.0.1", port={port}, user={user!r}, password={password!r},
+                                       database={database!r}, autocommit=True)
+        with _connection.cursor() as _cursor:
+            _cursor.execute("UPDATE auth SET value = %s WHERE session = %s AND id = %s",
+                            ({value!r}, {session!r}, "session-15550000001.0"))
+        _connection.close()
+    return why
+_store.MySQLKeys.changed = _changed
+"""
+
+
+def test_a_value_written_between_check_and_delete_is_kept_by_the_delete_itself(
+    mariadb: MariaDB, mysql_fleet: str, state_root: Path
+) -> None:
+    assert wa(mariadb, mysql_fleet, state_root, "cleanup", "--company", SESSION).returncode == 0
+    backdate(mariadb, mysql_fleet, 20)
+    fresh = '{"written":"between the check and the delete"}'
+    prelude = CHANGE_AFTER_CHECK.format(
+        port=mariadb.port,
+        user=mariadb.user,
+        password=mariadb.password,
+        database=mysql_fleet,
+        value=fresh,
+        session=SESSION,
+    )
+    run = wa(mariadb, mysql_fleet, state_root, "cleanup", "--json", "--company", SESSION, prelude=prelude)
+    assert run.returncode == 0, run.describe()
+    assert deleted_names(run) == file_names(AGED - {"session-15550000001.0"})
+    assert keys_of(mariadb, mysql_fleet)["session-15550000001.0"] == fresh.encode()
+    notes = tenant_doc(run.doc, SESSION)["notes"]
+    assert any("modified since the plan while being deleted" in note for note in notes), notes
+    failed = [line for line in history_lines(state_root / ".wa-sessions") if line["event"] != "deleted"]
+    assert [line["file"] for line in failed] == ["session-15550000001.0.json"]
+
+
 def test_a_lock_held_by_another_host_excludes_the_run(
     mariadb: MariaDB, mysql_fleet: str, state_root: Path
 ) -> None:
