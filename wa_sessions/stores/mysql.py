@@ -40,12 +40,12 @@ from wa_sessions.scan import TenantScan, scan_listing
 from wa_sessions.store_url import MySQLAddress, parse_mysql_url
 from wa_sessions.stores import Tenant, TenantUnavailable
 from wa_sessions.stores import mysql_wire as sql
-from wa_sessions.stores.key_names import KeyRow, Planned, key_listing
+from wa_sessions.stores.key_names import Planned, key_listing
 
 if TYPE_CHECKING:
     import pymysql
 
-# Rows per recording statement and per batched delete.
+# Rows per batched delete.
 _BATCH = 500
 
 
@@ -75,11 +75,12 @@ class MySQLKeys:
 
         moment = int(time.time() if now is None else now)
         try:
-            rows = self._list_rows()
+            rows = sql.list_rows(self.connection, self.table, self.session, self.store.seen_table_exists())
             if not rows:
                 raise TenantUnavailable(f"session {self.session!r} has no rows any more")
             if self.lock_id is not None:
-                self._record(rows, moment)
+                self.store.create_seen_table()
+                rows = sql.record_seen(self.connection, self.table, self.session, rows, moment)
             listed, self.planned = key_listing(rows, moment)
 
             def creds_of(names: Set[str]) -> Creds:
@@ -90,37 +91,6 @@ class MySQLKeys:
             raise TenantUnavailable(
                 f"cannot read session {self.session!r}: {self.store.reason(error)}"
             ) from None
-
-    def _list_rows(self) -> list[KeyRow]:
-        """The session's rows (id, length, digest, first seen), streamed from the server."""
-        import pymysql.cursors
-
-        seen = self.store.seen_table_exists()
-        statement = sql.LIST_SEEN if seen else sql.LIST
-        arguments = (self.table, self.session, self.session) if seen else (self.session,)
-        with self.connection.cursor(pymysql.cursors.SSCursor) as cursor:
-            cursor.execute(statement.format(table=self.table), arguments)
-            if seen:
-                return [
-                    (bytes(i), int(n), d.encode(), None if f is None else int(f)) for i, n, d, f in cursor
-                ]
-            return [(bytes(i), int(n), d.encode(), None) for i, n, d in cursor]
-
-    def _record(self, rows: list[KeyRow], moment: int) -> list[KeyRow]:
-        """Record `moment` as the first sight of every value not seen before; forget the seen
-        rows of keys that are gone. Return the rows with their first sights."""
-        self.store.create_seen_table()
-        fresh = [
-            (self.table, self.session, raw, digest, moment) for raw, _, digest, first in rows if first is None
-        ]
-        with self.connection.cursor() as cursor:
-            for start in range(0, len(fresh), _BATCH):
-                cursor.executemany(sql.RECORD_SEEN, fresh[start : start + _BATCH])
-            cursor.execute(sql.FORGET_GONE.format(table=self.table), (self.session, self.table, self.session))
-        rows[:] = [
-            (raw, size, digest, moment if first is None else first) for raw, size, digest, first in rows
-        ]
-        return rows
 
     def _read_creds(self, names: Set[str]) -> Creds:
         if layout.CREDS_FILE not in names or self.planned[layout.CREDS_FILE][0] != b"creds":
@@ -233,17 +203,7 @@ class MySQLKeys:
                         )
         except pymysql.MySQLError as error:
             return [OSError(errno.EIO, f"MySQL: {self.store.reason(error)}")] * len(planned)
-        return [self._outcome(row_id, digest, remaining, deleted) for row_id, digest in planned]
-
-    def _outcome(
-        self, row_id: bytes, digest: bytes, remaining: dict[bytes, bytes], deleted: int
-    ) -> str | OSError | None:
-        if row_id not in remaining:
-            # Deleted by us, or by someone else: a batch that deleted nothing deleted none of them.
-            return None if deleted else FileNotFoundError(errno.ENOENT, "gone")
-        if remaining[row_id] != digest:
-            return "modified since the plan"
-        return OSError(errno.ENOLCK, f"lock {self.lock_name} was lost; nothing more deleted")
+        return [sql.outcome(row_id, digest, remaining, deleted, self.lock_name) for row_id, digest in planned]
 
 
 class MySQLStore:

@@ -9,12 +9,14 @@ auth table's name, checked by store_url (letters, digits, `_`, `$`, `-`), always
 
 from __future__ import annotations
 
+import errno
 import hashlib
 from typing import TYPE_CHECKING, Any
 
 from wa_sessions.errors import StoreUnavailable, UsageError
 from wa_sessions.locks import LockBusy, LockUnsafe
 from wa_sessions.store_url import MySQLAddress
+from wa_sessions.stores.key_names import KeyRow
 
 if TYPE_CHECKING:
     import pymysql
@@ -69,6 +71,9 @@ TABLE_SIZE = (
 GET_LOCK = "SELECT GET_LOCK(%s, %s), CONNECTION_ID()"
 RELEASE_LOCK = "SELECT RELEASE_LOCK(%s)"
 LOCK_HOLDER = "SELECT IS_USED_LOCK(%s)"
+
+# Rows per statement recording first sights.
+RECORD_BATCH = 500
 
 # Server errors with a reason of their own (MySQL / MariaDB error numbers).
 ACCESS_DENIED = 1045
@@ -164,3 +169,46 @@ def take_lock(
         holder.close()
         raise LockBusy(f"lock {name} is held by another run")
     return holder, int(connection_id)
+
+
+def list_rows(
+    connection: pymysql.connections.Connection[Any], table: str, session: str, seen: bool
+) -> list[KeyRow]:
+    """A session's rows (raw id, length, digest, first sight when `seen` names a seen table to
+    read), streamed from the server (an unbuffered cursor): values never cross the network."""
+    import pymysql.cursors
+
+    statement = LIST_SEEN if seen else LIST
+    arguments = (table, session, session) if seen else (session,)
+    with connection.cursor(pymysql.cursors.SSCursor) as cursor:
+        cursor.execute(statement.format(table=table), arguments)
+        if seen:
+            return [(bytes(i), int(n), d.encode(), None if f is None else int(f)) for i, n, d, f in cursor]
+        return [(bytes(i), int(n), d.encode(), None) for i, n, d in cursor]
+
+
+def record_seen(
+    connection: pymysql.connections.Connection[Any], table: str, session: str, rows: list[KeyRow], moment: int
+) -> list[KeyRow]:
+    """Record `moment` as the first sight of every value of `rows` not seen before and forget the
+    seen rows of keys that are gone. Return the rows with their first sights."""
+    fresh = [(table, session, raw, digest, moment) for raw, _, digest, first in rows if first is None]
+    with connection.cursor() as cursor:
+        for start in range(0, len(fresh), RECORD_BATCH):
+            cursor.executemany(RECORD_SEEN, fresh[start : start + RECORD_BATCH])
+        cursor.execute(FORGET_GONE.format(table=table), (session, table, session))
+    return [(raw, size, digest, moment if first is None else first) for raw, size, digest, first in rows]
+
+
+def outcome(
+    row_id: bytes, digest: bytes, remaining: dict[bytes, bytes], deleted: int, lock: str
+) -> str | OSError | None:
+    """What became of one row of a compare-and-delete batch that deleted `deleted` rows, given the
+    rows of the batch `remaining` after it (id -> digest): None (deleted), why it was kept, or the
+    error (FileNotFoundError: gone). A row gone from a batch that deleted some is counted as
+    deleted by us: a batch cannot tell it from one deleted by another writer at the same time."""
+    if row_id not in remaining:
+        return None if deleted else FileNotFoundError(errno.ENOENT, "gone")
+    if remaining[row_id] != digest:
+        return "modified since the plan"
+    return OSError(errno.ENOLCK, f"lock {lock} was lost; nothing more deleted")
