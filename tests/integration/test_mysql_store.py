@@ -10,8 +10,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
+import pymysql
+import pytest
 from support.env import clean_env
+
+from wa_sessions.layout import Creds
+from wa_sessions.rules import Deletion, plan_tenant
 
 from .helpers import history_lines, tenant_doc
 from .mariadb_server import PRE_KEYS, STANDARD_KEYS, MariaDB, creds_value, digest, write_data
@@ -337,3 +343,50 @@ def test_store_from_the_environment(mariadb: MariaDB, mysql_fleet: str, state_ro
     assert proc.returncode == 0, proc.stderr
     assert mariadb.password not in proc.stdout.decode()
     assert not seen_table_exists(mariadb, mysql_fleet)
+
+
+def test_a_batch_is_deleted_in_one_statement_telling_deleted_changed_and_gone_apart(
+    mariadb: MariaDB, mysql_fleet: str, state_root: Path
+) -> None:
+    from wa_sessions.config import load_settings
+    from wa_sessions.stores.mysql import open_mysql_store
+
+    settings = load_settings(None, {"store": mariadb.url(mysql_fleet), "root": str(state_root)})
+    with open_mysql_store(settings) as store:
+        assert (store.table_bytes() or 0) > sum(
+            len(value) for value in keys_of(mariadb, mysql_fleet).values()
+        )
+        [tenant] = store.tenants([SESSION])
+        with store.open(tenant) as keys, keys.lock(0):
+            plan = plan_tenant(keys.scan(time.time(), None).entries, settings.rules, Creds("ok"), time.time())
+            batch = [deletion for deletion in plan.deletions][:5]
+            assert len(batch) == 5
+            with (
+                contextlib.closing(mariadb.connect(mysql_fleet)) as connection,
+                connection.cursor() as cursor,
+            ):
+                cursor.execute(
+                    "UPDATE auth SET value = '{}' WHERE session = %s AND id = %s", (SESSION, key_id(batch[0]))
+                )
+                cursor.execute("DELETE FROM auth WHERE session = %s AND id = %s", (SESSION, key_id(batch[1])))
+            statements: list[str] = []
+            real_execute = pymysql.cursors.Cursor.execute
+
+            def counted(cursor: Any, statement: str, arguments: Any = None) -> int:
+                statements.append(statement)
+                return real_execute(cursor, statement, arguments)
+
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(pymysql.cursors.Cursor, "execute", counted)
+                outcomes = keys.delete_many_unless_changed(batch)
+    assert outcomes[0] == "modified since the plan"
+    assert isinstance(outcomes[1], FileNotFoundError)
+    assert outcomes[2:] == [None, None, None]
+    assert sum(statement.startswith("DELETE FROM `auth`") for statement in statements) == 1
+    left = keys_of(mariadb, mysql_fleet)
+    assert key_id(batch[0]) in left and not {key_id(deletion) for deletion in batch[1:]} & set(left)
+
+
+def key_id(deletion: Deletion) -> str:
+    """The row id of a pre-key deletion (`pre-key-N.json` -> `pre-key-N`)."""
+    return deletion.entry.name.removesuffix(".json")

@@ -176,6 +176,8 @@ class MySQLKeys:
         return outcomes
 
     def _delete_batch(self, planned: list[tuple[bytes, bytes]]) -> list[str | OSError | None]:
+        """One DELETE for the batch. All deleted: done. Else the rows left tell kept from gone; for
+        more than one row, the rows there before the DELETE tell gone from deleted."""
         import pymysql
 
         if self.lock_id is None:
@@ -183,27 +185,31 @@ class MySQLKeys:
         ids = [row_id for row_id, _ in planned]
         pairs = [value for row_id, digest in planned for value in (row_id, digest.decode())]
         try:
+            before = self._digests(ids) if len(ids) > 1 else None
             with self.connection.cursor() as cursor:
                 cursor.execute(
                     sql.DELETE_PLANNED.format(table=self.table, pairs=sql.placeholders(len(planned), 2)),
                     (self.session, *pairs, self.lock_name, self.lock_id),
                 )
                 deleted = cursor.rowcount
-                cursor.execute(
-                    sql.REMAINING.format(table=self.table, ids=sql.placeholders(len(ids))),
-                    (self.session, *ids),
+            after = {} if deleted == len(ids) else self._digests(ids)
+            gone = [row_id for row_id in ids if row_id not in after]
+            if deleted and gone and self.store.seen_table_exists():
+                self._run(
+                    sql.FORGET.format(ids=sql.placeholders(len(gone))), (self.table, self.session, *gone)
                 )
-                remaining = {bytes(row_id): digest.encode() for row_id, digest in cursor.fetchall()}
-                if deleted and self.store.seen_table_exists():
-                    gone = [row_id for row_id in ids if row_id not in remaining]
-                    if gone:
-                        cursor.execute(
-                            sql.FORGET.format(ids=sql.placeholders(len(gone))),
-                            (self.table, self.session, *gone),
-                        )
         except pymysql.MySQLError as error:
             return [OSError(errno.EIO, f"MySQL: {self.store.reason(error)}")] * len(planned)
-        return [sql.outcome(row_id, digest, remaining, deleted, self.lock_name) for row_id, digest in planned]
+        return [
+            sql.outcome(row_id, digest, before, after, deleted, self.lock_name) for row_id, digest in planned
+        ]
+
+    def _digests(self, ids: Sequence[bytes]) -> dict[bytes, bytes]:
+        """The current digest of each of these rows still there."""
+        found = self._run(
+            sql.REMAINING.format(table="{table}", ids=sql.placeholders(len(ids))), (self.session, *ids)
+        )
+        return {bytes(row_id): digest.encode() for row_id, digest in found}
 
 
 class MySQLStore:

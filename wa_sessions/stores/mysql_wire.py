@@ -201,14 +201,19 @@ def record_seen(
 
 
 def outcome(
-    row_id: bytes, digest: bytes, remaining: dict[bytes, bytes], deleted: int, lock: str
+    row_id: bytes,
+    digest: bytes,
+    before: dict[bytes, bytes] | None,
+    after: dict[bytes, bytes],
+    deleted: int,
+    lock: str,
 ) -> str | OSError | None:
-    """What became of one row of a compare-and-delete batch that deleted `deleted` rows, given the
-    rows of the batch `remaining` after it (id -> digest): None (deleted), why it was kept, or the
-    error (FileNotFoundError: gone). A row gone from a batch that deleted some is counted as
-    deleted by us: a batch cannot tell it from one deleted by another writer at the same time."""
-    if row_id not in remaining:
-        return None if deleted else FileNotFoundError(errno.ENOENT, "gone")
-    if remaining[row_id] != digest:
+    """What became of one row of a compare-and-delete that deleted `deleted` rows, given the
+    batch's rows (id -> digest) `after` it and, for a batch of several, `before` it: None
+    (deleted), why it was kept, or the error (FileNotFoundError: gone)."""
+    if row_id not in after:
+        was_there = deleted > 0 if before is None else row_id in before
+        return None if was_there else FileNotFoundError(errno.ENOENT, "gone")
+    if after[row_id] != digest:
         return "modified since the plan"
     return OSError(errno.ENOLCK, f"lock {lock} was lost; nothing more deleted")
