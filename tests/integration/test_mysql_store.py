@@ -20,7 +20,15 @@ from wa_sessions.layout import Creds
 from wa_sessions.rules import Deletion, plan_tenant
 
 from .helpers import history_lines, tenant_doc
-from .mariadb_server import PRE_KEYS, STANDARD_KEYS, MariaDB, creds_value, digest, write_data
+from .mariadb_server import (
+    PRE_KEYS,
+    STANDARD_KEYS,
+    MariaDB,
+    creds_value,
+    digest,
+    write_data,
+    write_standard_session,
+)
 from .mysql_fleet import (
     AGED,
     ALL_KEYS,
@@ -390,3 +398,26 @@ def test_a_batch_is_deleted_in_one_statement_telling_deleted_changed_and_gone_ap
 def key_id(deletion: Deletion) -> str:
     """The row id of a pre-key deletion (`pre-key-N.json` -> `pre-key-N`)."""
     return deletion.entry.name.removesuffix(".json")
+
+
+# mysql-baileys 1.5.1's table (on npm before 1.5.4): a `json` column, which MariaDB makes LONGTEXT
+# with CHECK (json_valid(value)) and returns as text.
+CREATE_TABLE_1_5_1 = (
+    "CREATE TABLE IF NOT EXISTS `auth` (`session` varchar(50) NOT NULL, `id` varchar(80) NOT NULL,"
+    " `value` json DEFAULT NULL, UNIQUE KEY `idxunique` (`session`,`id`), KEY `idxsession` (`session`),"
+    " KEY `idxid` (`id`)) ENGINE=MyISAM;"
+)
+
+
+def test_the_json_column_of_mysql_baileys_1_5_1_is_read_alike(
+    mariadb: MariaDB, mysql_db: str, state_root: Path
+) -> None:
+    with contextlib.closing(mariadb.connect(mysql_db)) as connection, connection.cursor() as cursor:
+        cursor.execute(CREATE_TABLE_1_5_1)
+        write_standard_session(connection, SESSION)
+    assert wa(mariadb, mysql_db, state_root, "cleanup", "--company", SESSION).returncode == 0
+    backdate(mariadb, mysql_db, 20)
+    run = wa(mariadb, mysql_db, state_root, "cleanup", "--json", "--company", SESSION)
+    assert run.returncode == 0, run.describe()
+    assert deleted_names(run) == file_names(AGED)
+    assert set(keys_of(mariadb, mysql_db)) == ALL_KEYS - AGED - CAPPED
