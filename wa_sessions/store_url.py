@@ -22,6 +22,11 @@ DEFAULT_MYSQL_PORT = 3306
 _SQL_NAME = re.compile(r"^[A-Za-z0-9_$][A-Za-z0-9_$-]{0,63}$")
 
 
+def server_name(host: str, port: int) -> str:
+    """`host:port`, an IPv6 host in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 @dataclass(frozen=True, slots=True)
 class RedisAddress:
     """Where Evolution API keeps its auth state: the server, the database and the key prefix."""
@@ -37,8 +42,7 @@ class RedisAddress:
     @property
     def server(self) -> str:
         """`host:port` (IPv6 in brackets): what messages name, never with the password."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{self.port}"
+        return server_name(self.host, self.port)
 
     @property
     def shown(self) -> str:
@@ -61,8 +65,7 @@ class MySQLAddress:
     @property
     def server(self) -> str:
         """`host:port` (IPv6 in brackets): what messages name, never with the password."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{self.port}"
+        return server_name(self.host, self.port)
 
     @property
     def shown(self) -> str:

@@ -20,9 +20,7 @@ database per test on it, dropped after); import them into a test module to use t
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import hashlib
 import json
 import os
 import secrets
@@ -39,6 +37,19 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+
+from .auth_state import (  # noqa: F401 (the test data, re-exported for the MySQL and interop tests)
+    GROUP,
+    OTHER_GROUP,
+    OWN_LID,
+    OWN_PHONE,
+    PRE_KEYS,
+    STANDARD_KEYS,
+    buffer,
+    creds_value,
+    digest,
+    standard_values,
+)
 
 MARIADBD = shutil.which("mariadbd") or shutil.which("mariadbd", path="/usr/sbin:/usr/local/sbin")
 INSTALL_DB = shutil.which("mariadb-install-db")
@@ -205,11 +216,6 @@ def _wait_until_up(server: MariaDB) -> None:
 # ---------------------------------------------------------------- rows as mysql-baileys writes them
 
 
-def buffer(data: bytes) -> dict[str, str]:
-    """A Buffer as BufferJSON.replacer writes it."""
-    return {"type": "Buffer", "data": base64.b64encode(data).decode()}
-
-
 def baileys_text(value: Any) -> str:
     """`JSON.stringify(value, BufferJSON.replacer)` of an already-replaced value: compact, UTF-8."""
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
@@ -236,53 +242,10 @@ def rows(connection: Any, session: str, table: str = TABLE) -> dict[bytes, bytes
         return {bytes(row_id): b"" if value is None else bytes(value) for row_id, value in cursor.fetchall()}
 
 
-def digest(value: bytes | str) -> str:
-    return hashlib.sha1(value.encode() if isinstance(value, str) else value).hexdigest()
-
-
-OWN_PHONE = "15550000000"
-OWN_LID = "100000000000001"
-GROUP = "120363000000000000@g.us"
-OTHER_GROUP = "120363000000000001@g.us"
-
-# row id -> category, as mysql-baileys names them (`${type}-${id}`, raw Baileys ids)
-STANDARD_KEYS = {
-    "creds": "creds",
-    "app-state-sync-key-AAAAAB/x": "app-state-sync-key",
-    "app-state-sync-version-regular_high": "app-state-sync-version",
-    "lid-mapping-17770000000": "lid-mapping",
-    "lid-mapping-200000000000000_reverse": "lid-mapping",
-    "session-15550000001.0": "session",
-    "session-100000000000002_1.0": "session",
-    f"sender-key-{GROUP}::{OWN_PHONE}::0": "sender-key",
-    f"sender-key-{OTHER_GROUP}::15550000002::0": "sender-key",
-    f"sender-key-memory-{GROUP}": "sender-key-memory",
-    "identity-key-15550000001.0": "identity-key",
-    "device-list-15550000001": "device-list",
-    "tctoken-15550000001@s.whatsapp.net": "tctoken",
-}
-PRE_KEYS = 60
-
-
-def creds_value(next_pre_key_id: int = PRE_KEYS + 1) -> dict[str, Any]:
-    return {
-        "noiseKey": {"private": buffer(b"n" * 32), "public": buffer(b"N" * 32)},
-        "registrationId": 1234,
-        "nextPreKeyId": next_pre_key_id,
-        "firstUnuploadedPreKeyId": next_pre_key_id,
-        "me": {"id": f"{OWN_PHONE}:3@s.whatsapp.net", "lid": f"{OWN_LID}:3@lid"},
-    }
-
-
 def write_standard_session(connection: Any, session: str, table: str = TABLE) -> None:
     """One session with a key of every category and pre-keys 1..60 (nextPreKeyId 61)."""
-    for row_id in STANDARD_KEYS:
-        value = creds_value() if row_id == "creds" else {"key": buffer(row_id.encode()), "id": row_id}
+    for row_id, value in standard_values():
         write_data(connection, session, row_id, value, table)
-    for number in range(1, PRE_KEYS + 1):
-        write_data(
-            connection, session, f"pre-key-{number}", {"public": buffer(bytes([number % 256]) * 33)}, table
-        )
 
 
 # ---------------------------------------------------------------- fixtures

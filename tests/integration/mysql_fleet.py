@@ -11,33 +11,10 @@ from typing import Any
 import pytest
 
 from .helpers import DAY, Run, run_cli, tenant_doc
-from .mariadb_server import (
-    GROUP,
-    OWN_PHONE,
-    PRE_KEYS,
-    STANDARD_KEYS,
-    MariaDB,
-    create_table,
-    rows,
-    write_standard_session,
-)
+from .mariadb_server import MariaDB, create_table, rows, write_standard_session
 
 SESSION = "acme-01"
 OTHER = "globex-02"
-OWN_SENDER_KEY = f"sender-key-{GROUP}::{OWN_PHONE}::0"
-AGED = {
-    "session-15550000001.0",
-    "session-100000000000002_1.0",
-    OWN_SENDER_KEY,
-    "sender-key-120363000000000001@g.us::15550000002::0",
-    f"sender-key-memory-{GROUP}",  # the partner of our own sender key (SPEC §2)
-}
-CAPPED = {f"pre-key-{number}" for number in range(1, PRE_KEYS - 50 + 1)}  # keep_newest 50
-NEVER = {"creds", "app-state-sync-key-AAAAAB/x", "app-state-sync-version-regular_high"} | {
-    "lid-mapping-17770000000",
-    "lid-mapping-200000000000000_reverse",
-}
-ALL_KEYS = set(STANDARD_KEYS) | {f"pre-key-{number}" for number in range(1, PRE_KEYS + 1)}
 
 
 @pytest.fixture
@@ -92,8 +69,3 @@ def backdate(server: MariaDB, database: str, days: float) -> None:
 
 def deleted_names(run: Run, session: str = SESSION) -> set[str]:
     return {item["file"] for item in tenant_doc(run.doc, session)["deleted"]}
-
-
-def file_names(names: set[str]) -> set[str]:
-    """Row ids as the store shows them: the file Baileys would write (`:` -> `-`, `/` -> `__`)."""
-    return {name.replace("/", "__").replace(":", "-") + ".json" for name in names}

@@ -19,26 +19,28 @@ from support.env import clean_env
 from wa_sessions.layout import Creds
 from wa_sessions.rules import Deletion, plan_tenant
 
-from .helpers import history_lines, tenant_doc
-from .mariadb_server import (
-    PRE_KEYS,
-    STANDARD_KEYS,
-    MariaDB,
-    creds_value,
-    digest,
-    write_data,
-    write_standard_session,
-)
-from .mysql_fleet import (
+from .auth_state import (
     AGED,
     ALL_KEYS,
     CAPPED,
     NEVER,
+    PRE_KEYS,
+    STANDARD_KEYS,
+    creds_value,
+    digest,
+    file_names,
+)
+from .helpers import history_lines, tenant_doc
+from .mariadb_server import (
+    MariaDB,
+    write_data,
+    write_standard_session,
+)
+from .mysql_fleet import (
     OTHER,
     SESSION,
     backdate,
     deleted_names,
-    file_names,
     keys_of,
     query,
     seen,

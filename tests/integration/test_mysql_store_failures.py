@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from .auth_state import AGED, ALL_KEYS, CAPPED, PRE_KEYS, file_names
 from .helpers import Run, run_cli, tenant_doc
 from .mariadb_server import (
-    PRE_KEYS,
     MariaDB,
     create_table,
     free_port,
@@ -23,14 +23,10 @@ from .mariadb_server import (
     write_standard_session,
 )
 from .mysql_fleet import (
-    AGED,
-    ALL_KEYS,
-    CAPPED,
     OTHER,
     SESSION,
     backdate,
     deleted_names,
-    file_names,
     keys_of,
     query,
     wa,

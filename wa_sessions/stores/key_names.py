@@ -4,10 +4,13 @@ gives it its category exactly as in a folder (`creds` is `creds.json`, protected
 
 from __future__ import annotations
 
+import errno
 import stat
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 
+from wa_sessions.errors import UsageError
 from wa_sessions.listing import ListedEntry
+from wa_sessions.stores import Tenant
 
 # A key is listed as a regular file readable by its owner only (what the scan expects of a key).
 KEY_MODE = stat.S_IFREG | 0o600
@@ -46,3 +49,28 @@ def key_listing(rows: Iterable[KeyRow], moment: int) -> tuple[list[ListedEntry],
         first_seen = moment if first is None else first
         listed.append((name, KEY_MODE, number, size, first_seen * 1_000_000_000))
     return listed, planned
+
+
+def planned_key(planned: Planned, name: str) -> tuple[bytes, bytes]:
+    """The raw name and planned digest of the key listed as `name`. Raise OSError (ENOENT) for a
+    name the last scan did not list."""
+    try:
+        return planned[name]
+    except KeyError:
+        raise OSError(errno.ENOENT, "not a key of the last scan") from None
+
+
+def chosen_tenants(
+    tenants: list[Tenant], companies: Sequence[str], unknown: Callable[[str], str]
+) -> list[Tenant]:
+    """The tenants named in `companies` (all when none is), sorted. Raise UsageError with
+    `unknown(company)` for a name with no tenant."""
+    if not companies:
+        return tenants
+    known = {tenant.company: tenant for tenant in tenants}
+    for company in companies:
+        if company not in known:
+            raise UsageError(unknown(company))
+    return sorted(
+        {company: known[company] for company in companies}.values(), key=lambda tenant: tenant.company
+    )

@@ -40,7 +40,7 @@ from wa_sessions.scan import TenantScan, scan_listing
 from wa_sessions.store_url import MySQLAddress, parse_mysql_url
 from wa_sessions.stores import Tenant, TenantUnavailable
 from wa_sessions.stores import mysql_wire as sql
-from wa_sessions.stores.key_names import Planned, key_listing
+from wa_sessions.stores.key_names import Planned, chosen_tenants, key_listing, planned_key
 
 if TYPE_CHECKING:
     import pymysql
@@ -138,18 +138,12 @@ class MySQLKeys:
 
     # ---------------------------------------------------------------- checked delete
 
-    def _planned_row(self, deletion: Deletion) -> tuple[bytes, bytes]:
-        try:
-            return self.planned[deletion.entry.name]
-        except KeyError:
-            raise OSError(errno.ENOENT, "not a key of the last scan") from None
-
     def changed(self, deletion: Deletion) -> str | None:
         """Why the row's value is no longer the one planned (its digest differs), or None. Raise
         FileNotFoundError if it is gone, OSError if the server cannot be asked."""
         import pymysql
 
-        row_id, digest = self._planned_row(deletion)
+        row_id, digest = planned_key(self.planned, deletion.entry.name)
         try:
             found = self._run(sql.CURRENT_DIGEST, (self.session, row_id))
         except pymysql.MySQLError as error:
@@ -172,7 +166,9 @@ class MySQLKeys:
         None (deleted), why it was kept, or the error (FileNotFoundError: gone)."""
         outcomes: list[str | OSError | None] = []
         for start in range(0, len(deletions), _BATCH):
-            outcomes += self._delete_batch([self._planned_row(d) for d in deletions[start : start + _BATCH]])
+            outcomes += self._delete_batch(
+                [planned_key(self.planned, d.entry.name) for d in deletions[start : start + _BATCH]]
+            )
         return outcomes
 
     def _delete_batch(self, planned: list[tuple[bytes, bytes]]) -> list[str | OSError | None]:
@@ -257,15 +253,8 @@ class MySQLStore:
             ) from None
         where = f"{self.address.database}.{self.address.table}"
         tenants = [Tenant(session, session, Path(where, session)) for session in sessions]
-        if not companies:
-            return tenants
-        known = {tenant.company: tenant for tenant in tenants}
-        chosen = {}
-        for company in companies:
-            if company not in known:
-                raise UsageError(f"no session {company!r} in {self.address.shown}")
-            chosen[company] = known[company]
-        return sorted(chosen.values(), key=lambda tenant: tenant.company)
+        shown = self.address.shown
+        return chosen_tenants(tenants, companies, lambda company: f"no session {company!r} in {shown}")
 
     @contextlib.contextmanager
     def open(self, tenant: Tenant) -> Iterator[MySQLKeys]:

@@ -45,7 +45,7 @@ from wa_sessions.rules import Deletion
 from wa_sessions.scan import TenantScan, scan_listing
 from wa_sessions.store_url import RedisAddress, parse_redis_url
 from wa_sessions.stores import Tenant, TenantUnavailable
-from wa_sessions.stores.key_names import key_listing, text_of
+from wa_sessions.stores.key_names import chosen_tenants, key_listing, planned_key, text_of
 from wa_sessions.stores.redis_wire import (
     DELETE_SCRIPT,
     DIGEST_SCRIPT,
@@ -179,18 +179,12 @@ class RedisKeys:
 
     # ---------------------------------------------------------------- checked delete
 
-    def _planned_field(self, deletion: Deletion) -> tuple[bytes, bytes]:
-        try:
-            return self.planned[deletion.entry.name]
-        except KeyError:
-            raise OSError(errno.ENOENT, "not a key of the last scan") from None
-
     def changed(self, deletion: Deletion) -> str | None:
         """Why the field's value is no longer the one planned (its digest differs), or None. Raise
         FileNotFoundError if it is gone, OSError if the server cannot be asked."""
         import redis
 
-        field, digest = self._planned_field(deletion)
+        field, digest = planned_key(self.planned, deletion.entry.name)
         try:
             current = self.scripts["digest"](keys=[self.key], args=[field])
         except redis.RedisError as error:
@@ -205,7 +199,7 @@ class RedisKeys:
         (the server is gone, or the tenant lock was lost)."""
         import redis
 
-        field, digest = self._planned_field(deletion)
+        field, digest = planned_key(self.planned, deletion.entry.name)
         if self.renewal is not None and self.renewal.lost:
             raise OSError(errno.ENOLCK, f"{self.lock_key} was lost; nothing more deleted")
         try:
@@ -267,17 +261,12 @@ class RedisStore:
             if instance and kind == b"hash":
                 tenants.append(Tenant(instance, instance, Path(text_of(key))))
         tenants.sort(key=lambda tenant: tenant.company)
-        if not companies:
-            return tenants
-        known = {tenant.company: tenant for tenant in tenants}
-        chosen = {}
-        for company in companies:
-            if company not in known:
-                raise UsageError(
-                    f"no instance {company!r} ({text_of(prefix)}{company}) in {self.address.shown}"
-                )
-            chosen[company] = known[company]
-        return sorted(chosen.values(), key=lambda tenant: tenant.company)
+        shown = self.address.shown
+        return chosen_tenants(
+            tenants,
+            companies,
+            lambda company: f"no instance {company!r} ({text_of(prefix)}{company}) in {shown}",
+        )
 
     @contextlib.contextmanager
     def open(self, tenant: Tenant) -> Iterator[RedisKeys]:
