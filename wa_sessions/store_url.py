@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 
 REDIS_SCHEMES = ("redis", "rediss")
 DEFAULT_PREFIX = "evolution-cache"
@@ -22,13 +22,21 @@ DEFAULT_MYSQL_PORT = 3306
 _SQL_NAME = re.compile(r"^[A-Za-z0-9_$][A-Za-z0-9_$-]{0,63}$")
 
 
-def server_name(host: str, port: int) -> str:
-    """`host:port`, an IPv6 host in brackets."""
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+class _Server:
+    """A store's server: `server` is `host:port` (IPv6 in brackets), what messages name, never
+    with the password."""
+
+    __slots__ = ()
+    host: str
+    port: int
+
+    @property
+    def server(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
 
 @dataclass(frozen=True, slots=True)
-class RedisAddress:
+class RedisAddress(_Server):
     """Where Evolution API keeps its auth state: the server, the database and the key prefix."""
 
     host: str
@@ -40,11 +48,6 @@ class RedisAddress:
     password: str | None = field(default=None, repr=False)
 
     @property
-    def server(self) -> str:
-        """`host:port` (IPv6 in brackets): what messages name, never with the password."""
-        return server_name(self.host, self.port)
-
-    @property
     def shown(self) -> str:
         """The URL without user info: what output and messages show."""
         scheme = "rediss" if self.tls else "redis"
@@ -52,7 +55,7 @@ class RedisAddress:
 
 
 @dataclass(frozen=True, slots=True)
-class MySQLAddress:
+class MySQLAddress(_Server):
     """Where mysql-baileys keeps its auth state: the server, the database and the table."""
 
     host: str
@@ -61,11 +64,6 @@ class MySQLAddress:
     user: str
     table: str = DEFAULT_TABLE
     password: str | None = field(default=None, repr=False)
-
-    @property
-    def server(self) -> str:
-        """`host:port` (IPv6 in brackets): what messages name, never with the password."""
-        return server_name(self.host, self.port)
 
     @property
     def shown(self) -> str:
@@ -83,21 +81,28 @@ def redact_store_url(url: str) -> str:
     return f"{scheme}://{rest}"
 
 
-def parse_redis_url(url: str) -> RedisAddress:
-    """Given a `redis://` or `rediss://` URL, return its address. Raise ValueError saying what is
-    wrong, never repeating the password."""
+def _split(url: str, schemes: tuple[str, ...], expected: str) -> tuple[SplitResult, str, int | None]:
+    """Given a store URL, return its parts, host and port (None: the default). Raise ValueError
+    for another scheme, a bad or missing host, or a bad port (without the password)."""
     try:
         parts = urlsplit(url)
         port = parts.port
         host = parts.hostname
     except ValueError:
         raise ValueError(f"invalid port or host in {redact_store_url(url)}") from None
-    if parts.scheme not in REDIS_SCHEMES:
-        raise ValueError(f"unsupported scheme in {redact_store_url(url)}: expected redis:// or rediss://")
+    if parts.scheme not in schemes:
+        raise ValueError(f"unsupported scheme in {redact_store_url(url)}: expected {expected}")
     if not host:
         raise ValueError(f"no host in {redact_store_url(url)}")
     if port == 0:
         raise ValueError(f"invalid port 0 in {redact_store_url(url)}")
+    return parts, host, port
+
+
+def parse_redis_url(url: str) -> RedisAddress:
+    """Given a `redis://` or `rediss://` URL, return its address. Raise ValueError saying what is
+    wrong, never repeating the password."""
+    parts, host, port = _split(url, REDIS_SCHEMES, "redis:// or rediss://")
     path = parts.path.strip("/")
     if path and not path.isdigit():
         raise ValueError(f"invalid database {path!r} in {redact_store_url(url)}: expected a number")
@@ -124,18 +129,7 @@ def parse_mysql_url(url: str) -> MySQLAddress:
     """Given a `mysql://user:pass@host:port/database?table=auth` URL, return its address. Raise
     ValueError saying what is wrong, never repeating the password."""
     shown = redact_store_url(url)
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-        host = parts.hostname
-    except ValueError:
-        raise ValueError(f"invalid port or host in {shown}") from None
-    if parts.scheme != MYSQL_SCHEME:
-        raise ValueError(f"unsupported scheme in {shown}: expected mysql://")
-    if not host:
-        raise ValueError(f"no host in {shown}")
-    if port == 0:
-        raise ValueError(f"invalid port 0 in {shown}")
+    parts, host, port = _split(url, (MYSQL_SCHEME,), "mysql://")
     if not parts.username:
         raise ValueError(f"no user in {shown}: expected mysql://user:password@host:port/database")
     database = unquote(parts.path.strip("/"))

@@ -69,3 +69,26 @@ def backdate(server: MariaDB, database: str, days: float) -> None:
 
 def deleted_names(run: Run, session: str = SESSION) -> set[str]:
     return {item["file"] for item in tenant_doc(run.doc, session)["deleted"]}
+
+
+SQL_PRELUDE = """
+import pymysql as _pymysql
+def _sql(statement, arguments=()):
+    connection = _pymysql.connect(host="127.0.0.1", port={port}, user={user!r}, password={password!r},
+                                  database={database!r}, autocommit=True)
+    with connection.cursor() as cursor:
+        cursor.execute(statement, arguments)
+    connection.close()
+"""
+REWRITE = (
+    "_sql('UPDATE auth SET value = %s WHERE session = %s AND id = %s', ({value!r}, {session!r}, {row_id!r}))"
+)
+
+
+def with_sql(server: MariaDB, database: str, hook: str, **values: Any) -> str:
+    """A prelude for the CLI: `_sql(statement, arguments)` runs a statement on `database` as the
+    tests' user, then `hook` (formatted with `values`; `{rewrite}` in it: REWRITE) hooks a seam."""
+    connect = SQL_PRELUDE.format(
+        port=server.port, user=server.user, password=server.password, database=database
+    )
+    return connect + hook.format(rewrite=REWRITE.format(**values) if "row_id" in values else "", **values)

@@ -46,6 +46,7 @@ from .mysql_fleet import (
     seen,
     seen_table_exists,
     wa,
+    with_sql,
 )
 
 
@@ -156,97 +157,65 @@ def test_a_new_value_restarts_the_age(mariadb: MariaDB, mysql_fleet: str, state_
 
 
 CHANGE_AFTER_PLAN = """
-import pymysql as _pymysql
 import wa_sessions.actions.cleanup as _cleanup
 _real_plan = _cleanup.plan_tenant
 def _hooked_plan(*args, **kwargs):
     plan = _real_plan(*args, **kwargs)
-    _connection = _pymysql.connect(host="127.0.0.1", port={port}, user={user!r}, password={password!r},
-                                   database={database!r}, autocommit=True)
-    with _connection.cursor() as _cursor:
-        _cursor.execute("UPDATE auth SET value = %s WHERE session = %s AND id = %s",
-                        ({value!r}, {session!r}, "session-15550000001.0"))
-    _connection.close()
+    {rewrite}
     return plan
 _cleanup.plan_tenant = _hooked_plan
 """
 
 
-def test_a_value_written_between_plan_and_delete_is_kept(
-    mariadb: MariaDB, mysql_fleet: str, state_root: Path
-) -> None:
-    assert wa(mariadb, mysql_fleet, state_root, "cleanup", "--company", SESSION).returncode == 0
-    backdate(mariadb, mysql_fleet, 20)
-    fresh = '{"written":"by a live Baileys"}'
-    prelude = CHANGE_AFTER_PLAN.format(
-        port=mariadb.port,
-        user=mariadb.user,
-        password=mariadb.password,
-        database=mysql_fleet,
-        value=fresh,
-        session=SESSION,
-    )
-    run = wa(mariadb, mysql_fleet, state_root, "cleanup", "--json", "--company", SESSION, prelude=prelude)
-    assert run.returncode == 0, run.describe()
-    assert deleted_names(run) == file_names(AGED - {"session-15550000001.0"})
-    assert keys_of(mariadb, mysql_fleet)["session-15550000001.0"] == fresh.encode()
-    assert any("modified since the plan" in note for note in tenant_doc(run.doc, SESSION)["notes"])
-
-
 CHANGE_AFTER_CHECK = """
-import pymysql as _pymysql
 from wa_sessions.stores import mysql as _store
 _real_changed = _store.MySQLKeys.changed
 def _changed(self, deletion):
     why = _real_changed(self, deletion)  # the value checked: still the one planned
     if deletion.entry.name == "session-15550000001.0.json":
-        _connection = _pymysql.connect(host="127.0.0.1", port={port}, user={user!r}, password={password!r},
-                                       database={database!r}, autocommit=True)
-        with _connection.cursor() as _cursor:
-            _cursor.execute("UPDATE auth SET value = %s WHERE session = %s AND id = %s",
-                            ({value!r}, {session!r}, "session-15550000001.0"))
-        _connection.close()
+        {rewrite}
     return why
 _store.MySQLKeys.changed = _changed
 """
 
 
-def test_a_value_written_between_check_and_delete_is_kept_by_the_delete_itself(
-    mariadb: MariaDB, mysql_fleet: str, state_root: Path
+@pytest.mark.parametrize(
+    ("hook", "note", "failed"),
+    [
+        # between the plan and the check before the history batch: found changed, never recorded
+        (CHANGE_AFTER_PLAN, "modified since the plan; kept", []),
+        # between that check and the DELETE: only the DELETE's SHA1(value) comparison keeps it
+        (CHANGE_AFTER_CHECK, "modified since the plan while being deleted", ["session-15550000001.0.json"]),
+    ],
+    ids=["after-plan", "after-check"],
+)
+def test_a_value_written_after_the_plan_is_kept(
+    mariadb: MariaDB, mysql_fleet: str, state_root: Path, hook: str, note: str, failed: list[str]
 ) -> None:
     assert wa(mariadb, mysql_fleet, state_root, "cleanup", "--company", SESSION).returncode == 0
     backdate(mariadb, mysql_fleet, 20)
-    fresh = '{"written":"between the check and the delete"}'
-    prelude = CHANGE_AFTER_CHECK.format(
-        port=mariadb.port,
-        user=mariadb.user,
-        password=mariadb.password,
-        database=mysql_fleet,
-        value=fresh,
-        session=SESSION,
+    fresh = '{"written":"by a live Baileys"}'
+    prelude = with_sql(
+        mariadb, mysql_fleet, hook, value=fresh, session=SESSION, row_id="session-15550000001.0"
     )
     run = wa(mariadb, mysql_fleet, state_root, "cleanup", "--json", "--company", SESSION, prelude=prelude)
     assert run.returncode == 0, run.describe()
     assert deleted_names(run) == file_names(AGED - {"session-15550000001.0"})
     assert keys_of(mariadb, mysql_fleet)["session-15550000001.0"] == fresh.encode()
     notes = tenant_doc(run.doc, SESSION)["notes"]
-    assert any("modified since the plan while being deleted" in note for note in notes), notes
-    failed = [line for line in history_lines(state_root / ".wa-sessions") if line["event"] != "deleted"]
-    assert [line["file"] for line in failed] == ["session-15550000001.0.json"]
+    assert any(note in line for line in notes), notes
+    history = history_lines(state_root / ".wa-sessions")
+    assert [line["file"] for line in history if line["event"] != "deleted"] == failed
 
 
 LOSE_LOCK = """
-import pymysql as _pymysql
 from wa_sessions.stores import mysql as _store
 _real_changed = _store.MySQLKeys.changed
 _killed = []
 def _changed(self, deletion):
     if not _killed:  # the lock connection dies (killed by an operator, a network cut)
         _killed.append(self.lock_id)
-        _connection = _pymysql.connect(host="127.0.0.1", port={port}, user={user!r}, password={password!r})
-        with _connection.cursor() as _cursor:
-            _cursor.execute("KILL CONNECTION %s", (self.lock_id,))
-        _connection.close()
+        _sql("KILL CONNECTION %s", (self.lock_id,))
     return _real_changed(self, deletion)
 _store.MySQLKeys.changed = _changed
 """
@@ -258,7 +227,7 @@ def test_nothing_is_deleted_once_the_lock_connection_is_gone(
     assert wa(mariadb, mysql_fleet, state_root, "cleanup", "--company", SESSION).returncode == 0
     backdate(mariadb, mysql_fleet, 20)
     before = keys_of(mariadb, mysql_fleet)
-    prelude = LOSE_LOCK.format(port=mariadb.port, user=mariadb.user, password=mariadb.password)
+    prelude = with_sql(mariadb, mysql_fleet, LOSE_LOCK)
     run = wa(mariadb, mysql_fleet, state_root, "cleanup", "--json", "--company", SESSION, prelude=prelude)
     assert run.returncode == 1, run.describe()
     assert keys_of(mariadb, mysql_fleet) == before

@@ -30,6 +30,7 @@ from .mysql_fleet import (
     keys_of,
     query,
     wa,
+    with_sql,
 )
 
 SECRET = "s3cr3t-pw"
@@ -173,16 +174,11 @@ def test_binary_and_odd_row_ids_are_named_classified_and_deleted_exactly(
 
 
 GONE_AFTER_LISTING = """
-import pymysql as _pymysql
 from wa_sessions.stores import mysql as _store
 _real_tenants = _store.MySQLStore.tenants
 def _tenants(self, companies):
     listed = _real_tenants(self, companies)
-    _connection = _pymysql.connect(host="127.0.0.1", port={port}, user={user!r}, password={password!r},
-                                   database={database!r}, autocommit=True)
-    with _connection.cursor() as _cursor:
-        _cursor.execute("DELETE FROM auth WHERE session = %s", ({session!r},))
-    _connection.close()
+    _sql("DELETE FROM auth WHERE session = %s", ({session!r},))
     return listed
 _store.MySQLStore.tenants = _tenants
 """
@@ -193,9 +189,7 @@ def test_a_session_deleted_mid_run_is_reported_and_the_others_cleaned(
     mysql_fleet: str,
     state_root: Path,
 ) -> None:
-    prelude = GONE_AFTER_LISTING.format(
-        port=mariadb.port, user=mariadb.user, password=mariadb.password, database=mysql_fleet, session=OTHER
-    )
+    prelude = with_sql(mariadb, mysql_fleet, GONE_AFTER_LISTING, session=OTHER)
     run = wa(mariadb, mysql_fleet, state_root, "cleanup", "--json", prelude=prelude)
     assert run.returncode in (0, 1), run.describe()
     assert deleted_names(run) == file_names(CAPPED)

@@ -49,14 +49,6 @@ def server(tmp_path: Path) -> Iterator[RedisServer]:
 
 
 @pytest.fixture
-def state_root(tmp_path: Path) -> Path:
-    """`--root`: with a store, only where the state dir (history.jsonl) is."""
-    folder = tmp_path / "root"
-    folder.mkdir()
-    return folder
-
-
-@pytest.fixture
 def fleet(server: RedisServer) -> RedisServer:
     client = server.client()
     write_standard_instance(client, INSTANCE)
