@@ -116,6 +116,20 @@ def test_first_real_cleanup_records_first_sight_and_ages_nothing(
     ) == [(None,)]
 
 
+def test_a_real_cleanup_forgets_the_seen_rows_of_keys_baileys_removed(
+    mariadb: MariaDB, mysql_fleet: str, state_root: Path
+) -> None:
+    assert wa(mariadb, mysql_fleet, state_root, "cleanup", "--company", SESSION).returncode == 0
+    query(mariadb, mysql_fleet, "DELETE FROM auth WHERE session = %s AND id LIKE 'session-%%'", (SESSION,))
+    assert wa(mariadb, mysql_fleet, state_root, "cleanup", "--dry-run", "--company", SESSION).returncode == 0
+    assert "session-15550000001.0" in seen(mariadb, mysql_fleet)  # a dry run writes nothing
+    assert wa(mariadb, mysql_fleet, state_root, "cleanup", "--company", SESSION).returncode == 0
+    assert set(seen(mariadb, mysql_fleet)) == ALL_KEYS - CAPPED - {
+        "session-15550000001.0",
+        "session-100000000000002_1.0",
+    }
+
+
 def test_keys_seen_long_enough_are_deleted_as_in_a_folder(
     mariadb: MariaDB, mysql_fleet: str, state_root: Path
 ) -> None:

@@ -50,11 +50,7 @@ RECORD_SEEN = (
     f"INSERT INTO `{SEEN_TABLE}` (auth_table, session, id, digest, first_seen) VALUES (%s, %s, %s, %s, %s)"
     " ON DUPLICATE KEY UPDATE digest = VALUES(digest), first_seen = VALUES(first_seen)"
 )
-# The seen rows of keys no longer in the auth table.
-FORGET_GONE = (
-    f"DELETE s FROM `{SEEN_TABLE}` s LEFT JOIN `{{table}}` a ON a.session = %s AND CAST(a.id AS BINARY) = s.id"
-    " WHERE s.auth_table = %s AND s.session = %s AND a.id IS NULL"
-)
+SEEN_IDS = f"SELECT id FROM `{SEEN_TABLE}` WHERE auth_table = %s AND session = %s"
 FORGET = f"DELETE FROM `{SEEN_TABLE}` WHERE auth_table = %s AND session = %s AND id IN ({{ids}})"
 # Compare-and-delete, for one key or many: only rows whose value is still the one planned, and
 # only while the tenant lock is still held by our lock connection (its id is the last argument).
@@ -194,9 +190,13 @@ def record_seen(
     seen rows of keys that are gone. Return the rows with their first sights."""
     fresh = [(table, session, raw, digest, moment) for raw, _, digest, first in rows if first is None]
     with connection.cursor() as cursor:
+        cursor.execute(SEEN_IDS, (table, session))
+        gone = sorted({bytes(row_id) for (row_id,) in cursor.fetchall()} - {raw for raw, *_ in rows})
+        for start in range(0, len(gone), RECORD_BATCH):
+            batch = gone[start : start + RECORD_BATCH]
+            cursor.execute(FORGET.format(ids=placeholders(len(batch))), (table, session, *batch))
         for start in range(0, len(fresh), RECORD_BATCH):
             cursor.executemany(RECORD_SEEN, fresh[start : start + RECORD_BATCH])
-        cursor.execute(FORGET_GONE.format(table=table), (session, table, session))
     return [(raw, size, digest, moment if first is None else first) for raw, size, digest, first in rows]
 
 
