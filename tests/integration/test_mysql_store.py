@@ -406,3 +406,18 @@ def test_the_json_column_of_mysql_baileys_1_5_1_is_read_alike(
     assert run.returncode == 0, run.describe()
     assert deleted_names(run) == file_names(AGED)
     assert set(keys_of(mariadb, mysql_db)) == ALL_KEYS - AGED - CAPPED
+
+
+def test_parallel_jobs_each_use_a_connection_of_their_own(
+    mariadb: MariaDB, mysql_fleet: str, state_root: Path
+) -> None:
+    with contextlib.closing(mariadb.connect(mysql_fleet)) as connection:
+        for number in range(3, 9):
+            write_standard_session(connection, f"tenant-{number}")
+    scan = wa(mariadb, mysql_fleet, state_root, "scan", "--json", "--jobs", "3")
+    assert scan.returncode == 0, scan.describe()
+    assert all(tenant["files"] == len(ALL_KEYS) for tenant in scan.doc["tenants"])
+    run = wa(mariadb, mysql_fleet, state_root, "cleanup", "--json", "--jobs", "3")
+    assert run.returncode == 0, run.describe()
+    assert len(run.doc["tenants"]) == 8
+    assert all(deleted_names(run, tenant["company"]) == file_names(CAPPED) for tenant in run.doc["tenants"])

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import os
 import time
 from collections.abc import Container, Iterator, Sequence, Set
 from pathlib import Path
@@ -216,8 +217,24 @@ class MySQLStore:
     ):
         self.settings = settings
         self.address = address
-        self.connection = connection
+        self._connection = connection
+        self._pid = os.getpid()
         self._seen_exists = False
+
+    @property
+    def connection(self) -> pymysql.connections.Connection[Any]:
+        """This process's connection: a worker forked by `--jobs` opens its own (a connection's
+        socket cannot be shared; the inherited one is left alone, never closed, for the parent)."""
+        if os.getpid() != self._pid:
+            self._connection = sql.connect(self.address)
+            self._pid = os.getpid()
+        return self._connection
+
+    def close(self) -> None:
+        """Close this process's connection (a worker's inherited one is its parent's to close)."""
+        if os.getpid() == self._pid:
+            with contextlib.suppress(Exception):
+                self._connection.close()
 
     def reason(self, error: Exception) -> str:
         return sql.reason_of(error, self.address)
@@ -286,9 +303,8 @@ def open_mysql_store(settings: Settings) -> Iterator[MySQLStore]:
         address = parse_mysql_url(settings.store)
     except ValueError as error:
         raise UsageError(f"store: {error}") from None
-    connection = sql.connect(address)
+    store = MySQLStore(settings, address, sql.connect(address))
     try:
-        yield MySQLStore(settings, address, connection)
+        yield store
     finally:
-        with contextlib.suppress(Exception):
-            connection.close()
+        store.close()
