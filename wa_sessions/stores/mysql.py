@@ -61,6 +61,7 @@ class MySQLKeys:
         self.lock_name = sql.lock_name(store.address.database, tenant.name)
         self.lock_id: int | None = None  # our lock connection's id while the lock is held
         self.planned: Planned = {}
+        self.deleted: list[bytes] = []  # ids deleted under the lock, whose seen rows go at release
 
     def _run(self, statement: str, arguments: Sequence[Any] = ()) -> Any:
         with self.connection.cursor() as cursor:
@@ -105,23 +106,21 @@ class MySQLKeys:
 
     @contextlib.contextmanager
     def lock(self, wait_seconds: float) -> Iterator[None]:
-        """Hold `GET_LOCK('wa-sessions:<db>:<session>')` on a connection of its own (freed by the
-        server if that connection dies). Raise LockBusy when another run holds it, LockUnsafe when
-        the server cannot be asked."""
+        """Hold `GET_LOCK('wa-sessions:<db>:<session>')` on the store's lock connection (freed by
+        the server when that connection dies with its holder). Raise LockBusy when another run
+        holds it, LockUnsafe when the server cannot be asked. On release, forget the seen rows of
+        the keys deleted."""
         import pymysql
 
-        holder, lock_id = sql.take_lock(self.store.address, self.lock_name, wait_seconds)
-        self.lock_id = lock_id
+        self.lock_id = self.store.locks.take(self.lock_name, wait_seconds)
         try:
             yield
         finally:
             self.lock_id = None
-            with (
-                contextlib.suppress(pymysql.MySQLError),
-                contextlib.closing(holder),
-                holder.cursor() as cursor,
-            ):
-                cursor.execute(sql.RELEASE_LOCK, (self.lock_name,))
+            with contextlib.suppress(pymysql.MySQLError), self.connection.cursor() as cursor:
+                sql.forget_seen(cursor, self.table, self.session, self.deleted)
+            self.deleted = []
+            self.store.locks.release(self.lock_name)
 
     def lock_is_held(self) -> bool:
         """Whether a run (another one, if we hold none) holds the tenant lock."""
@@ -190,11 +189,8 @@ class MySQLKeys:
                 )
                 deleted = cursor.rowcount
             after = {} if deleted == len(ids) else self._digests(ids)
-            gone = [row_id for row_id in ids if row_id not in after]
-            if deleted and gone and self.store.seen_table_exists():
-                self._run(
-                    sql.FORGET.format(ids=sql.placeholders(len(gone))), (self.table, self.session, *gone)
-                )
+            if deleted:
+                self.deleted += [row_id for row_id in ids if row_id not in after]
         except pymysql.MySQLError as error:
             return [OSError(errno.EIO, f"MySQL: {self.store.reason(error)}")] * len(planned)
         return [
@@ -220,6 +216,7 @@ class MySQLStore:
         self._connection = connection
         self._pid = os.getpid()
         self._seen_exists = False
+        self.locks = sql.LockHolder(address)
 
     @property
     def connection(self) -> pymysql.connections.Connection[Any]:
@@ -232,6 +229,7 @@ class MySQLStore:
 
     def close(self) -> None:
         """Close this process's connection (a worker's inherited one is its parent's to close)."""
+        self.locks.close()
         if os.getpid() == self._pid:
             with contextlib.suppress(Exception):
                 self._connection.close()

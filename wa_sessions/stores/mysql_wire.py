@@ -9,8 +9,11 @@ auth table's name, checked by store_url (letters, digits, `_`, `$`, `-`), always
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
+import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from wa_sessions.errors import StoreUnavailable, UsageError
@@ -142,29 +145,64 @@ def connect(address: MySQLAddress, read_timeout: float | None = 60) -> pymysql.c
         raise StoreUnavailable(f"cannot use MySQL at {address.server}: {reason_of(error, address)}") from None
 
 
-def take_lock(
-    address: MySQLAddress, name: str, wait_seconds: float
-) -> tuple[pymysql.connections.Connection[Any], int]:
-    """`GET_LOCK(name)` on a connection of its own, waiting up to `wait_seconds`: return that
-    connection (the lock lives as long as it does) and its id. Raise LockBusy when another
-    connection holds the lock, LockUnsafe when the server cannot be asked."""
-    import pymysql
+class LockHolder:
+    """This process's lock connection: `GET_LOCK` and `RELEASE_LOCK` of tenant locks on one
+    connection kept open (a lock dies with it), opened on first use, after a fork (`--jobs`
+    workers) and when the server dropped it."""
 
-    try:
-        holder = connect(address, read_timeout=None)
-    except (StoreUnavailable, UsageError) as error:
-        raise LockUnsafe(f"cannot take lock {name}: {error}") from None
-    try:
-        with holder.cursor() as cursor:
-            cursor.execute(GET_LOCK, (name, max(0.0, wait_seconds)))
-            taken, connection_id = cursor.fetchone() or (None, None)
-    except pymysql.MySQLError as error:
-        holder.close()
-        raise LockUnsafe(f"cannot take lock {name}: {reason_of(error, address)}") from None
-    if taken != 1 or connection_id is None:
-        holder.close()
-        raise LockBusy(f"lock {name} is held by another run")
-    return holder, int(connection_id)
+    def __init__(self, address: MySQLAddress):
+        self.address = address
+        self.connection: pymysql.connections.Connection[Any] | None = None
+        self.pid = 0
+
+    def take(self, name: str, wait_seconds: float) -> int:
+        """Hold lock `name`, waiting up to `wait_seconds`; return the id of the connection holding
+        it. Raise LockBusy when another connection holds it, LockUnsafe when the server cannot be
+        asked."""
+        import pymysql
+
+        for attempt in (1, 2):
+            try:
+                if self.connection is None or self.pid != os.getpid():
+                    self.connection, self.pid = connect(self.address, read_timeout=None), os.getpid()
+                with self.connection.cursor() as cursor:
+                    cursor.execute(GET_LOCK, (name, max(0.0, wait_seconds)))
+                    taken, connection_id = cursor.fetchone() or (None, None)
+            except (StoreUnavailable, UsageError) as error:
+                raise LockUnsafe(f"cannot take lock {name}: {error}") from None
+            except pymysql.MySQLError as error:
+                self.connection = None  # dropped (a server restart, a killed connection): one new try
+                if attempt == 2:
+                    raise LockUnsafe(f"cannot take lock {name}: {reason_of(error, self.address)}") from None
+                continue
+            if taken != 1 or connection_id is None:
+                raise LockBusy(f"lock {name} is held by another run")
+            return int(connection_id)
+        raise AssertionError("unreachable")
+
+    def release(self, name: str) -> None:
+        import pymysql
+
+        if self.connection is None:
+            return
+        try:
+            with self.connection.cursor() as cursor:
+                cursor.execute(RELEASE_LOCK, (name,))
+        except pymysql.MySQLError:
+            self.connection = None  # gone, and the lock with it
+
+    def close(self) -> None:
+        if self.connection is not None and self.pid == os.getpid():
+            with contextlib.suppress(Exception):
+                self.connection.close()
+        self.connection = None
+
+
+def forget_seen(cursor: Any, table: str, session: str, ids: Sequence[bytes]) -> None:
+    """Drop the seen rows of these keys of a session."""
+    for start in range(0, len(ids), RECORD_BATCH):
+        batch = ids[start : start + RECORD_BATCH]
+        cursor.execute(FORGET.format(ids=placeholders(len(batch))), (table, session, *batch))
 
 
 def list_rows(
@@ -192,9 +230,7 @@ def record_seen(
     with connection.cursor() as cursor:
         cursor.execute(SEEN_IDS, (table, session))
         gone = sorted({bytes(row_id) for (row_id,) in cursor.fetchall()} - {raw for raw, *_ in rows})
-        for start in range(0, len(gone), RECORD_BATCH):
-            batch = gone[start : start + RECORD_BATCH]
-            cursor.execute(FORGET.format(ids=placeholders(len(batch))), (table, session, *batch))
+        forget_seen(cursor, table, session, gone)
         for start in range(0, len(fresh), RECORD_BATCH):
             cursor.executemany(RECORD_SEEN, fresh[start : start + RECORD_BATCH])
     return [(raw, size, digest, moment if first is None else first) for raw, size, digest, first in rows]
