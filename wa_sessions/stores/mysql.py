@@ -41,7 +41,7 @@ from wa_sessions.scan import TenantScan, scan_listing
 from wa_sessions.store_url import MySQLAddress, parse_mysql_url
 from wa_sessions.stores import Tenant, TenantUnavailable
 from wa_sessions.stores import mysql_wire as sql
-from wa_sessions.stores.key_names import Planned, chosen_tenants, key_listing, planned_key
+from wa_sessions.stores.key_names import Planned, chosen_tenants, key_listing, planned_key, text_of
 
 if TYPE_CHECKING:
     import pymysql
@@ -259,7 +259,10 @@ class MySQLStore:
         try:
             with self.connection.cursor() as cursor:
                 cursor.execute(sql.TENANTS.format(table=self.address.table))
-                sessions = sorted({str(session) for (session,) in cursor.fetchall() if session})
+                found = [
+                    text_of(session) if isinstance(session, bytes) else str(session) for (session,) in cursor
+                ]
+                sessions = sorted({session for session in found if session})
         except pymysql.MySQLError as error:
             if sql.error_code(error) == sql.NO_SUCH_TABLE:
                 raise UsageError(f"no table {self.address.table!r} in {self.address.shown}") from None
