@@ -215,7 +215,7 @@ class MySQLStore:
         self.address = address
         self._connection = connection
         self._pid = os.getpid()
-        self._seen_exists = False
+        self._seen_exists: bool | None = None  # asked once a run
         self.locks = sql.LockHolder(address)
 
     @property
@@ -238,15 +238,16 @@ class MySQLStore:
         return sql.reason_of(error, self.address)
 
     def seen_table_exists(self) -> bool:
-        """Whether `wa_sessions_seen` exists (once found, it is not asked again)."""
-        if not self._seen_exists:
+        """Whether `wa_sessions_seen` exists (asked once a run: a table another host creates
+        meanwhile is read from the next run on, and `CREATE TABLE IF NOT EXISTS` makes it here)."""
+        if self._seen_exists is None:
             with self.connection.cursor() as cursor:
                 cursor.execute(sql.SEEN_EXISTS, (sql.SEEN_TABLE,))
                 self._seen_exists = cursor.fetchone() is not None
         return self._seen_exists
 
     def create_seen_table(self) -> None:
-        if not self.seen_table_exists():
+        if not self.seen_table_exists():  # IF NOT EXISTS: another host may have made it meanwhile
             with self.connection.cursor() as cursor:
                 cursor.execute(sql.CREATE_SEEN)
             self._seen_exists = True
