@@ -43,7 +43,7 @@ StoreOption = Annotated[
         "--store",
         metavar="URL",
         help="Auth store instead of the folders under root: redis://[user:pass@]host:port/db?prefix=evolution-cache "
-        "(config `store`, env WA_SESSIONS_STORE).",
+        "or mysql://user:pass@host:port/database?table=auth (config `store`, env WA_SESSIONS_STORE).",
         show_default=False,
     ),
 ]

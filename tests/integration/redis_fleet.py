@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from .auth_state import AGED, CAPPED, NEVER, OWN_SENDER_KEY, file_names
 from .helpers import DAY, Run, run_cli, tenant_doc
 from .redis_server import (
-    GROUP,
-    OWN_PHONE,
     PRE_KEYS,
     STANDARD_KEYS,
     RedisServer,
@@ -22,7 +21,7 @@ from .redis_server import (
     write_standard_instance,
 )
 
-__all__ = ["STANDARD_KEYS"]
+__all__ = ["AGED", "CAPPED", "NEVER", "OWN_SENDER_KEY", "PRE_KEYS", "STANDARD_KEYS", "file_names"]
 
 requires_redis = pytest.mark.skipif(
     shutil.which("redis-server") is None,
@@ -33,19 +32,6 @@ INSTANCE = "4f7c1a2e-0b9d-4e61-9a51-3c2d8e7f6a10"
 OTHER = "9b1e5c3d-7a2f-4d80-b6e4-1f0a2c3d4e5f"
 SEEN = f"wa-sessions:seen:{INSTANCE}"
 LOCK = f"wa-sessions:lock:{INSTANCE}"
-OWN_SENDER_KEY = f"sender-key-{GROUP}::{OWN_PHONE}::0"
-AGED = {
-    "session-15550000001.0",
-    "session-100000000000002_1.0",
-    OWN_SENDER_KEY,
-    "sender-key-120363000000000001@g.us::15550000002::0",
-    f"sender-key-memory-{GROUP}",  # the partner of our own sender key (SPEC §2)
-}
-CAPPED = {f"pre-key-{number}" for number in range(1, PRE_KEYS - 50 + 1)}  # keep_newest 50
-NEVER = {"creds", "app-state-sync-key-AAAAAB/x", "app-state-sync-version-regular_high"} | {
-    "lid-mapping-17770000000",
-    "lid-mapping-200000000000000_reverse",
-}
 
 
 @pytest.fixture
@@ -82,11 +68,6 @@ def fields(server: RedisServer, instance: str = INSTANCE) -> dict[str, bytes]:
 
 def deleted_names(run: Run, instance: str = INSTANCE) -> set[str]:
     return {item["file"] for item in tenant_doc(run.doc, instance)["deleted"]}
-
-
-def file_names(names: set[str]) -> set[str]:
-    """Field names as the store shows them: the file Baileys would write (`:` -> `-`, `/` -> `__`)."""
-    return {name.replace("/", "__").replace(":", "-") + ".json" for name in names}
 
 
 def backdate(server: RedisServer, days: float, instance: str = INSTANCE) -> None:

@@ -22,7 +22,7 @@ from wa_sessions.config import Settings
 from wa_sessions.errors import UsageError
 from wa_sessions.results import Outcome, Result
 from wa_sessions.stores import Store, Tenant, TenantUnavailable, open_store
-from wa_sessions.stores.redis_wire import field_file_name
+from wa_sessions.stores.key_names import field_file_name
 from wa_sessions.times import iso_datetime, utc_now
 
 COMMAND = "explain"

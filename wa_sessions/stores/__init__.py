@@ -3,7 +3,8 @@
 An action opens the store of its settings (`open_store`), lists its tenants, opens one at a time
 and talks to it only through `Keys`: scan, lock, put back what a killed run left, and the checked
 delete the deletion engine (apply.py) drives. The rules never see a store. The folder store
-(stores/folder.py) and Evolution API's Redis (stores/redis.py) implement the same two protocols;
+(stores/folder.py), Evolution API's Redis (stores/redis.py) and mysql-baileys' table
+(stores/mysql.py) implement the same two protocols;
 `open_store` picks one from `settings.store`.
 
 A store on a server may offer more (checked with isinstance, so the folder store needs none of
@@ -114,14 +115,20 @@ class Store(Protocol):
 
 
 def open_store(settings: Settings, *, record_seen: bool = False) -> AbstractContextManager[Store]:
-    """The store of these settings: Evolution API's Redis for a `redis://` store, else the folders
-    under `root`. `record_seen` (a real cleanup): a store that keeps no time per key records the
-    first sight of every value of every tenant it scans (SPEC §10). Raise UsageError if it cannot
-    be opened, StoreUnavailable if its server cannot be reached."""
-    if settings.store is not None and settings.store.lower().startswith(("redis://", "rediss://")):
+    """The store of these settings: Evolution API's Redis for a `redis://` store, mysql-baileys'
+    table for a `mysql://` one, else the folders under `root`. `record_seen` (a real cleanup): a
+    store that keeps no time per key records the first sight of every value of every tenant it
+    scans (SPEC §10). Raise UsageError if it cannot be opened, StoreUnavailable if its server
+    cannot be reached."""
+    scheme = (settings.store or "").lower()
+    if scheme.startswith(("redis://", "rediss://")):
         from wa_sessions.stores.redis import open_redis_store
 
         return open_redis_store(settings, record_seen=record_seen)
+    if scheme.startswith("mysql://"):
+        from wa_sessions.stores.mysql import open_mysql_store
+
+        return open_mysql_store(settings, record_seen=record_seen)
     from wa_sessions.stores.folder import open_folder_store
 
     return open_folder_store(settings)

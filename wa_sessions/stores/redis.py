@@ -36,9 +36,10 @@ from wa_sessions.results import DiskUsage, StoreMemory
 from wa_sessions.store_url import RedisAddress, parse_redis_url
 from wa_sessions.stores import Tenant
 from wa_sessions.stores import redis_scripts as lua
+from wa_sessions.stores.key_names import chosen_tenants, text_of
 from wa_sessions.stores.redis_keys import RedisKeys
 from wa_sessions.stores.redis_lock import held_lock
-from wa_sessions.stores.redis_wire import connect, reason_of, text_of, unless_lost
+from wa_sessions.stores.redis_wire import connect, reason_of, unless_lost
 
 if TYPE_CHECKING:
     import redis
@@ -97,17 +98,12 @@ class RedisStore:
             if instance and kind == b"hash":
                 tenants.append(Tenant(instance, instance, Path(text_of(key))))
         tenants.sort(key=lambda tenant: tenant.company)
-        if not companies:
-            return tenants
-        known = {tenant.company: tenant for tenant in tenants}
-        chosen = {}
-        for company in companies:
-            if company not in known:
-                raise UsageError(
-                    f"no instance {company!r} ({text_of(prefix)}{company}) in {self.address.shown}"
-                )
-            chosen[company] = known[company]
-        return sorted(chosen.values(), key=lambda tenant: tenant.company)
+        shown = self.address.shown
+        return chosen_tenants(
+            tenants,
+            companies,
+            lambda company: f"no instance {company!r} ({text_of(prefix)}{company}) in {shown}",
+        )
 
     @contextlib.contextmanager
     def open(self, tenant: Tenant) -> Iterator[RedisKeys]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import stat
 import time
 from collections.abc import Container, Iterator, Sequence, Set
 from typing import TYPE_CHECKING, Any
@@ -20,8 +19,9 @@ from wa_sessions.rules import Deletion
 from wa_sessions.scan import TenantScan, scan_listing
 from wa_sessions.stores import KeyOutcome, Tenant, TenantUnavailable
 from wa_sessions.stores import redis_scripts as lua
+from wa_sessions.stores.key_names import key_listing, text_of
 from wa_sessions.stores.redis_lock import LockRenewal, held_lock
-from wa_sessions.stores.redis_wire import evolution_value, field_file_name, text_of, unless_lost, wire_name
+from wa_sessions.stores.redis_wire import evolution_value, unless_lost, wire_name
 
 if TYPE_CHECKING:
     from wa_sessions.stores.redis import RedisStore
@@ -30,7 +30,6 @@ SEEN_PREFIX = "wa-sessions:seen:"
 LOCK_PREFIX = "wa-sessions:lock:"
 # Fields checked, and compare-and-deleted, per round trip (one Lua call each).
 BATCH_SIZE = 500
-_KEY_MODE = stat.S_IFREG | 0o600
 
 
 class RedisKeys:
@@ -79,18 +78,16 @@ class RedisKeys:
 
     def _listed(self, rows: Sequence[Any], moment: int) -> list[ListedEntry]:
         """The fields as a listing (scan.py): each named as its file, age from its first sight."""
-        self.planned = {}
-        listed: list[ListedEntry] = []
-        for index in range(0, len(rows), 4):
-            field, size, digest, first = rows[index : index + 4]
-            name = field_file_name(text_of(field))
-            if name in self.planned:  # two fields that escape alike: the raw name, unknown, kept
-                name = text_of(field)
-            if name in self.planned:
-                continue
-            self.planned[name] = (field, digest)
-            first_seen = int(first) if first else moment
-            listed.append((name, _KEY_MODE, index // 4 + 1, int(size), first_seen * 1_000_000_000))
+        keys = (
+            (
+                rows[index],
+                int(rows[index + 1]),
+                rows[index + 2],
+                int(rows[index + 3]) if rows[index + 3] else None,
+            )
+            for index in range(0, len(rows), 4)
+        )
+        listed, self.planned = key_listing(keys, moment)
         return listed
 
     def _read_creds(self, names: Set[str]) -> Creds:

@@ -17,12 +17,6 @@ if TYPE_CHECKING:
 EXTRA_HINT = "pip install 'wa-sessions[redis]'"
 
 
-def field_file_name(field: str) -> str:
-    """The file Baileys' useMultiFileAuthState would write for a key named `field` (`:` -> `-`,
-    `/` -> `__`, then `.json`): what the one classifier (layout.classify_name) reads."""
-    return field.replace("/", "__").replace(":", "-") + ".json"
-
-
 def evolution_value(raw: bytes) -> bytes:
     """Given a field's value as Evolution API stores it, return the JSON document: a JSON string
     (Evolution stringifies twice) is unwrapped once; anything else is returned as it is."""
@@ -33,10 +27,6 @@ def evolution_value(raw: bytes) -> bytes:
     except (ValueError, RecursionError):
         return raw
     return inner.encode("utf-8", "surrogatepass") if isinstance(inner, str) else raw
-
-
-def text_of(value: bytes) -> str:
-    return value.decode("utf-8", "surrogateescape")
 
 
 def wire_name(name: str) -> bytes:
