@@ -1,0 +1,48 @@
+"""How a key of a database store (a Redis field, a MySQL row id) is named and listed: as the file
+Baileys' useMultiFileAuthState would write for it, so the one classifier (layout.classify_name)
+gives it its category exactly as in a folder (`creds` is `creds.json`, protected)."""
+
+from __future__ import annotations
+
+import stat
+from collections.abc import Iterable
+
+from wa_sessions.listing import ListedEntry
+
+# A key is listed as a regular file readable by its owner only (what the scan expects of a key).
+KEY_MODE = stat.S_IFREG | 0o600
+
+#: One key as a store lists it: raw name, value length, digest of the value, first seen (epoch
+#: seconds; None when its current value was never seen).
+KeyRow = tuple[bytes, int, bytes, int | None]
+#: The name shown (the file-equivalent) -> (raw name, digest planned).
+Planned = dict[str, tuple[bytes, bytes]]
+
+
+def field_file_name(field: str) -> str:
+    """The file Baileys' useMultiFileAuthState would write for a key named `field` (`:` -> `-`,
+    `/` -> `__`, then `.json`): what the one classifier (layout.classify_name) reads."""
+    return field.replace("/", "__").replace(":", "-") + ".json"
+
+
+def text_of(value: bytes) -> str:
+    """Bytes from a store as text: UTF-8, with any other byte kept (surrogateescape)."""
+    return value.decode("utf-8", "surrogateescape")
+
+
+def key_listing(rows: Iterable[KeyRow], moment: int) -> tuple[list[ListedEntry], Planned]:
+    """Given a tenant's keys, return them as a listing (scan.py) — each named as its file, its age
+    from its first sight (`moment` when never seen) — and what each name stands for. Two keys
+    that escape alike: the second keeps its raw name (unknown, kept); a third is left out."""
+    planned: Planned = {}
+    listed: list[ListedEntry] = []
+    for number, (raw, size, digest, first) in enumerate(rows, start=1):
+        name = field_file_name(text_of(raw))
+        if name in planned:
+            name = text_of(raw)
+        if name in planned:
+            continue
+        planned[name] = (raw, digest)
+        first_seen = moment if first is None else first
+        listed.append((name, KEY_MODE, number, size, first_seen * 1_000_000_000))
+    return listed, planned
