@@ -126,12 +126,13 @@ async function redisBackend(url) {
 
 // ------------------------------------------------------------------ mysql-baileys' table
 
-// mysql-baileys 1.5.1 created `value` as json (on MariaDB an alias of LONGTEXT
-// with a JSON_VALID check); 1.5.4 creates it LONGTEXT. Either holds the same text.
+// mysql-baileys 1.5.4's connection(): the table it creates when missing (1.5.1
+// and before made `value` json: on MariaDB an alias of LONGTEXT with a
+// JSON_VALID check; the same text either way).
 const createTable = table =>
 	'CREATE TABLE IF NOT EXISTS `' +
 	table +
-	'` (`session` varchar(50) NOT NULL, `id` varchar(80) NOT NULL, `value` json DEFAULT NULL, UNIQUE KEY `idxunique` (`session`,`id`), KEY `idxsession` (`session`), KEY `idxid` (`id`)) ENGINE=MyISAM;'
+	'` (`session` varchar(50) NOT NULL, `id` varchar(80) NOT NULL, `value` LONGTEXT DEFAULT NULL, UNIQUE KEY `idxunique` (`session`,`id`), KEY `idxsession` (`session`), KEY `idxid` (`id`)) ENGINE=MyISAM;'
 
 async function mysqlBackend(url) {
 	const mysql = await import('mysql2/promise')
