@@ -8,7 +8,7 @@
 //          JSON.stringify(JSON.stringify(value, BufferJSON.replacer)).
 //          Source: EvolutionAPI/evolution-api src/utils/use-multi-file-auth-state-redis-db.ts,
 //          src/api/services/cache.service.ts, src/cache/rediscache.ts (commit 3454bec).
-//  mysql   mysql-baileys' useMySQLAuthState (src/Mysql/index.ts, npm 1.5.4): table
+//  mysql   mysql-baileys' useMySQLAuthState (src/Mysql/index.ts, 1.5.6 = commit 46a5ac4): table
 //          auth(session, id, value), row id `creds` and `<type>-<id>`, value
 //          JSON.stringify(value, BufferJSON.replacer), written with its own
 //          INSERT ... ON DUPLICATE KEY UPDATE through mysql2.
@@ -153,8 +153,14 @@ async function mysqlBackend(url) {
 			if (!data[0]?.value) {
 				return null
 			}
-			const text = typeof data[0].value === 'object' ? JSON.stringify(data[0].value) : data[0].value
-			return JSON.parse(text, BufferJSON.reviver)
+			// 1.5.6's readData. 1.5.4's JSON.parse'd every value, turning the plain strings
+			// writeData stores unquoted (lid-mapping values) into numbers: Baileys 7 then
+			// finds no session for a LID contact ("No session record").
+			const value = data[0].value
+			if (/^[\{\[]/.test(value)) {
+				return JSON.parse(value, BufferJSON.reviver)
+			}
+			return value
 		},
 		writeData: async (value, id) => {
 			const valueFixed = typeof value === 'object' ? JSON.stringify(value, BufferJSON.replacer) : value
