@@ -47,10 +47,12 @@ HOUR = 3600
 
 @dataclass(frozen=True)
 class StoreUnderTest:
-    """A running store: its URL, and each tenant's keys (named as their files) -> raw values."""
+    """A running store: its URL, each tenant's keys (named as their files) -> raw values, and the
+    first-seen times (epoch seconds) wa-sessions recorded there for a tenant's keys."""
 
     url: str
     values: Callable[[str], dict[str, bytes]]
+    first_seen: Callable[[str], dict[str, int]]
 
 
 def file_name(key: str) -> str:
@@ -67,8 +69,12 @@ def redis_store(tmp_path: Path) -> Iterator[StoreUnderTest]:
         stored = client.hgetall(instance_key(company))
         return {file_name(field.decode()): value for field, value in stored.items()}
 
+    def first_seen(company: str) -> dict[str, int]:
+        recorded = client.hgetall(f"wa-sessions:seen:{company}")  # field -> "<sha1> <epoch>"
+        return {file_name(field.decode()): int(entry.split()[1]) for field, entry in recorded.items()}
+
     try:
-        yield StoreUnderTest(server.url(), values)
+        yield StoreUnderTest(server.url(), values, first_seen)
     finally:
         client.close()
         server.stop()
@@ -86,8 +92,16 @@ def mysql_store(request: pytest.FixtureRequest) -> Iterator[StoreUnderTest]:
         stored = mariadb_server.rows(connection, company)
         return {file_name(row_id.decode()): value for row_id, value in stored.items()}
 
+    def first_seen(company: str) -> dict[str, int]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT id, first_seen FROM wa_sessions_seen WHERE auth_table = 'auth' AND session = %s",
+                (company,),
+            )
+            return {file_name(bytes(row_id).decode()): int(when) for row_id, when in cursor.fetchall()}
+
     with contextlib.closing(connection):
-        yield StoreUnderTest(server.url(database), values)
+        yield StoreUnderTest(server.url(database), values, first_seen)
 
 
 # --------------------------------------------------------------------------- what must happen
@@ -182,7 +196,12 @@ def _record_15_days_ago(store: StoreUnderTest, state: Path, manifest: Mapping[st
     for tenant in manifest["tenants"]:
         pre_keys = _pre_keys(tenant["files"])
         assert deleted[tenant["company"]] == dict.fromkeys(pre_keys[:-PRE_KEYS_KEPT], "pre-key")
-        assert _pre_keys(set(store.values(tenant["company"]))) == pre_keys[-PRE_KEYS_KEPT:]
+        kept = store.values(tenant["company"])
+        assert _pre_keys(set(kept)) == pre_keys[-PRE_KEYS_KEPT:]
+        # every value kept was recorded as first seen then, by the clock of wa-sessions' host
+        first_seen = store.first_seen(tenant["company"])
+        assert set(first_seen) == set(kept)
+        assert all(abs(when - (time.time() - 15 * DAY)) < HOUR for when in first_seen.values()), first_seen
     # 13 days after the recording (2 days ago) every sender key is older than 3 d, no session 14 d
     later = _deleted(_cleanup(store, state, "--dry-run", faketime="2 days ago"))
     for tenant in manifest["tenants"]:
