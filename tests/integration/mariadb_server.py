@@ -228,12 +228,12 @@ def write_data(connection: Any, session: str, row_id: str | bytes, value: Any, t
 
 
 def rows(connection: Any, session: str, table: str = TABLE) -> dict[bytes, bytes]:
-    """A session's rows: raw id -> raw value."""
+    """A session's rows: raw id -> raw value (b"" for NULL)."""
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT CAST(id AS BINARY), CAST(value AS BINARY) FROM `{table}` WHERE session = %s", (session,)
         )
-        return {bytes(row_id): bytes(value) for row_id, value in cursor.fetchall()}
+        return {bytes(row_id): b"" if value is None else bytes(value) for row_id, value in cursor.fetchall()}
 
 
 def digest(value: bytes | str) -> str:

@@ -289,7 +289,7 @@ def test_the_lock_is_renewed_while_held_and_expires_when_its_holder_is_killed(
         "redis://:s3cr3t-pw@127.0.0.1:6379/not-a-db",
         "ftp://user:s3cr3t-pw@127.0.0.1/",
         "redis://:s3cr3t-pw@127.0.0.1:6379/0?table=auth",
-        "mysql://user:s3cr3t-pw@127.0.0.1:3306/baileys",
+        "mysql://user:s3cr3t-pw@127.0.0.1:3306",  # no database
         "",
     ],
 )
