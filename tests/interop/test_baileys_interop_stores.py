@@ -47,12 +47,17 @@ HOUR = 3600
 
 @dataclass(frozen=True)
 class StoreUnderTest:
-    """A running store: its URL, each tenant's keys (named as their files) -> raw values, and the
-    first-seen times (epoch seconds) wa-sessions recorded there for a tenant's keys."""
+    """A running store: its URL, a tenant's raw keys -> raw values, how the writer encodes a
+    value, and the first-seen times (epoch seconds) wa-sessions recorded for a tenant's keys."""
 
     url: str
     values: Callable[[str], dict[str, bytes]]
+    decode: Callable[[bytes], Any]
     first_seen: Callable[[str], dict[str, int]]
+
+    def files(self, company: str) -> dict[str, bytes]:
+        """A tenant's keys named as their files (what wa-sessions and the manifest call them)."""
+        return {file_name(key): value for key, value in self.values(company).items()}
 
 
 def file_name(key: str) -> str:
@@ -67,14 +72,15 @@ def redis_store(tmp_path: Path) -> Iterator[StoreUnderTest]:
 
     def values(company: str) -> dict[str, bytes]:
         stored = client.hgetall(instance_key(company))
-        return {file_name(field.decode()): value for field, value in stored.items()}
+        return {field.decode(): value for field, value in stored.items()}
 
     def first_seen(company: str) -> dict[str, int]:
         recorded = client.hgetall(f"wa-sessions:seen:{company}")  # field -> "<sha1> <epoch>"
         return {file_name(field.decode()): int(entry.split()[1]) for field, entry in recorded.items()}
 
     try:
-        yield StoreUnderTest(server.url(), values, first_seen)
+        # CacheService.hSet stringifies the value, RedisCache.hSet that text again
+        yield StoreUnderTest(server.url(), values, lambda raw: json.loads(json.loads(raw)), first_seen)
     finally:
         client.close()
         server.stop()
@@ -90,7 +96,7 @@ def mysql_store(request: pytest.FixtureRequest) -> Iterator[StoreUnderTest]:
 
     def values(company: str) -> dict[str, bytes]:
         stored = mariadb_server.rows(connection, company)
-        return {file_name(row_id.decode()): value for row_id, value in stored.items()}
+        return {row_id.decode(): value for row_id, value in stored.items()}
 
     def first_seen(company: str) -> dict[str, int]:
         with connection.cursor() as cursor:
@@ -101,7 +107,28 @@ def mysql_store(request: pytest.FixtureRequest) -> Iterator[StoreUnderTest]:
             return {file_name(bytes(row_id).decode()): int(when) for row_id, when in cursor.fetchall()}
 
     with contextlib.closing(connection):
-        yield StoreUnderTest(server.url(database), values, first_seen)
+        # writeData: an object stringified once, a string as it is
+        yield StoreUnderTest(server.url(database), values, _mysql_baileys_value, first_seen)
+
+
+def _mysql_baileys_value(raw: bytes) -> Any:
+    return json.loads(raw) if raw[:1] in (b"{", b"[") else raw.decode()
+
+
+def _check_encoding(store: StoreUnderTest, tenant: Mapping[str, Any]) -> None:
+    """The writer's own layout: raw `<type>-<id>` keys, Buffers as BufferJSON writes them."""
+    values = store.values(tenant["company"])
+    creds = store.decode(values["creds"])
+    assert creds["me"]["id"] == tenant["me"]["id"]
+    assert creds["noiseKey"]["private"]["type"] == "Buffer"  # BufferJSON.replacer: base64 text
+    assert isinstance(creds["noiseKey"]["private"]["data"], str)
+    own = tenant["groups"][0]["tenantSenderJid"].split("@")[0].replace(":", "::")
+    assert f"sender-key-{tenant['groups'][0]['jid']}::{own}" in values  # ids unescaped
+    assert "app-state-sync-key-AAAAAC/q" in values
+    assert (
+        store.decode(values[f"lid-mapping-{tenant['me']['id'].split(':')[0]}"])
+        == tenant["me"]["lid"].split(":")[0]
+    )
 
 
 # --------------------------------------------------------------------------- what must happen
@@ -152,7 +179,7 @@ def _protected(manifest: Mapping[str, Any], store: StoreUnderTest) -> dict[str, 
     return {
         f"{tenant['company']}/{name}": value
         for tenant in manifest["tenants"]
-        for name, value in store.values(tenant["company"]).items()
+        for name, value in store.files(tenant["company"]).items()
         if tenant["files"].get(name) in PROTECTED_TYPES
     }
 
@@ -185,7 +212,8 @@ def _build(store: StoreUnderTest, contacts: Path) -> dict[str, Any]:
     assert abs(built_at - (time.time() - 15 * DAY)) < HOUR, f"node's clock said {manifest['generatedAt']}"
     for tenant in manifest["tenants"]:
         # every key Baileys wrote is in the store under its raw name, and nothing else is
-        assert set(store.values(tenant["company"])) == set(tenant["files"]), tenant["company"]
+        assert set(store.files(tenant["company"])) == set(tenant["files"]), tenant["company"]
+        _check_encoding(store, tenant)
     return manifest
 
 
@@ -196,7 +224,7 @@ def _record_15_days_ago(store: StoreUnderTest, state: Path, manifest: Mapping[st
     for tenant in manifest["tenants"]:
         pre_keys = _pre_keys(tenant["files"])
         assert deleted[tenant["company"]] == dict.fromkeys(pre_keys[:-PRE_KEYS_KEPT], "pre-key")
-        kept = store.values(tenant["company"])
+        kept = store.files(tenant["company"])
         assert _pre_keys(set(kept)) == pre_keys[-PRE_KEYS_KEPT:]
         # every value kept was recorded as first seen then, by the clock of wa-sessions' host
         first_seen = store.first_seen(tenant["company"])
@@ -217,11 +245,11 @@ def _talk_now(store: StoreUnderTest, contacts: Path, manifest: Mapping[str, Any]
     for tenant in manifest["tenants"]:
         company = tenant["company"]
         plan = _traffic(tenant, PLANS[company])
-        before = store.values(company)
+        before = store.files(company)
         args = ["--store", store.url, "--contacts-dir", str(contacts), "--company", company]
         code, report = verify_report(args + [arg for only in plan.only for arg in ("--only", only)])
         assert code == 0 and report["passed"] == len(plan.only), json.dumps(report["checks"], indent=1)
-        after = store.values(company)
+        after = store.files(company)
         changed = {
             n for n in before if after.get(n) != before[n] and tenant["files"][n] in ("session", "sender-key")
         }
@@ -261,17 +289,17 @@ def _clean_now_and_verify(store: StoreUnderTest, tmp_path: Path) -> None:
     _record_15_days_ago(store, state, manifest)
     traffic = _talk_now(store, contacts, manifest)
     protected = _protected(manifest, store)
-    before = {company: store.values(company) for company in COMPANIES}
+    before = {company: store.files(company) for company in COMPANIES}
 
     dry = _deleted(_cleanup(store, state, "--dry-run"))
-    assert {company: store.values(company) for company in COMPANIES} == before, "a dry run changed the store"
+    assert {company: store.files(company) for company in COMPANIES} == before, "a dry run changed the store"
     document = _cleanup(store, state)
     assert _deleted(document) == dry
     for tenant in manifest["tenants"]:
         company = tenant["company"]
         plan = traffic[company]
         assert dry[company] == {name: tenant["files"][name] for name in plan.expect_deleted}
-        remaining = store.values(company)
+        remaining = store.files(company)
         assert set(remaining) == set(before[company]) - plan.expect_deleted
         assert {n: remaining[n] for n in remaining} == {n: before[company][n] for n in remaining}
         pre_keys = _pre_keys(set(remaining))
