@@ -219,6 +219,37 @@ def test_a_value_written_between_check_and_delete_is_kept_by_the_delete_itself(
     assert [line["file"] for line in failed] == ["session-15550000001.0.json"]
 
 
+LOSE_LOCK = """
+import pymysql as _pymysql
+from wa_sessions.stores import mysql as _store
+_real_changed = _store.MySQLKeys.changed
+_killed = []
+def _changed(self, deletion):
+    if not _killed:  # the lock connection dies (killed by an operator, a network cut)
+        _killed.append(self.lock_id)
+        _connection = _pymysql.connect(host="127.0.0.1", port={port}, user={user!r}, password={password!r})
+        with _connection.cursor() as _cursor:
+            _cursor.execute("KILL CONNECTION %s", (self.lock_id,))
+        _connection.close()
+    return _real_changed(self, deletion)
+_store.MySQLKeys.changed = _changed
+"""
+
+
+def test_nothing_is_deleted_once_the_lock_connection_is_gone(
+    mariadb: MariaDB, mysql_fleet: str, state_root: Path
+) -> None:
+    assert wa(mariadb, mysql_fleet, state_root, "cleanup", "--company", SESSION).returncode == 0
+    backdate(mariadb, mysql_fleet, 20)
+    before = keys_of(mariadb, mysql_fleet)
+    prelude = LOSE_LOCK.format(port=mariadb.port, user=mariadb.user, password=mariadb.password)
+    run = wa(mariadb, mysql_fleet, state_root, "cleanup", "--json", "--company", SESSION, prelude=prelude)
+    assert run.returncode == 1, run.describe()
+    assert keys_of(mariadb, mysql_fleet) == before
+    errors = tenant_doc(run.doc, SESSION)["errors"]
+    assert errors and all("was lost" in error["error"] for error in errors), errors
+
+
 def test_a_lock_held_by_another_host_excludes_the_run(
     mariadb: MariaDB, mysql_fleet: str, state_root: Path
 ) -> None:
