@@ -4,10 +4,14 @@
 // key share from the primary phone, app-state patches, 1:1 sessions with
 // PN / multi-device / LID contacts, privacy tokens, and group sender keys.
 //
-//   node build_fleet.mjs --root DIR --contacts-dir DIR2 [--company ID]...
+//   node build_fleet.mjs (--root DIR | --store URL) --contacts-dir DIR2 [--company ID]...
 //        [--prekeys N] [--contact-prekeys N]
 //
-// DIR/company_<id>/         the tenant folders (what wa-sessions maintains)
+// DIR/company_<id>/         the tenant folders (what wa-sessions maintains); or,
+//                           with --store redis://... / mysql://..., each tenant's
+//                           auth state in that store, instance / session <id>,
+//                           as Evolution API / mysql-baileys write it
+//                           (lib/auth_stores.mjs)
 // DIR2/company_<id>/<name>/ each contact's own auth state
 // DIR2/company_<id>/server.json  the fake WhatsApp key server of that tenant's
 //                           world (uploaded bundles; contacts of different
@@ -16,7 +20,7 @@
 //
 // Prints the manifest path and a short summary as JSON on stdout.
 import { randomBytes } from 'node:crypto'
-import { mkdir, readdir, stat, writeFile } from 'node:fs/promises'
+import { mkdir, stat, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import {
 	INITIAL_PREKEY_COUNT,
@@ -30,6 +34,7 @@ import {
 } from 'baileys'
 import processMessage from 'baileys/lib/Utils/process-message.js'
 import { buildMergedTcTokenIndexWrite, resolveTcTokenJid, storeTcTokensFromIqResult } from 'baileys/lib/Utils/tc-token-utils.js'
+import { openBackend } from './lib/auth_stores.mjs'
 import { TENANT_DEVICE, contactPlan, groupPlan, senderKeyId, tenantGroupJid, tenantIdentity } from './lib/fleet.mjs'
 import {
 	BAILEYS_VERSION,
@@ -75,11 +80,12 @@ function makeEv(account, pending) {
 	}
 }
 
-async function buildTenant({ company, index, root, contactsDir, options, logger }) {
+async function buildTenant({ company, index, backend, contactsDir, options, logger }) {
 	const dirName = `company_${company}`
-	const tenantDir = path.join(root, dirName)
+	const where = { company, dir: dirName }
+	const tenantDir = path.join(backend.location, dirName)
 	const { pnUser, lidUser, me } = tenantIdentity(company, index)
-	const tenant = await openAccount(tenantDir, { logger, name: dirName })
+	const tenant = await openAccount(tenantDir, { logger, name: dirName, authState: await backend.authState(where) })
 	const server = new KeyServer()
 	const text = (() => {
 		let n = 0
@@ -294,13 +300,13 @@ async function buildTenant({ company, index, root, contactsDir, options, logger 
 		check(tenant.files.get(contact.tenantSessionFile) === 'session', `no ${contact.tenantSessionFile} for ${contact.name}`)
 	}
 
-	// --- cross-check: every entry of the folder was written by a recorded key type
-	const onDisk = (await readdir(tenantDir)).sort()
+	// --- cross-check: every entry of the folder (key of the store) was written by a recorded key type
+	const onDisk = await backend.keyFiles(where)
 	const recorded = [...tenant.files.keys()].sort()
 	const missing = recorded.filter(f => !onDisk.includes(f))
 	const unexplained = onDisk.filter(f => !tenant.files.has(f))
-	check(!missing.length && !unexplained.length, `folder listing != recorded writes: missing ${missing}, unexplained ${unexplained}`)
-	for (const file of onDisk) {
+	check(!missing.length && !unexplained.length, `${backend.kind} listing != recorded writes: missing ${missing}, unexplained ${unexplained}`)
+	for (const file of backend.kind === 'folder' ? onDisk : []) {
 		check((await stat(path.join(tenantDir, file))).isFile(), `${file} is not a regular file`)
 	}
 
@@ -335,36 +341,48 @@ const TENANT_DEVICE_INDEX = 1
 async function main() {
 	const args = parseArgs(process.argv.slice(2), {
 		root: '',
+		store: '',
 		contactsDir: '',
 		company: [],
 		prekeys: INITIAL_PREKEY_COUNT,
 		contactPrekeys: 20
 	})
-	check(args.root && args.contactsDir, 'usage: build_fleet.mjs --root DIR --contacts-dir DIR2 [--company ID]... [--prekeys N]')
+	check(
+		(args.root || args.store) && args.contactsDir,
+		'usage: build_fleet.mjs (--root DIR | --store URL) --contacts-dir DIR2 [--company ID]... [--prekeys N]'
+	)
 	const companies = args.company.length ? args.company : ['962302']
 	for (const company of companies) {
 		check(COMPANY_RE.test(company), `bad company id ${JSON.stringify(company)}`)
 	}
 	check(new Set(companies).size === companies.length, 'duplicate --company')
 	check(Number.isInteger(args.prekeys) && args.prekeys > 0, '--prekeys must be a positive integer')
-	const root = path.resolve(args.root)
+	const root = args.store ? null : path.resolve(args.root)
 	const contactsDir = path.resolve(args.contactsDir)
-	const rel = path.relative(root, contactsDir)
-	check(rel.startsWith('..') || path.isAbsolute(rel), '--contacts-dir must be outside --root')
-	await mkdir(root, { recursive: true })
+	if (root) {
+		const rel = path.relative(root, contactsDir)
+		check(rel.startsWith('..') || path.isAbsolute(rel), '--contacts-dir must be outside --root')
+		await mkdir(root, { recursive: true })
+	}
 	await mkdir(contactsDir, { recursive: true })
 
 	const logger = makeLogger('build')
 	const started = Date.now()
 	const tenants = []
-	for (const [index, company] of companies.entries()) {
-		tenants.push(await buildTenant({ company, index, root, contactsDir, options: args, logger }))
+	const backend = await openBackend({ store: args.store, root })
+	try {
+		for (const [index, company] of companies.entries()) {
+			tenants.push(await buildTenant({ company, index, backend, contactsDir, options: args, logger }))
+		}
+	} finally {
+		await backend.close()
 	}
 	const manifest = {
 		version: 1,
 		baileys: BAILEYS_VERSION,
 		generatedAt: new Date().toISOString(),
 		root,
+		store: backend.kind === 'folder' ? null : backend.location,
 		contactsDir,
 		options: { prekeys: args.prekeys, contactPrekeys: args.contactPrekeys },
 		tenants

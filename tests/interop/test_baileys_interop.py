@@ -18,8 +18,6 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
@@ -28,112 +26,31 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.env import clean_env
-
-INTEROP_DIR = Path(__file__).resolve().parent
-REPO_ROOT = INTEROP_DIR.parent.parent
-BAILEYS_PACKAGE = INTEROP_DIR / "node_modules" / "baileys" / "package.json"
-BAILEYS_VERSION = "7.0.0-rc14"
-COMPANIES = ("962302", "962303")
-PROTECTED_TYPES = ("creds", "app-state-sync-key", "app-state-sync-version", "lid-mapping")
-KEEP_TYPES = ("identity-key", "device-list", "tctoken")
-PRE_KEYS_KEPT = 50
-DAY = 86400
+from baileys_fleet import (
+    BAILEYS_VERSION,
+    COMPANIES,
+    DAY,
+    KEEP_TYPES,
+    PLANS,
+    PRE_KEYS_KEPT,
+    PROTECTED_TYPES,
+    AgingSpec,
+    Fleet,
+    checks_of,
+    pre_key_id,
+    run_node,
+    verify_report,
+    wa_sessions_json,
+)
 
 pytestmark = pytest.mark.interop
-
-
-@dataclass(frozen=True)
-class Fleet:
-    """A built fleet: tenant folders under ``root``, contacts + manifest under ``contacts``."""
-
-    root: Path
-    contacts: Path
-    manifest: dict[str, Any]
-
-    def tenant(self, company: str) -> dict[str, Any]:
-        return next(t for t in self.manifest["tenants"] if t["company"] == company)
-
-    def tenant_dir(self, company: str) -> Path:
-        return self.root / str(self.tenant(company)["dir"])
-
-
-def _node() -> str:
-    node = shutil.which("node")
-    if node is None:
-        pytest.fail("node (>= 20) is not on PATH; the Baileys interop tests need it")
-    if not BAILEYS_PACKAGE.is_file():
-        pytest.fail(
-            f"{BAILEYS_PACKAGE.parent} is missing: run `npm ci --prefix tests/interop` "
-            "(installs Baileys 7.0.0-rc14 from tests/interop/package-lock.json)"
-        )
-    installed = json.loads(BAILEYS_PACKAGE.read_text())["version"]
-    if installed != BAILEYS_VERSION:
-        pytest.fail(
-            f"tests/interop/node_modules has baileys {installed}, expected {BAILEYS_VERSION}: run `npm ci --prefix tests/interop`"
-        )
-    return node
-
-
-def _run_node(script: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [_node(), str(INTEROP_DIR / script), *args],
-        cwd=INTEROP_DIR,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    if check and result.returncode != 0:
-        pytest.fail(
-            f"{script} exited {result.returncode}\nstdout:\n{result.stdout[-4000:]}\nstderr:\n{result.stderr[-4000:]}"
-        )
-    return result
-
-
-def _wa_sessions_env() -> dict[str, str]:
-    env = clean_env(no_color=True)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-    return env
-
-
-def _wa_sessions(*args: str, expect_exit: int = 0) -> dict[str, Any]:
-    """Run ``python -m wa_sessions ARGS`` (with --json) and return the parsed document."""
-    result = subprocess.run(
-        [sys.executable, "-m", "wa_sessions", *args],
-        cwd=REPO_ROOT,
-        env=_wa_sessions_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == expect_exit, (
-        f"wa-sessions {' '.join(args)} exited {result.returncode}, expected {expect_exit}\n"
-        f"stdout:\n{result.stdout[-4000:]}\nstderr:\n{result.stderr[-4000:]}"
-    )
-    try:
-        document: dict[str, Any] = json.loads(result.stdout)
-    except json.JSONDecodeError as error:
-        pytest.fail(
-            f"wa-sessions {' '.join(args)} did not print one JSON document ({error}):\n{result.stdout[-4000:]}"
-        )
-    assert document.get("schema") == 1
-    return document
 
 
 def _verify(fleet: Fleet, *companies: str) -> tuple[int, dict[str, Any]]:
     args = ["--root", str(fleet.root), "--contacts-dir", str(fleet.contacts)]
     for company in companies:
         args += ["--company", company]
-    result = _run_node("verify_fleet.mjs", *args, check=False)
-    if result.returncode not in (0, 1):
-        pytest.fail(f"verify_fleet.mjs crashed ({result.returncode}):\n{result.stderr[-4000:]}")
-    return result.returncode, json.loads(result.stdout)
-
-
-def _checks(report: Mapping[str, Any], company: str, check: str) -> dict[str, dict[str, Any]]:
-    return {c["subject"]: c for c in report["checks"] if c["company"] == company and c["check"] == check}
+    return verify_report(args)
 
 
 def _sha256(path: Path) -> str:
@@ -156,10 +73,6 @@ def _age(path: Path, days: float) -> None:
     os.utime(path, (when, when), follow_symlinks=False)
 
 
-def _pre_key_id(name: str) -> int:
-    return int(name[len("pre-key-") : -len(".json")])
-
-
 @pytest.fixture(scope="session")
 def built_fleet(tmp_path_factory: pytest.TempPathFactory) -> Fleet:
     """Build the fleet once per session with the real Baileys (about 5 s)."""
@@ -167,7 +80,7 @@ def built_fleet(tmp_path_factory: pytest.TempPathFactory) -> Fleet:
     args = ["--root", str(base / "root"), "--contacts-dir", str(base / "contacts")]
     for company in COMPANIES:
         args += ["--company", company]
-    _run_node("build_fleet.mjs", *args)
+    run_node("build_fleet.mjs", *args)
     manifest = json.loads((base / "contacts" / "manifest.json").read_text())
     assert manifest["baileys"] == BAILEYS_VERSION
     return Fleet(root=base / "root", contacts=base / "contacts", manifest=manifest)
@@ -245,7 +158,7 @@ def test_file_names_baileys_wrote_match_the_spec_examples(built_fleet: Fleet) ->
 
 def test_scan_counts_every_category_as_baileys_wrote_it(built_fleet: Fleet) -> None:
     before = {t["dir"]: _snapshot(built_fleet.root / t["dir"]) for t in built_fleet.manifest["tenants"]}
-    document = _wa_sessions("scan", "--json", "--root", str(built_fleet.root))
+    document = wa_sessions_json("scan", "--json", "--root", str(built_fleet.root))
     assert document["command"] == "scan"
     tenants = {t["company"]: t for t in document["tenants"]}
     assert sorted(tenants) == sorted(COMPANIES)
@@ -273,15 +186,6 @@ class AgingPlan:
     deleted_sessions_of: set[str]  # contact names
     deleted_sender_keys_of: set[tuple[str, str]]  # (group jid, contact name)
     own_key_deleted_in: set[str]  # group jids
-
-
-@dataclass(frozen=True)
-class AgingSpec:
-    """What to make old in one tenant: contacts' sessions, (group index, member) sender keys, our own key."""
-
-    old_sessions: frozenset[str]
-    old_member_keys: frozenset[tuple[int, str]]
-    own_old_group: int
 
 
 def _aging_plan(tenant: Mapping[str, Any], spec: AgingSpec) -> AgingPlan:
@@ -318,7 +222,7 @@ def _aging_plan(tenant: Mapping[str, Any], spec: AgingSpec) -> AgingPlan:
     for name, key_type in tenant["files"].items():
         if key_type in PROTECTED_TYPES or key_type in KEEP_TYPES:
             aged[name] = 30  # protected / keep: age never matters
-    pre_keys = sorted((n for n, t in tenant["files"].items() if t == "pre-key"), key=_pre_key_id)
+    pre_keys = sorted((n for n, t in tenant["files"].items() if t == "pre-key"), key=pre_key_id)
     expect |= set(pre_keys[:-PRE_KEYS_KEPT])
     return AgingPlan(
         aged=aged,
@@ -327,22 +231,6 @@ def _aging_plan(tenant: Mapping[str, Any], spec: AgingSpec) -> AgingPlan:
         deleted_sender_keys_of=member_keys,
         own_key_deleted_in={own_group["jid"]},
     )
-
-
-PLANS = {
-    # tenant 0: PN-addressed own sender key (me.id) goes; two contacts lose their session
-    COMPANIES[0]: AgingSpec(
-        old_sessions=frozenset({"pn0", "lid2"}),
-        old_member_keys=frozenset({(0, "md1"), (1, "lid4")}),
-        own_old_group=0,
-    ),
-    # tenant 1: LID-addressed own sender key (me.lid) goes; our primary phone's session goes
-    COMPANIES[1]: AgingSpec(
-        old_sessions=frozenset({"out3", "phone"}),
-        old_member_keys=frozenset({(0, "pn0"), (1, "lid2")}),
-        own_old_group=1,
-    ),
-}
 
 
 def _protected_hashes(fleet: Fleet) -> dict[str, str]:
@@ -371,7 +259,7 @@ def test_cleanup_deletes_only_what_baileys_can_lose_and_every_kept_chat_still_wo
     before = {company: _listing(fleet.tenant_dir(company)) for company in COMPANIES}
 
     # the dry run announces exactly the real run's deletions and touches nothing
-    dry = _wa_sessions("cleanup", "--dry-run", "--json", "--root", str(fleet.root))
+    dry = wa_sessions_json("cleanup", "--dry-run", "--json", "--root", str(fleet.root))
     for tenant in dry["tenants"]:
         assert tenant["dry_run"] is True
         assert {d["file"] for d in tenant["deleted"]} == plans[tenant["company"]].expect_deleted, tenant[
@@ -379,7 +267,7 @@ def test_cleanup_deletes_only_what_baileys_can_lose_and_every_kept_chat_still_wo
         ]
     assert {company: _listing(fleet.tenant_dir(company)) for company in COMPANIES} == before
 
-    document = _wa_sessions("cleanup", "--json", "--root", str(fleet.root))
+    document = wa_sessions_json("cleanup", "--json", "--root", str(fleet.root))
     assert document["command"] == "cleanup"
     results = {t["company"]: t for t in document["tenants"]}
     assert sorted(results) == sorted(COMPANIES)
@@ -400,8 +288,8 @@ def test_cleanup_deletes_only_what_baileys_can_lose_and_every_kept_chat_still_wo
             f"{company}: unexpectedly deleted {sorted(before[company] - plan.expect_deleted - remaining)}, "
             f"unexpectedly kept {sorted(remaining & plan.expect_deleted)}"
         )
-        pre_keys = sorted(_pre_key_id(n) for n in remaining if tenant["files"][n] == "pre-key")
-        all_pre_keys = sorted(_pre_key_id(n) for n, t in tenant["files"].items() if t == "pre-key")
+        pre_keys = sorted(pre_key_id(n) for n in remaining if tenant["files"][n] == "pre-key")
+        all_pre_keys = sorted(pre_key_id(n) for n, t in tenant["files"].items() if t == "pre-key")
         assert pre_keys == all_pre_keys[-PRE_KEYS_KEPT:]
         assert tenant["nextPreKeyId"] - 1 in pre_keys
         for group in tenant["groups"]:
@@ -422,20 +310,20 @@ def test_cleanup_deletes_only_what_baileys_can_lose_and_every_kept_chat_still_wo
     for company in COMPANIES:
         tenant = fleet.tenant(company)
         plan = plans[company]
-        contact_checks = _checks(report, company, "contact-message")
+        contact_checks = checks_of(report, company, "contact-message")
         assert {
             name for name, c in contact_checks.items() if c["status"] == "skipped"
         } == plan.deleted_sessions_of
         assert {name for name, c in contact_checks.items() if c["status"] == "passed"} == {
             c["name"] for c in tenant["contacts"]
         } - plan.deleted_sessions_of
-        member_checks = _checks(report, company, "member-group-message")
+        member_checks = checks_of(report, company, "member-group-message")
         skipped = {
             tuple(subject.split(" ")) for subject, c in member_checks.items() if c["status"] == "skipped"
         }
         assert skipped == plan.deleted_sender_keys_of
         assert len(member_checks) == sum(len(g["members"]) for g in tenant["groups"])
-        group_checks = _checks(report, company, "tenant-group-message")
+        group_checks = checks_of(report, company, "tenant-group-message")
         assert set(group_checks) == {g["jid"] for g in tenant["groups"]}
         for jid, check in group_checks.items():
             assert check["status"] == "passed"
@@ -443,11 +331,11 @@ def test_cleanup_deletes_only_what_baileys_can_lose_and_every_kept_chat_still_wo
                 "detail"
             ]
         assert (
-            _checks(report, company, "newest-pre-key")[f"pre-key-{tenant['nextPreKeyId'] - 1}"]["status"]
+            checks_of(report, company, "newest-pre-key")[f"pre-key-{tenant['nextPreKeyId'] - 1}"]["status"]
             == "passed"
         )
-        assert all(c["status"] == "passed" for c in _checks(report, company, "app-state").values())
-        assert all(c["status"] == "passed" for c in _checks(report, company, "lid-mapping").values())
+        assert all(c["status"] == "passed" for c in checks_of(report, company, "app-state").values())
+        assert all(c["status"] == "passed" for c in checks_of(report, company, "lid-mapping").values())
     assert _protected_hashes(fleet) == protected, (
         "protected files changed while Baileys used the cleaned folders"
     )
@@ -472,11 +360,13 @@ def test_emergency_cleanup_keeps_chats_working(fleet: Fleet) -> None:
     before = _listing(directory)
     other_before = _listing(fleet.tenant_dir(COMPANIES[0]))
 
-    document = _wa_sessions("emergency-cleanup", "--company", company, "--json", "--root", str(fleet.root))
+    document = wa_sessions_json(
+        "emergency-cleanup", "--company", company, "--json", "--root", str(fleet.root)
+    )
     assert [t["company"] for t in document["tenants"]] == [company]
     assert document["tenants"][0]["action"] == "emergency"
     remaining = _listing(directory)
-    pre_keys = sorted(_pre_key_id(n) for n, t in tenant["files"].items() if t == "pre-key")
+    pre_keys = sorted(pre_key_id(n) for n, t in tenant["files"].items() if t == "pre-key")
     expected_gone = {
         contacts["md1"]["tenantSessionFile"],
         lid_group["members"][0]["senderKeyFile"],
@@ -491,7 +381,7 @@ def test_emergency_cleanup_keeps_chats_working(fleet: Fleet) -> None:
     code, report = _verify(fleet, company)
     assert code == 0 and report["ok"], json.dumps(report["failures"], indent=1)
     assert (
-        "own sender key new" in _checks(report, company, "tenant-group-message")[lid_group["jid"]]["detail"]
+        "own sender key new" in checks_of(report, company, "tenant-group-message")[lid_group["jid"]]["detail"]
     )
 
 

@@ -27,26 +27,36 @@
 //                    read-only: the current app-state sync key and versions and
 //                    the LID mappings still load through Baileys' key store.
 //
-//   node verify_fleet.mjs --root DIR --contacts-dir DIR2 [--company ID]...
+//   node verify_fleet.mjs (--root DIR | --store URL) --contacts-dir DIR2 [--company ID]...
+//        [--only CHECK:SUBJECT]...
 //
 // Prints one JSON document; exits 1 when any check failed, 2 on a usage or
 // setup error. It writes to the folders like a live client would (it advances
 // ratchets and consumes the newest pre-key), so run it once per fleet build.
-import { access, mkdir, readFile } from 'node:fs/promises'
+// --store: the tenants' auth state is in Redis / MySQL (lib/auth_stores.mjs).
+// --only (repeatable): run just these checks, e.g. `contact-message:pn0`,
+// `member-group-message:120363000000000000@g.us md1`,
+// `tenant-group-message:120363000000000001@g.us` -- a traffic pass that changes
+// exactly those keys of the tenant (no pre-key is consumed).
+import { mkdir, readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { parseAndInjectE2ESessions } from 'baileys'
+import { openBackend } from './lib/auth_stores.mjs'
 import { KeyServer, makeLogger, messageId, openAccount, parseArgs, sendDirect, sendGroup, uploadPreKeys } from './lib/harness.mjs'
 
-const exists = file =>
-	access(file).then(
-		() => true,
-		() => false
-	)
-
-async function verifyTenant({ tenant: t, root, contactsDir, logger, results }) {
-	const tenantDir = path.join(root, t.dir)
-	const record = (check, subject, status, detail = null) => results.push({ company: t.company, check, subject, status, detail })
+async function verifyTenant({ tenant: t, backend, only, contactsDir, logger, results }) {
+	const tenantDir = path.join(backend.location, t.dir)
+	const exists = file => backend.has({ company: t.company, dir: t.dir }, file)
+	const selected = (check, subject) => !only.length || only.some(o => o.check === check && o.subject === subject)
+	const record = (check, subject, status, detail = null) => {
+		if (selected(check, subject)) {
+			results.push({ company: t.company, check, subject, status, detail })
+		}
+	}
 	const attempt = async (check, subject, fn) => {
+		if (!selected(check, subject)) {
+			return
+		}
 		try {
 			const detail = await fn()
 			record(check, subject, 'passed', detail ?? null)
@@ -55,26 +65,27 @@ async function verifyTenant({ tenant: t, root, contactsDir, logger, results }) {
 		}
 	}
 
-	if (!(await exists(path.join(tenantDir, 'creds.json')))) {
-		record('creds', t.dir, 'failed', 'creds.json is missing')
+	if (!(await exists('creds.json'))) {
+		results.push({ company: t.company, check: 'creds', subject: t.dir, status: 'failed', detail: 'creds.json is missing' })
 		return
 	}
-	const tenant = await openAccount(tenantDir, { logger, name: t.dir })
+	const authState = await backend.authState({ company: t.company, dir: t.dir })
+	const tenant = await openAccount(tenantDir, { logger, name: t.dir, authState })
 	if (tenant.meId !== t.me.id) {
-		record('creds', t.dir, 'failed', `creds.json me.id is ${tenant.meId}, built as ${t.me.id}`)
+		results.push({ company: t.company, check: 'creds', subject: t.dir, status: 'failed', detail: `creds.json me.id is ${tenant.meId}, built as ${t.me.id}` })
 		return
 	}
 	const serverFile = path.join(contactsDir, t.dir, 'server.json')
 	const server = await KeyServer.load(serverFile)
 	try {
-		await verifyWith({ t, tenant, tenantDir, contactsDir, server, logger, record, attempt })
+		await verifyWith({ t, tenant, exists, traffic: only.length > 0, contactsDir, server, logger, record, attempt })
 	} finally {
 		await server.save(serverFile)
 		tenant.repo.close?.()
 	}
 }
 
-async function verifyWith({ t, tenant, tenantDir, contactsDir, server, logger, record, attempt }) {
+async function verifyWith({ t, tenant, exists, traffic, contactsDir, server, logger, record, attempt }) {
 	const contacts = {}
 	for (const c of t.contacts) {
 		contacts[c.name] = { ...c, account: await openAccount(path.join(contactsDir, c.dir), { logger, name: `${t.dir}/${c.name}` }) }
@@ -82,7 +93,7 @@ async function verifyWith({ t, tenant, tenantDir, contactsDir, server, logger, r
 
 	// (a) 1:1 sessions that were kept still decrypt
 	for (const c of Object.values(contacts)) {
-		if (!(await exists(path.join(tenantDir, c.tenantSessionFile)))) {
+		if (!(await exists(c.tenantSessionFile))) {
 			record('contact-message', c.name, 'skipped', `${c.tenantSessionFile} was deleted`)
 			continue
 		}
@@ -105,7 +116,7 @@ async function verifyWith({ t, tenant, tenantDir, contactsDir, server, logger, r
 	for (const g of t.groups) {
 		for (const m of g.members) {
 			const subject = `${g.jid} ${m.contact}`
-			if (!(await exists(path.join(tenantDir, m.senderKeyFile)))) {
+			if (!(await exists(m.senderKeyFile))) {
 				record('member-group-message', subject, 'skipped', `${m.senderKeyFile} was deleted`)
 				continue
 			}
@@ -133,8 +144,8 @@ async function verifyWith({ t, tenant, tenantDir, contactsDir, server, logger, r
 	// (d) the tenant can still send to each group and every member reads it
 	for (const g of t.groups) {
 		await attempt('tenant-group-message', g.jid, async () => {
-			const ownKeyKept = await exists(path.join(tenantDir, g.ownSenderKeyFile))
-			const memoryKept = await exists(path.join(tenantDir, g.memoryFile))
+			const ownKeyKept = await exists(g.ownSenderKeyFile)
+			const memoryKept = await exists(g.memoryFile)
 			const { distributedTo, results: got } = await sendGroup(tenant, {
 				group: g.jid,
 				senderJid: g.tenantSenderJid,
@@ -180,12 +191,15 @@ async function verifyWith({ t, tenant, tenantDir, contactsDir, server, logger, r
 	// After a pre-key cap that id is usually gone locally; Baileys then answers
 	// with a retry receipt carrying a fresh pre-key. Reported, never a failure.
 	try {
+		if (traffic) {
+			throw new Error('a traffic pass (--only)')
+		}
 		const oldestId = server.preKeyIds(t.me.id)[0]
 		const stranger = await openAccount(path.join(contactsDir, t.dir, `stranger-${Date.now()}`), { logger, name: `${t.dir}/stranger` })
 		const strangerJid = '15559999998@s.whatsapp.net'
 		await stranger.updateCreds({ me: { id: strangerJid }, platform: 'android' })
 		await parseAndInjectE2ESessions(server.fetch([t.me.id]), stranger.repo)
-		const local = await exists(path.join(tenantDir, `pre-key-${oldestId}.json`))
+		const local = await exists(`pre-key-${oldestId}.json`)
 		try {
 			await sendDirect(stranger, tenant, { fromJid: strangerJid, toJid: t.me.id, message: { conversation: 'hi' } })
 			record('oldest-server-pre-key', `pre-key-${oldestId}`, 'info', 'decrypted')
@@ -235,11 +249,17 @@ async function verifyWith({ t, tenant, tenantDir, contactsDir, server, logger, r
 }
 
 async function main() {
-	const args = parseArgs(process.argv.slice(2), { root: '', contactsDir: '', company: [] })
-	if (!args.root || !args.contactsDir) {
-		throw Object.assign(new Error('usage: verify_fleet.mjs --root DIR --contacts-dir DIR2 [--company ID]...'), { usage: true })
+	const args = parseArgs(process.argv.slice(2), { root: '', store: '', contactsDir: '', company: [], only: [] })
+	if (!(args.root || args.store) || !args.contactsDir) {
+		throw Object.assign(
+			new Error('usage: verify_fleet.mjs (--root DIR | --store URL) --contacts-dir DIR2 [--company ID]... [--only CHECK:SUBJECT]...'),
+			{ usage: true }
+		)
 	}
-	const root = path.resolve(args.root)
+	const only = args.only.map(o => ({ check: o.slice(0, o.indexOf(':')), subject: o.slice(o.indexOf(':') + 1) }))
+	if (only.some(o => !o.check)) {
+		throw Object.assign(new Error('--only takes CHECK:SUBJECT'), { usage: true })
+	}
 	const contactsDir = path.resolve(args.contactsDir)
 	const manifest = JSON.parse(await readFile(path.join(contactsDir, 'manifest.json'), 'utf-8'))
 	const logger = makeLogger('verify')
@@ -247,12 +267,17 @@ async function main() {
 	await mkdir(contactsDir, { recursive: true })
 	const started = Date.now()
 	const results = []
-	for (const t of tenants) {
-		try {
-			await verifyTenant({ tenant: t, root, contactsDir, logger, results })
-		} catch (error) {
-			results.push({ company: t.company, check: 'verify', subject: t.dir, status: 'failed', detail: error.stack || String(error) })
+	const backend = await openBackend({ store: args.store, root: args.root })
+	try {
+		for (const t of tenants) {
+			try {
+				await verifyTenant({ tenant: t, backend, only, contactsDir, logger, results })
+			} catch (error) {
+				results.push({ company: t.company, check: 'verify', subject: t.dir, status: 'failed', detail: error.stack || String(error) })
+			}
 		}
+	} finally {
+		await backend.close()
 	}
 	const count = status => results.filter(r => r.status === status).length
 	const summary = {

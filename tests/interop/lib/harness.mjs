@@ -97,13 +97,15 @@ export function canonicalJid(jid) {
  * useMultiFileAuthState -> makeCacheableSignalKeyStore (as Baileys' README
  * recommends) -> addTransactionCapability (what makeSocket does) ->
  * makeLibSignalRepository (DEFAULT_CONNECTION_CONFIG.makeSignalRepository).
+ * `authState` ({ state, saveCreds } of another backend, lib/auth_stores.mjs)
+ * replaces useMultiFileAuthState(dir).
  *
  * Every keys.set that reaches useMultiFileAuthState is recorded in `files`
  * (file name -> key type) so callers know which Baileys key type wrote which
  * file; deletions (null values) remove the entry.
  */
-export async function openAccount(dir, { logger = makeLogger(), name = dir } = {}) {
-	const { state, saveCreds } = await useMultiFileAuthState(dir)
+export async function openAccount(dir, { logger = makeLogger(), name = dir, authState } = {}) {
+	const { state, saveCreds } = authState ?? (await useMultiFileAuthState(dir))
 	const files = new Map()
 	const raw = state.keys
 	const recordingStore = {
