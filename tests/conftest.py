@@ -11,7 +11,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from integration.mariadb_server import mariadb, mysql_db
 from support.env import is_wa_sessions_variable
+
+# One MariaDB per test session, whichever directory starts it (tests/integration, tests/interop).
+__all__ = ["mariadb", "mysql_db"]
 
 
 @pytest.fixture(autouse=True)

@@ -52,7 +52,6 @@ def hold_lock() -> Iterator[type[LockHolder]]:
         holder.close()
 
 
-# The MySQL store's server (started on first use, one per test session), a database per test, and
-# two sessions of mysql-baileys rows in it; `state_root` (only the state dir) for store tests.
-from .mariadb_server import mariadb, mysql_db  # noqa: E402, F401
+# Two sessions of mysql-baileys rows in a database of the session's MariaDB (tests/conftest.py);
+# `state_root` (only the state dir) for store tests.
 from .mysql_fleet import mysql_fleet, state_root  # noqa: E402, F401
