@@ -61,22 +61,34 @@ def age_seconds(mtime_ns: int, now: float) -> float:
 _NEVER_PLANNED = layout.PROTECTED | {layout.UNKNOWN}
 
 
-def _group_keys(entries: Iterable[Entry]) -> dict[str, _Key]:
-    """The plannable entries grouped by key file. Most keys are one file, so that case costs one
-    tuple; a key with companions has its entries ordered by name and its newest mtime."""
-    keys: dict[str, _Key] = {}
-    companions: dict[str, list[Entry]] = {}
-    make = _Key._make  # _Key(...) without its Python-level __new__ (the field count is checked)
+#: A key to judge: the Entry of a key file without companions (most keys: no new object), or a
+#: _Key grouping a key file with its companions.
+KeyLike = Entry | _Key
+
+
+def _group_keys(entries: Iterable[Entry]) -> dict[str, KeyLike]:
+    """The plannable entries grouped by key file. A key file alone is its own Entry; a key with
+    companions (or a companion alone) is a _Key, its entries ordered by name, with their newest
+    mtime."""
+    keys: dict[str, KeyLike] = {}
+    groups: dict[str, list[Entry]] = {}
     never = _NEVER_PLANNED
     for entry in entries:
         if not entry.regular or entry.category in never:
             continue
         key_name = entry.key_name
         if key_name in keys:
-            companions.setdefault(key_name, [keys[key_name].entries[0]]).append(entry)
+            group = groups.get(key_name)
+            if group is None:
+                first = keys[key_name]
+                groups[key_name] = [*first.entries, entry] if isinstance(first, _Key) else [first, entry]
+            else:
+                group.append(entry)
+        elif entry.name == key_name:
+            keys[key_name] = entry
         else:
-            keys[key_name] = make((key_name, entry.category, (entry,), entry.mtime_ns, entry.pre_key_id))
-    for key_name, group in companions.items():
+            keys[key_name] = _Key(key_name, entry.category, (entry,), entry.mtime_ns, entry.pre_key_id)
+    for key_name, group in groups.items():
         group.sort(key=lambda entry: entry.name)
         keys[key_name] = _Key(
             key_name,
@@ -88,20 +100,26 @@ def _group_keys(entries: Iterable[Entry]) -> dict[str, _Key]:
     return keys
 
 
-def _age_verdicts(keys: Sequence[_Key], max_age: int, now: float) -> dict[str, str]:
-    limit = format_duration(max_age)
+def _entries_of(key: KeyLike) -> tuple[Entry, ...]:
+    return key.entries if isinstance(key, _Key) else (key,)
+
+
+def _age_verdicts(keys: Sequence[KeyLike], max_age: int, now: float) -> dict[str, str]:
+    prefix = f"older than {format_duration(max_age)}: last used "  # worded once per rule and tenant
     # Older than max_age <=> mtime before `now - max_age`: one comparison per key (with a
     # millisecond of slack for float rounding; age_seconds decides), and the age is worked out
     # (and worded) only for the keys that go.
     oldest_kept_ns = (now - max_age) * 1e9 + 1e6
-    return {
-        key.name: f"older than {limit}: last used {format_age(age_seconds(key.mtime_ns, now))} ago"
-        for key in keys
-        if key.mtime_ns < oldest_kept_ns and age_seconds(key.mtime_ns, now) > max_age
-    }
+    verdicts = {}
+    for key in keys:
+        if key.mtime_ns < oldest_kept_ns:
+            age = age_seconds(key.mtime_ns, now)
+            if age > max_age:
+                verdicts[key.name] = prefix + format_age(age) + " ago"
+    return verdicts
 
 
-def _newest_verdicts(keys: Sequence[_Key], keep_newest: int) -> dict[str, str]:
+def _newest_verdicts(keys: Sequence[KeyLike], keep_newest: int) -> dict[str, str]:
     if len(keys) <= keep_newest:
         return {}
     if keys[0].category == layout.PRE_KEY:
@@ -119,7 +137,7 @@ def _newest_verdicts(keys: Sequence[_Key], keep_newest: int) -> dict[str, str]:
     }
 
 
-def _rule_verdicts(keys: Sequence[_Key], rule: Rule, now: float) -> dict[str, str]:
+def _rule_verdicts(keys: Sequence[KeyLike], rule: Rule, now: float) -> dict[str, str]:
     """Keys the rule deletes, with the reason. Both parts of a rule must allow a deletion."""
     by_age = _age_verdicts(keys, rule.max_age, now) if rule.max_age is not None else None
     by_count = _newest_verdicts(keys, rule.keep_newest) if rule.keep_newest is not None else None
@@ -145,7 +163,7 @@ def plan_tenant(entries: Iterable[Entry], rules: Mapping[str, Rule], creds: Cred
     Protected categories, unknown entries and non-regular entries are never planned.
     """
     keys = _group_keys(entries)
-    by_category: dict[str, list[_Key]] = defaultdict(list)
+    by_category: dict[str, list[KeyLike]] = defaultdict(list)
     for key in keys.values():
         by_category[key.category].append(key)
 
@@ -172,24 +190,49 @@ def plan_tenant(entries: Iterable[Entry], rules: Mapping[str, Rule], creds: Cred
     own = _own_sender_keys(verdicts, keys, creds)
     partners = _memory_partners(verdicts, keys, own)
     verdicts.update(partners)
-    units = _units(verdicts, partners, own)
+    return Plan(_deletions(verdicts, keys, _units(verdicts, partners, own)), tuple(notes))
+
+
+def _deletions(
+    verdicts: Mapping[str, str], keys: Mapping[str, KeyLike], units: Mapping[str, str]
+) -> tuple[Deletion, ...]:
+    """The Deletions of the planned keys in _apply_order: units by name; a unit of one key file
+    alone (nearly every unit) is one Deletion, no sort key worked out; a larger unit has its
+    entries ordered by _apply_order."""
+    alone: dict[str, str] = {}  # unit -> its one key (nearly every unit: a key file's own name)
+    shared: dict[str, list[str]] = {}  # unit -> its keys (our own sender keys with their memory)
+    for key_name, unit in units.items():
+        if unit in shared:
+            shared[unit].append(key_name)
+        elif unit in alone:
+            shared[unit] = [alone.pop(unit), key_name]
+        else:
+            alone[unit] = key_name
     make = Deletion._make  # Deletion(...) without its Python-level __new__ (the field count is checked)
-    deletions = [
-        make(
-            (
-                entry,
-                verdicts[key_name] if entry.name == key_name else f"{verdicts[key_name]} (with {key_name})",
-                units[key_name],
-            )
-        )
-        for key_name in verdicts
-        for entry in keys[key_name].entries
-    ]
-    deletions.sort(key=_apply_order)
-    return Plan(tuple(deletions), tuple(notes))
+    deletions: list[Deletion] = []
+    for unit in sorted([*alone, *shared]):
+        one = alone.get(unit)
+        if one is not None and type(key := keys[one]) is not _Key:
+            deletions.append(make((key, verdicts[one], unit)))
+            continue
+        group = [
+            make((entry, _reason(verdicts[name], name, entry.name), unit))
+            for name in (shared[unit] if one is None else [one])
+            for entry in _entries_of(keys[name])
+        ]
+        group.sort(key=_apply_order)
+        deletions.extend(group)
+    return tuple(deletions)
 
 
-def _own_sender_keys(verdicts: Mapping[str, str], keys: Mapping[str, _Key], creds: Creds) -> dict[str, str]:
+def _reason(verdict: str, key_name: str, name: str) -> str:
+    """A deletion's reason: its key's verdict, naming the key for a companion."""
+    return verdict if name == key_name else f"{verdict} (with {key_name})"
+
+
+def _own_sender_keys(
+    verdicts: Mapping[str, str], keys: Mapping[str, KeyLike], creds: Creds
+) -> dict[str, str]:
     """Our own sender keys (sender = the account of creds.json) among the planned keys, each
     with its group's sender-key-memory file name."""
     own = {}
@@ -241,14 +284,16 @@ def purge_plan(entries: Iterable[Entry], reason: str) -> Plan:
     return Plan(tuple(deletions))
 
 
-def _guarded(verdicts: dict[str, str], keys: Mapping[str, _Key], lowest_kept: int | None) -> dict[str, str]:
+def _guarded(
+    verdicts: dict[str, str], keys: Mapping[str, KeyLike], lowest_kept: int | None
+) -> dict[str, str]:
     if lowest_kept is None:
         return verdicts
     return {name: reason for name, reason in verdicts.items() if (keys[name].pre_key_id or 0) < lowest_kept}
 
 
 def _memory_partners(
-    verdicts: Mapping[str, str], keys: Mapping[str, _Key], own: Mapping[str, str]
+    verdicts: Mapping[str, str], keys: Mapping[str, KeyLike], own: Mapping[str, str]
 ) -> dict[str, str]:
     """When our own sender key of a group goes, that group's sender-key-memory file goes too."""
     partners = {}
