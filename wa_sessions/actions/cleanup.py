@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol, TypeVar
@@ -65,14 +66,25 @@ def streamed(
             stream.write(stream.render(outcome))
             yield outcome.compacted()
         return
-    with stream.spool() as spool:
+    try:
+        spool: Spool | None = stream.spool()
+    except OSError:  # no temporary file to be had: the text comes through the pipe
+        spool = None
 
-        def rendered(item: Item) -> tuple[Outcome, Piece]:
-            outcome = function(item)
-            return outcome.compacted(), spool.put(stream.render(outcome))
+    def rendered(item: Item) -> tuple[Outcome, Piece | str]:
+        outcome = function(item)
+        text = stream.render(outcome)
+        if spool is not None:
+            with contextlib.suppress(OSError):  # its disk full: through the pipe instead
+                return outcome.compacted(), spool.put(text)
+        return outcome.compacted(), text
 
+    with spool if spool is not None else contextlib.nullcontext():
         for outcome, piece in ordered_map(rendered, items, jobs):
-            stream.write_piece(spool, piece)
+            if isinstance(piece, str):
+                stream.write(piece)
+            elif spool is not None:  # a Piece comes only from a spool
+                stream.write_piece(spool, piece)
             yield outcome
 
 
