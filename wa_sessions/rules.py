@@ -235,9 +235,19 @@ def _own_sender_keys(
 ) -> dict[str, str]:
     """Our own sender keys (sender = the account of creds.json) among the planned keys, each
     with its group's sender-key-memory file name."""
-    own = {}
+    own: dict[str, str] = {}
+    # `<group>--<user>--<device>`: a name without `--<user>--` for any of ours is not ours, and
+    # needs no parsing (nearly every sender key is another participant's).
+    marks = tuple(f"--{user}--" for user in creds.own_users)
+    if not marks:
+        return own
     for name in verdicts:
         if keys[name].category != layout.SENDER_KEY:
+            continue
+        for mark in marks:
+            if mark in name:
+                break
+        else:
             continue
         parsed = layout.parse_sender_key(name)
         if parsed is not None and parsed[1] in creds.own_users:
