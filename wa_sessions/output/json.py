@@ -49,12 +49,17 @@ def scan_fields(state: TenantState) -> dict[str, Any]:
 def _deleted(outcome: Outcome) -> str:
     """The `deleted` list written straight from the plan, not through a dict per file: a dry run
     of a fleet lists every file it would delete. The text json.dumps would write."""
+    display = layout.display_name
     return ", ".join(
-        f'{{"file": {_string(layout.display_name(deletion.entry.name))}, '
-        f'"category": {_string(deletion.entry.category)}, "reason": {_string(deletion.reason)}, '
+        f'{{"file": {_string(name if (name := deletion.entry.name).isascii() else display(name))}, '
+        f'"category": {_CATEGORY_STRINGS[deletion.entry.category]}, "reason": {_string(deletion.reason)}, '
         f'"bytes": {deletion.entry.size}}}'
         for deletion in outcome.deleted
     )
+
+
+# Each category as a JSON string, encoded once (display_name is the identity on an ASCII name).
+_CATEGORY_STRINGS = {category: _string(category) for category in layout.CATEGORIES}
 
 
 def tenant_line(outcome: Outcome, command: str, purge: bool = False) -> str:
