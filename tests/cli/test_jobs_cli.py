@@ -174,24 +174,12 @@ def test_multitenant_real_run_with_jobs_deletes_records_and_remembers_what_one_p
         assert json.loads(pending.read_text())["tenants"] == {}, "recorded before, cleared after"
 
 
-def _dry_run_process(root: Path, jobs: str, out: Any, env: dict[str, str]) -> None:
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "wa_sessions",
-            "cleanup",
-            "--dry-run",
-            "--json",
-            "--root",
-            str(root),
-            "--jobs",
-            jobs,
-        ],
-        stdout=out,
-        env=env,
-        check=True,
-    )
+def _dry_run_process(root: Path, jobs: str, out: Any, env: dict[str, str]) -> bytes | None:
+    """`cleanup --dry-run --json` in a process of its own, its stdout `out` (a file, or a pipe)."""
+    argv = ["cleanup", "--dry-run", "--json", "--root", str(root), "--jobs", jobs]
+    return subprocess.run(
+        [sys.executable, "-m", "wa_sessions", *argv], stdout=out, env=env, check=True
+    ).stdout
 
 
 def _parsed(text: bytes) -> dict[str, Any]:
@@ -208,23 +196,8 @@ def test_worker_output_reaches_a_pipe_and_a_file_whole_and_in_order(fleet: Path,
         _dry_run_process(fleet, "1", out, env)
     with (tmp_path / "file.json").open("wb") as out:
         _dry_run_process(fleet, "2", out, env)
-    piped = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "wa_sessions",
-            "cleanup",
-            "--dry-run",
-            "--json",
-            "--root",
-            str(fleet),
-            "--jobs",
-            "2",
-        ],
-        stdout=subprocess.PIPE,
-        env=env,
-        check=True,
-    ).stdout
+    piped = _dry_run_process(fleet, "2", subprocess.PIPE, env)
+    assert piped is not None
     serial = _parsed((tmp_path / "serial.json").read_bytes())
     assert _parsed((tmp_path / "file.json").read_bytes()) == serial
     assert _parsed(piped) == serial
