@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 from wa_sessions import layout
 from wa_sessions.durations import format_age, format_duration
+from wa_sessions.key_groups import Key, KeyLike, entries_of, group_keys
 from wa_sessions.layout import Creds, Entry
 
 
@@ -44,64 +45,10 @@ class Plan:
     notes: tuple[str, ...] = ()
 
 
-class _Key(NamedTuple):
-    name: str
-    category: str
-    entries: tuple[Entry, ...]
-    mtime_ns: int
-    pre_key_id: int | None
-
-
 def age_seconds(mtime_ns: int, now: float) -> float:
     """`now - mtime`; an mtime in the future (clock moved back) counts as age 0."""
     age = now - mtime_ns / 1e9
     return age if age > 0.0 else 0.0
-
-
-_NEVER_PLANNED = layout.PROTECTED | {layout.UNKNOWN}
-
-
-#: A key to judge: the Entry of a key file without companions (most keys: no new object), or a
-#: _Key grouping a key file with its companions.
-KeyLike = Entry | _Key
-
-
-def _group_keys(entries: Iterable[Entry]) -> dict[str, KeyLike]:
-    """The plannable entries grouped by key file. A key file alone is its own Entry; a key with
-    companions (or a companion alone) is a _Key, its entries ordered by name, with their newest
-    mtime."""
-    keys: dict[str, KeyLike] = {}
-    groups: dict[str, list[Entry]] = {}
-    never = _NEVER_PLANNED
-    for entry in entries:
-        if not entry.regular or entry.category in never:
-            continue
-        key_name = entry.key_name
-        if key_name in keys:
-            group = groups.get(key_name)
-            if group is None:
-                first = keys[key_name]
-                groups[key_name] = [*first.entries, entry] if isinstance(first, _Key) else [first, entry]
-            else:
-                group.append(entry)
-        elif entry.name == key_name:
-            keys[key_name] = entry
-        else:
-            keys[key_name] = _Key(key_name, entry.category, (entry,), entry.mtime_ns, entry.pre_key_id)
-    for key_name, group in groups.items():
-        group.sort(key=lambda entry: entry.name)
-        keys[key_name] = _Key(
-            key_name,
-            group[0].category,
-            tuple(group),
-            max(entry.mtime_ns for entry in group),
-            group[0].pre_key_id,
-        )
-    return keys
-
-
-def _entries_of(key: KeyLike) -> tuple[Entry, ...]:
-    return key.entries if isinstance(key, _Key) else (key,)
 
 
 def _age_verdicts(keys: Sequence[KeyLike], max_age: int, now: float) -> dict[str, str]:
@@ -162,7 +109,7 @@ def plan_tenant(entries: Iterable[Entry], rules: Mapping[str, Rule], creds: Cred
 
     Protected categories, unknown entries and non-regular entries are never planned.
     """
-    keys = _group_keys(entries)
+    keys = group_keys(entries)
     by_category: dict[str, list[KeyLike]] = defaultdict(list)
     for key in keys.values():
         by_category[key.category].append(key)
@@ -212,13 +159,13 @@ def _deletions(
     deletions: list[Deletion] = []
     for unit in sorted([*alone, *shared]):
         one = alone.get(unit)
-        if one is not None and type(key := keys[one]) is not _Key:
+        if one is not None and type(key := keys[one]) is not Key:
             deletions.append(make((key, verdicts[one], unit)))
             continue
         group = [
             make((entry, _reason(verdicts[name], name, entry.name), unit))
             for name in (shared[unit] if one is None else [one])
-            for entry in _entries_of(keys[name])
+            for entry in entries_of(keys[name])
         ]
         group.sort(key=_apply_order)
         deletions.extend(group)
