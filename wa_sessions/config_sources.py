@@ -11,7 +11,6 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
@@ -110,6 +109,8 @@ def read_yaml(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as error:
         reason = getattr(error, "strerror", None) or error
         raise ConfigError(f"cannot read config file {path}: {reason}") from None
+    import yaml  # here: a run without a config file does not load the YAML parser (start-up)
+
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:

@@ -6,6 +6,7 @@ Everything here is pure: names in, answers out. Nothing touches the disk or the 
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -105,6 +106,13 @@ def classify_name(
     if group == PRE_KEY_GROUP:
         return PRE_KEY, key_name, int(match.group(group))
     return CATEGORY_OF_GROUP[group], key_name, None
+
+
+#: classify_name remembered for the names seen last: the scan's way to it. A fleet's names repeat
+#: from tenant to tenant (pre-key ids start at 1 in every folder, the same contacts and groups);
+#: a name met again costs a dictionary lookup instead of a regular expression. Bounded: at most
+#: a few MB per process, whatever the fleet.
+classify_name_cached = functools.lru_cache(maxsize=16384)(classify_name)
 
 
 def classify(name: str, *, regular: bool = True) -> str:

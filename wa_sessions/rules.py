@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 from wa_sessions import layout
 from wa_sessions.durations import format_age, format_duration
+from wa_sessions.key_groups import Key, KeyLike, entries_of, group_keys
 from wa_sessions.layout import Creds, Entry
 
 
@@ -44,64 +45,28 @@ class Plan:
     notes: tuple[str, ...] = ()
 
 
-class _Key(NamedTuple):
-    name: str
-    category: str
-    entries: tuple[Entry, ...]
-    mtime_ns: int
-    pre_key_id: int | None
-
-
 def age_seconds(mtime_ns: int, now: float) -> float:
     """`now - mtime`; an mtime in the future (clock moved back) counts as age 0."""
     age = now - mtime_ns / 1e9
     return age if age > 0.0 else 0.0
 
 
-_NEVER_PLANNED = layout.PROTECTED | {layout.UNKNOWN}
-
-
-def _group_keys(entries: Iterable[Entry]) -> dict[str, _Key]:
-    """The plannable entries grouped by key file. Most keys are one file, so that case costs one
-    tuple; a key with companions has its entries ordered by name and its newest mtime."""
-    keys: dict[str, _Key] = {}
-    companions: dict[str, list[Entry]] = {}
-    make = _Key._make  # _Key(...) without its Python-level __new__ (the field count is checked)
-    never = _NEVER_PLANNED
-    for entry in entries:
-        if not entry.regular or entry.category in never:
-            continue
-        key_name = entry.key_name
-        if key_name in keys:
-            companions.setdefault(key_name, [keys[key_name].entries[0]]).append(entry)
-        else:
-            keys[key_name] = make((key_name, entry.category, (entry,), entry.mtime_ns, entry.pre_key_id))
-    for key_name, group in companions.items():
-        group.sort(key=lambda entry: entry.name)
-        keys[key_name] = _Key(
-            key_name,
-            group[0].category,
-            tuple(group),
-            max(entry.mtime_ns for entry in group),
-            group[0].pre_key_id,
-        )
-    return keys
-
-
-def _age_verdicts(keys: Sequence[_Key], max_age: int, now: float) -> dict[str, str]:
-    limit = format_duration(max_age)
+def _age_verdicts(keys: Sequence[KeyLike], max_age: int, now: float) -> dict[str, str]:
+    prefix = f"older than {format_duration(max_age)}: last used "  # worded once per rule and tenant
     # Older than max_age <=> mtime before `now - max_age`: one comparison per key (with a
     # millisecond of slack for float rounding; age_seconds decides), and the age is worked out
     # (and worded) only for the keys that go.
     oldest_kept_ns = (now - max_age) * 1e9 + 1e6
-    return {
-        key.name: f"older than {limit}: last used {format_age(age_seconds(key.mtime_ns, now))} ago"
-        for key in keys
-        if key.mtime_ns < oldest_kept_ns and age_seconds(key.mtime_ns, now) > max_age
-    }
+    verdicts = {}
+    for key in keys:
+        if key.mtime_ns < oldest_kept_ns:
+            age = age_seconds(key.mtime_ns, now)
+            if age > max_age:
+                verdicts[key.name] = prefix + format_age(age) + " ago"
+    return verdicts
 
 
-def _newest_verdicts(keys: Sequence[_Key], keep_newest: int) -> dict[str, str]:
+def _newest_verdicts(keys: Sequence[KeyLike], keep_newest: int) -> dict[str, str]:
     if len(keys) <= keep_newest:
         return {}
     if keys[0].category == layout.PRE_KEY:
@@ -119,7 +84,7 @@ def _newest_verdicts(keys: Sequence[_Key], keep_newest: int) -> dict[str, str]:
     }
 
 
-def _rule_verdicts(keys: Sequence[_Key], rule: Rule, now: float) -> dict[str, str]:
+def _rule_verdicts(keys: Sequence[KeyLike], rule: Rule, now: float) -> dict[str, str]:
     """Keys the rule deletes, with the reason. Both parts of a rule must allow a deletion."""
     by_age = _age_verdicts(keys, rule.max_age, now) if rule.max_age is not None else None
     by_count = _newest_verdicts(keys, rule.keep_newest) if rule.keep_newest is not None else None
@@ -144,8 +109,8 @@ def plan_tenant(entries: Iterable[Entry], rules: Mapping[str, Rule], creds: Cred
 
     Protected categories, unknown entries and non-regular entries are never planned.
     """
-    keys = _group_keys(entries)
-    by_category: dict[str, list[_Key]] = defaultdict(list)
+    keys = group_keys(entries)
+    by_category: dict[str, list[KeyLike]] = defaultdict(list)
     for key in keys.values():
         by_category[key.category].append(key)
 
@@ -172,29 +137,64 @@ def plan_tenant(entries: Iterable[Entry], rules: Mapping[str, Rule], creds: Cred
     own = _own_sender_keys(verdicts, keys, creds)
     partners = _memory_partners(verdicts, keys, own)
     verdicts.update(partners)
-    units = _units(verdicts, partners, own)
+    return Plan(_deletions(verdicts, keys, _units(verdicts, partners, own)), tuple(notes))
+
+
+def _deletions(
+    verdicts: Mapping[str, str], keys: Mapping[str, KeyLike], units: Mapping[str, str]
+) -> tuple[Deletion, ...]:
+    """The Deletions of the planned keys in _apply_order: units by name; a unit of one key file
+    alone (nearly every unit) is one Deletion, no sort key worked out; a larger unit has its
+    entries ordered by _apply_order."""
+    alone: dict[str, str] = {}  # unit -> its one key (nearly every unit: a key file's own name)
+    shared: dict[str, list[str]] = {}  # unit -> its keys (our own sender keys with their memory)
+    for key_name, unit in units.items():
+        if unit in shared:
+            shared[unit].append(key_name)
+        elif unit in alone:
+            shared[unit] = [alone.pop(unit), key_name]
+        else:
+            alone[unit] = key_name
     make = Deletion._make  # Deletion(...) without its Python-level __new__ (the field count is checked)
-    deletions = [
-        make(
-            (
-                entry,
-                verdicts[key_name] if entry.name == key_name else f"{verdicts[key_name]} (with {key_name})",
-                units[key_name],
-            )
-        )
-        for key_name in verdicts
-        for entry in keys[key_name].entries
-    ]
-    deletions.sort(key=_apply_order)
-    return Plan(tuple(deletions), tuple(notes))
+    deletions: list[Deletion] = []
+    for unit in sorted([*alone, *shared]):
+        one = alone.get(unit)
+        if one is not None and type(key := keys[one]) is not Key:
+            deletions.append(make((key, verdicts[one], unit)))
+            continue
+        group = [
+            make((entry, _reason(verdicts[name], name, entry.name), unit))
+            for name in (shared[unit] if one is None else [one])
+            for entry in entries_of(keys[name])
+        ]
+        group.sort(key=_apply_order)
+        deletions.extend(group)
+    return tuple(deletions)
 
 
-def _own_sender_keys(verdicts: Mapping[str, str], keys: Mapping[str, _Key], creds: Creds) -> dict[str, str]:
+def _reason(verdict: str, key_name: str, name: str) -> str:
+    """A deletion's reason: its key's verdict, naming the key for a companion."""
+    return verdict if name == key_name else f"{verdict} (with {key_name})"
+
+
+def _own_sender_keys(
+    verdicts: Mapping[str, str], keys: Mapping[str, KeyLike], creds: Creds
+) -> dict[str, str]:
     """Our own sender keys (sender = the account of creds.json) among the planned keys, each
     with its group's sender-key-memory file name."""
-    own = {}
+    own: dict[str, str] = {}
+    # `<group>--<user>--<device>`: a name without `--<user>--` for any of ours is not ours, and
+    # needs no parsing (nearly every sender key is another participant's).
+    marks = tuple(f"--{user}--" for user in creds.own_users)
+    if not marks:
+        return own
     for name in verdicts:
         if keys[name].category != layout.SENDER_KEY:
+            continue
+        for mark in marks:
+            if mark in name:
+                break
+        else:
             continue
         parsed = layout.parse_sender_key(name)
         if parsed is not None and parsed[1] in creds.own_users:
@@ -241,14 +241,16 @@ def purge_plan(entries: Iterable[Entry], reason: str) -> Plan:
     return Plan(tuple(deletions))
 
 
-def _guarded(verdicts: dict[str, str], keys: Mapping[str, _Key], lowest_kept: int | None) -> dict[str, str]:
+def _guarded(
+    verdicts: dict[str, str], keys: Mapping[str, KeyLike], lowest_kept: int | None
+) -> dict[str, str]:
     if lowest_kept is None:
         return verdicts
     return {name: reason for name, reason in verdicts.items() if (keys[name].pre_key_id or 0) < lowest_kept}
 
 
 def _memory_partners(
-    verdicts: Mapping[str, str], keys: Mapping[str, _Key], own: Mapping[str, str]
+    verdicts: Mapping[str, str], keys: Mapping[str, KeyLike], own: Mapping[str, str]
 ) -> dict[str, str]:
     """When our own sender key of a group goes, that group's sender-key-memory file goes too."""
     partners = {}

@@ -105,7 +105,7 @@ def _tally_listing(listed: Iterable[ListedEntry], tally: _Tally, keep: Container
     counts = tally.counts
     entries = tally.entries
     creds_names = tally.creds_names
-    classify = layout.classify_name
+    classify = layout.classify_name_cached
     make = Entry._make  # Entry(...) without its Python-level __new__ (the field count is checked)
     is_regular = S_ISREG
     watched = CREDS_NAMES

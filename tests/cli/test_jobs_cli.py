@@ -6,11 +6,14 @@ from __future__ import annotations
 import json
 import os
 import random
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support.env import clean_env
 from typer.testing import CliRunner
 
 from wa_sessions import cli
@@ -169,3 +172,33 @@ def test_multitenant_real_run_with_jobs_deletes_records_and_remembers_what_one_p
         assert len(cooled) == 40, "every tenant cleaned gets its cooldown"
         pending = state / "pending.json"
         assert json.loads(pending.read_text())["tenants"] == {}, "recorded before, cleared after"
+
+
+def _dry_run_process(root: Path, jobs: str, out: Any, env: dict[str, str]) -> bytes | None:
+    """`cleanup --dry-run --json` in a process of its own, its stdout `out` (a file, or a pipe)."""
+    argv = ["cleanup", "--dry-run", "--json", "--root", str(root), "--jobs", jobs]
+    return subprocess.run(
+        [sys.executable, "-m", "wa_sessions", *argv], stdout=out, env=env, check=True
+    ).stdout
+
+
+def _parsed(text: bytes) -> dict[str, Any]:
+    document = json.loads(text)
+    document.pop("generated_at")
+    return dict(document)
+
+
+def test_worker_output_reaches_a_pipe_and_a_file_whole_and_in_order(fleet: Path, tmp_path: Path) -> None:
+    """From real processes: the spool's sendfile to a file, its pread+write to a pipe."""
+    env = clean_env({"TMPDIR": str(tmp_path / "tmp")})
+    (tmp_path / "tmp").mkdir()
+    with (tmp_path / "serial.json").open("wb") as out:
+        _dry_run_process(fleet, "1", out, env)
+    with (tmp_path / "file.json").open("wb") as out:
+        _dry_run_process(fleet, "2", out, env)
+    piped = _dry_run_process(fleet, "2", subprocess.PIPE, env)
+    assert piped is not None
+    serial = _parsed((tmp_path / "serial.json").read_bytes())
+    assert _parsed((tmp_path / "file.json").read_bytes()) == serial
+    assert _parsed(piped) == serial
+    assert sum(len(tenant["deleted"]) for tenant in serial["tenants"]) > 1000

@@ -268,6 +268,23 @@ def history_lines(state_dir: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_bytes().decode("utf-8").splitlines()]
 
 
+def history_net(state_dir: Path) -> tuple[set[str], dict[str, str]]:
+    """What the history says in the end: the files deleted (a `deleted` line not taken back), and
+    the files whose `deleted` line a `failed` line took back, with its error. The folder store
+    checks a file once it is set aside, after its batch was recorded: a file gone or changed
+    before that has its record taken back."""
+    deleted: set[str] = set()
+    taken_back: dict[str, str] = {}
+    for line in history_lines(state_dir):
+        if line.get("event", "deleted") == "deleted":
+            deleted.add(line["file"])
+            taken_back.pop(line["file"], None)
+        elif line.get("event") == "failed" and line["file"] in deleted:
+            deleted.discard(line["file"])
+            taken_back[line["file"]] = line["error"]
+    return deleted, taken_back
+
+
 def history_deleted(state_dir: Path) -> list[str]:
     return [line["file"] for line in history_lines(state_dir) if line.get("event", "deleted") == "deleted"]
 

@@ -23,6 +23,7 @@ from .helpers import (
     deleted_files,
     file_state,
     history_lines,
+    history_net,
     names,
     plan_hook,
     run_cli,
@@ -75,7 +76,9 @@ def test_apply_layer_file_gone_after_plan_is_not_an_error(
     assert applied.vanished == len(GONE)
     assert {deletion.entry.name for deletion in applied.deleted} == expected - set(GONE)
     assert not (expected & names(root / "company_1"))
-    assert {line["file"] for line in history_lines(tmp_path / "state")} == expected - set(GONE)
+    deleted, taken_back = history_net(tmp_path / "state")
+    assert deleted == expected - set(GONE)
+    assert taken_back == dict.fromkeys(GONE, "already gone")
 
 
 def test_apply_layer_file_changed_after_plan_is_kept_and_reported(
@@ -118,7 +121,9 @@ def test_cli_file_gone_between_plan_and_apply_exits_0(root: Path, tmp_path: Path
     assert set(deleted_files(cleaned)) == tenant.delete - set(GONE)
     assert not (tenant.delete & names(tenant.path))
     assert cleaned["files_after"] == len(names(tenant.path))
-    assert {line["file"] for line in history_lines(root / ".wa-sessions")} == tenant.delete - set(GONE)
+    deleted, taken_back = history_net(root / ".wa-sessions")
+    assert deleted == tenant.delete - set(GONE)
+    assert taken_back == dict.fromkeys(GONE, "already gone")
 
 
 def test_cli_file_gone_between_history_record_and_unlink_exits_0(root: Path, now: float) -> None:
@@ -189,7 +194,10 @@ os.symlink({str(target)!r}, os.path.join(tenant, {SYMLINKED!r}))
     assert file_state(target) == before_target
     assert (tenant.path / REPLACED).read_bytes() == b'{"rewritten": true}'
     assert cleaned["files_after"] == len(names(tenant.path))
-    assert not changed & {line["file"] for line in history_lines(root / ".wa-sessions")}
+    deleted, taken_back = history_net(root / ".wa-sessions")
+    assert deleted == tenant.delete - changed
+    assert set(taken_back) == changed
+    assert all("kept" in error for error in taken_back.values()), taken_back
 
 
 def _old_files_folder(folder: Path, now: float) -> None:

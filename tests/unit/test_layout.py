@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from wa_sessions import layout
 from wa_sessions.layout import classify, classify_name
@@ -354,3 +356,17 @@ def test_creds_is_readable_only_when_it_parsed() -> None:
     assert layout.Creds("ok").readable
     for state in ("missing", "empty", "unparseable", "unreadable", "without nextPreKeyId"):
         assert not layout.Creds(state).readable
+
+
+@settings(deadline=None)  # a loaded CI machine: the first examples import and compile
+@given(
+    st.lists(
+        st.sampled_from(["pre-key-", "session-", "sender-key-", "sender-key-memory-", "creds", "x"]).flatmap(
+            lambda prefix: st.text(max_size=12).map(lambda rest: prefix + rest + ".json")
+        ),
+        max_size=30,
+    )
+)
+def test_the_cached_classifier_answers_as_the_classifier_does(names: list[str]) -> None:
+    for name in names + names:  # the second time from the cache
+        assert layout.classify_name_cached(name) == layout.classify_name(name)

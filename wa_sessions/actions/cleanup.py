@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Mapping, Sequence
-from typing import Protocol
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from wa_sessions import layout
 from wa_sessions.actions.common import (
@@ -21,11 +22,16 @@ from wa_sessions.config import Settings
 from wa_sessions.errors import StoreUnavailable
 from wa_sessions.history import LazyHistory, lazy_history
 from wa_sessions.locks import LockBusy, LockUnsafe
-from wa_sessions.parallel import effective_jobs, ordered_map
+from wa_sessions.parallel import effective_jobs, forks, ordered_map
 from wa_sessions.results import LOCK_BUSY, Outcome, Result, TenantState, skipped
 from wa_sessions.rules import Rule, judged_categories, plan_tenant
 from wa_sessions.state import StateError
 from wa_sessions.stores import Keys, Store, Tenant, TenantUnavailable, open_store
+
+if TYPE_CHECKING:
+    from wa_sessions.spool import Piece, Spool
+
+Item = TypeVar("Item")
 
 
 class TenantStream(Protocol):
@@ -39,6 +45,49 @@ class TenantStream(Protocol):
 
     def write(self, text: str) -> None:
         """Called in this process, in company order, with what `render` returned."""
+
+    def spool(self) -> Spool:
+        """Where workers put what `render` returned (encoded as this stream writes it)."""
+
+    def write_piece(self, spool: Spool, piece: Piece) -> None:
+        """`write` for text a worker put in the spool: called in this process, in company order."""
+
+
+def streamed(
+    function: Callable[[Item], Outcome], items: Sequence[Item], jobs: int, stream: TenantStream | None
+) -> Iterator[Outcome]:
+    """Yield `function(item)` for each item, in order, computed in `jobs` processes. With a
+    stream, each outcome is rendered where it was computed and handed to the stream in order, and
+    the outcome yielded is only its tally (`Outcome.compacted`); from worker processes the text
+    comes through a spool file (spool.py), not the pool's pipe."""
+    if stream is None:
+        yield from ordered_map(function, items, jobs)
+        return
+    if not forks(jobs, items):
+        for outcome in map(function, items):
+            stream.write(stream.render(outcome))
+            yield outcome.compacted()
+        return
+    try:
+        spool: Spool | None = stream.spool()
+    except OSError:  # no temporary file to be had: the text comes through the pipe
+        spool = None
+
+    def rendered(item: Item) -> tuple[Outcome, Piece | str]:
+        outcome = function(item)
+        text = stream.render(outcome)
+        if spool is not None:
+            with contextlib.suppress(OSError):  # its disk full: through the pipe instead
+                return outcome.compacted(), spool.put(text)
+        return outcome.compacted(), text
+
+    with spool if spool is not None else contextlib.nullcontext():
+        for outcome, piece in ordered_map(rendered, items, jobs):
+            if isinstance(piece, str):
+                stream.write(piece)
+            elif spool is not None:  # a Piece comes only from a spool
+                stream.write_piece(spool, piece)
+            yield outcome
 
 
 def clean_tenant(
@@ -138,20 +187,14 @@ def run_cleanup(
     ):
         tenants = store.tenants(companies)
 
-        def clean(tenant: Tenant) -> tuple[Outcome, str | None]:
-            outcome = clean_tenant(
+        def clean(tenant: Tenant) -> Outcome:
+            return clean_tenant(
                 settings, store, tenant, profile, action=action, dry_run=dry_run, history=history
             )
-            if stream is None:
-                return outcome, None
-            return outcome.compacted(), stream.render(outcome)
 
         if stream is not None:
             stream.begin(result)
         with stops_if_store_lost(result):
-            for outcome, text in ordered_map(clean, tenants, effective_jobs(jobs, len(tenants))):
-                result.tenants.append(outcome)
-                if stream is not None and text is not None:
-                    stream.write(text)
+            result.tenants.extend(streamed(clean, tenants, effective_jobs(jobs, len(tenants)), stream))
     record_run(settings, command, dry_run=dry_run, exit_code=result.exit_code)
     return result

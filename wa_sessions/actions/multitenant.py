@@ -17,7 +17,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from wa_sessions import layout
-from wa_sessions.actions.cleanup import TenantStream, clean_tenant
+from wa_sessions.actions.cleanup import TenantStream, clean_tenant, streamed
 from wa_sessions.actions.common import finish, new_result, stops_if_store_lost, survey, unavailable
 from wa_sessions.config import Locks, Settings
 from wa_sessions.durations import format_age
@@ -165,25 +165,17 @@ def _clean_fleet(
 
     with lazy_history(settings.effective_state_dir, COMMAND) as history:
 
-        def clean(item: tuple[Tenant, Outcome | _Due]) -> tuple[Outcome, str | None]:
+        def clean(item: tuple[Tenant, Outcome | _Due]) -> Outcome:
             tenant, decision = item
             if isinstance(decision, Outcome):
-                outcome = decision
-            else:
-                outcome = _clean_due(no_wait, store, tenant, decision, result.dry_run, history)
-            if stream is None:
-                return outcome, None
-            return outcome.compacted(), stream.render(outcome)
+                return decision
+            return _clean_due(no_wait, store, tenant, decision, result.dry_run, history)
 
         if stream is not None:
             stream.begin(result)
         work = list(zip(tenants, decisions, strict=True))
-        for (tenant, decision), (outcome, text) in zip(
-            work, ordered_map(clean, work, processes), strict=True
-        ):
+        for (tenant, decision), outcome in zip(work, streamed(clean, work, processes, stream), strict=True):
             result.tenants.append(outcome)
-            if stream is not None and text is not None:
-                stream.write(text)
             if result.dry_run or not isinstance(decision, _Due):
                 continue
             if not outcome.errors and outcome.skipped_reason is None:

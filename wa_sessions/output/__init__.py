@@ -17,6 +17,7 @@ from wa_sessions.output.text import error_line
 
 if TYPE_CHECKING:
     from wa_sessions.results import Outcome, Result
+    from wa_sessions.spool import Piece, Spool
 
 __all__ = ["REPORT_FORMATS", "Style", "error_line", "one_line"]
 
@@ -45,6 +46,10 @@ class Stream(Protocol):
 
     def write(self, text: str) -> None: ...
 
+    def spool(self) -> Spool: ...
+
+    def write_piece(self, spool: Spool, piece: Piece) -> None: ...
+
     def end(self, result: Result) -> None: ...
 
 
@@ -62,6 +67,12 @@ class _Finishing:
 
     def write(self, text: str) -> None:
         self._inner.write(text)
+
+    def spool(self) -> Spool:
+        return self._inner.spool()
+
+    def write_piece(self, spool: Spool, piece: Piece) -> None:
+        self._inner.write_piece(spool, piece)
 
     def end(self, result: Result) -> None:
         from wa_sessions.output.text import write_errors

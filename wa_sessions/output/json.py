@@ -11,12 +11,15 @@ from __future__ import annotations
 import json
 import json.encoder
 import sys
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from wa_sessions import layout
 from wa_sessions.durations import format_duration
 from wa_sessions.results import DiskUsage, Outcome, Result, StoreMemory, TenantState
 from wa_sessions.times import iso_second
+
+if TYPE_CHECKING:
+    from wa_sessions.spool import Piece, Spool
 
 SCHEMA = 1
 CLEANUP_COMMANDS = frozenset({"cleanup", "emergency-cleanup", "multitenant-cleanup"})
@@ -46,12 +49,17 @@ def scan_fields(state: TenantState) -> dict[str, Any]:
 def _deleted(outcome: Outcome) -> str:
     """The `deleted` list written straight from the plan, not through a dict per file: a dry run
     of a fleet lists every file it would delete. The text json.dumps would write."""
+    display = layout.display_name
     return ", ".join(
-        f'{{"file": {_string(layout.display_name(deletion.entry.name))}, '
-        f'"category": {_string(deletion.entry.category)}, "reason": {_string(deletion.reason)}, '
+        f'{{"file": {_string(name if (name := deletion.entry.name).isascii() else display(name))}, '
+        f'"category": {_CATEGORY_STRINGS[deletion.entry.category]}, "reason": {_string(deletion.reason)}, '
         f'"bytes": {deletion.entry.size}}}'
         for deletion in outcome.deleted
     )
+
+
+# Each category as a JSON string, encoded once (display_name is the identity on an ASCII name).
+_CATEGORY_STRINGS = {category: _string(category) for category in layout.CATEGORIES}
 
 
 def tenant_line(outcome: Outcome, command: str, purge: bool = False) -> str:
@@ -202,6 +210,17 @@ class JsonStream:
     def write(self, text: str) -> None:
         self._stream.write(("\n" if self._tenants == 0 else ",\n") + text)
         self._tenants += 1
+
+    def spool(self) -> Spool:
+        from wa_sessions.spool import Spool
+
+        return Spool(self._stream.encoding or "utf-8", self._stream.errors or "strict")
+
+    def write_piece(self, spool: Spool, piece: Piece) -> None:
+        """A tenant line a worker put in the spool: copied to the output, not read back."""
+        self._stream.write("\n" if self._tenants == 0 else ",\n")
+        self._tenants += 1
+        spool.copy_to(piece, self._stream)
 
     def end(self, result: Result) -> None:
         self._stream.write(document_tail(result, self._tenants))

@@ -16,6 +16,7 @@ from wa_sessions.results import DiskUsage, Outcome, Result, TenantState
 
 if TYPE_CHECKING:
     from wa_sessions.output import Style
+    from wa_sessions.spool import Piece, Spool
 
 SHORT_CATEGORY = {
     layout.CREDS: "creds",
@@ -281,6 +282,14 @@ class TextStream:
         if self._spool is None:
             self._spool = tempfile.TemporaryFile("w+", encoding="utf-8", errors="backslashreplace")  # noqa: SIM115  # closed by end()
         self._spool.write(text)
+
+    def spool(self) -> Spool:
+        from wa_sessions.spool import Spool
+
+        return Spool("utf-8", "backslashreplace")  # what the spool of this stream writes
+
+    def write_piece(self, spool: Spool, piece: Piece) -> None:
+        self.write(spool.read(piece))
 
     def end(self, result: Result) -> None:
         if not self._style.quiet:

@@ -4,7 +4,9 @@ decides what, in what order and records it; this deletes one file if it is still
 Baileys writes while we delete, so the last check cannot be a stat followed by an unlink (a write
 landing in between would go to a deleted file). Each file is first renamed aside to
 `.cleanup.unlinking.<its name>` (atomic: a writer that opens the name afterwards creates a new
-file), then checked, then unlinked. A writer that had already opened it truncated it (O_TRUNC
+file), then checked (the aside's type, inode, size and mtime against the plan's), then unlinked:
+three syscalls per file, and no check before the rename (FolderKeys.changed looks at nothing; a
+file gone or changed before its rename has its history record taken back). A writer that had already opened it truncated it (O_TRUNC
 sets the mtime), so the check sees the change and the file is put back under its name, where its
 later writes land. Putting back never replaces a file: `link` (or `renameat2(RENAME_NOREPLACE)`
 where links are refused); a name the writer has taken since keeps the writer's file.
@@ -51,7 +53,7 @@ def changed_since_plan(deletion: Deletion, tenant_fd: int, name: str | None = No
         return "no longer a regular file"
     if info.st_ino != entry.inode:
         return "replaced since the plan"
-    if info.st_mtime_ns != entry.mtime_ns:
+    if info.st_mtime_ns != entry.mtime_ns or info.st_size != entry.size:
         return "modified since the plan"
     return None
 
