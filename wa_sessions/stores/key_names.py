@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from wa_sessions.errors import UsageError
 from wa_sessions.listing import ListedEntry
-from wa_sessions.stores import Tenant
+from wa_sessions.stores import KeyOutcome, Tenant
 
 # A key is listed as a regular file readable by its owner only (what the scan expects of a key).
 KEY_MODE = stat.S_IFREG | 0o600
@@ -51,13 +51,16 @@ def key_listing(rows: Iterable[KeyRow], moment: int) -> tuple[list[ListedEntry],
     return listed, planned
 
 
-def planned_key(planned: Planned, name: str) -> tuple[bytes, bytes]:
-    """The raw name and planned digest of the key listed as `name`. Raise OSError (ENOENT) for a
-    name the last scan did not list."""
-    try:
-        return planned[name]
-    except KeyError:
-        raise OSError(errno.ENOENT, "not a key of the last scan") from None
+# What a batched check or delete says of a key the last scan did not list.
+NOT_SCANNED = FileNotFoundError(errno.ENOENT, "not a key of the last scan")
+
+
+def raised(outcome: KeyOutcome) -> str | None:
+    """A key's outcome (stores.KeyOutcome) as `Keys.changed` and `Keys.delete_unless_changed`
+    give it: raised if an error, else returned."""
+    if isinstance(outcome, OSError):
+        raise outcome
+    return outcome
 
 
 def chosen_tenants(
