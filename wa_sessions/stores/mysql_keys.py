@@ -13,13 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 from wa_sessions import layout
 from wa_sessions.creds import CREDS_MAX_BYTES, parse_creds
-from wa_sessions.history import LazyHistory
 from wa_sessions.layout import Creds
 from wa_sessions.rules import Deletion
 from wa_sessions.scan import TenantScan, scan_listing
 from wa_sessions.stores import KeyOutcome, Tenant, TenantUnavailable
 from wa_sessions.stores import mysql_wire as sql
-from wa_sessions.stores.key_names import NOT_SCANNED, Planned, key_listing, raised
+from wa_sessions.stores.key_names import NOT_SCANNED, OneKeyOfABatch, Planned, key_listing
 
 if TYPE_CHECKING:
     from wa_sessions.stores.mysql import MySQLStore
@@ -28,7 +27,7 @@ if TYPE_CHECKING:
 BATCH_SIZE = 500
 
 
-class MySQLKeys:
+class MySQLKeys(OneKeyOfABatch):
     """One session's rows, with its seen record and its lock."""
 
     def __init__(self, store: MySQLStore, tenant: Tenant):
@@ -113,22 +112,7 @@ class MySQLKeys:
             return False
         return holder is not None and holder != self.lock_id
 
-    def recover(self, company: str, history: LazyHistory) -> list[str]:
-        """Nothing to put back: a row is deleted by one statement, never half."""
-        return []
-
     # ---------------------------------------------------------------- checked delete
-
-    def changed(self, deletion: Deletion) -> str | None:
-        """Why the row's value is no longer the one planned (its digest differs), or None. Raise
-        FileNotFoundError if it is gone, OSError if the server cannot be asked."""
-        return raised(self.changed_many([deletion])[0])
-
-    def delete_unless_changed(self, deletion: Deletion) -> str | None:
-        """Delete the row if its value is still the one planned; else keep it and return why. Raise
-        FileNotFoundError if it is gone, OSError if it cannot be deleted (the tenant lock was
-        lost)."""
-        return raised(self.delete_many([deletion])[0])
 
     def changed_many(self, deletions: Sequence[Deletion]) -> list[KeyOutcome]:
         """`changed` of each deletion, asked in one SELECT. Raise StoreUnavailable if the server

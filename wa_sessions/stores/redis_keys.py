@@ -12,14 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 from wa_sessions import layout
 from wa_sessions.creds import CREDS_MAX_BYTES, parse_creds
-from wa_sessions.history import LazyHistory
 from wa_sessions.layout import Creds
 from wa_sessions.listing import ListedEntry
 from wa_sessions.rules import Deletion
 from wa_sessions.scan import TenantScan, scan_listing
 from wa_sessions.stores import KeyOutcome, Tenant, TenantUnavailable
 from wa_sessions.stores import redis_scripts as lua
-from wa_sessions.stores.key_names import NOT_SCANNED, key_listing, raised, text_of
+from wa_sessions.stores.key_names import NOT_SCANNED, OneKeyOfABatch, key_listing, text_of
 from wa_sessions.stores.redis_lock import LockRenewal, held_lock
 from wa_sessions.stores.redis_wire import evolution_value, unless_lost, wire_name
 
@@ -32,7 +31,7 @@ LOCK_PREFIX = "wa-sessions:lock:"
 BATCH_SIZE = 500
 
 
-class RedisKeys:
+class RedisKeys(OneKeyOfABatch):
     """One instance's hash, with its seen record and its lock."""
 
     def __init__(self, store: RedisStore, tenant: Tenant):
@@ -129,21 +128,7 @@ class RedisKeys:
         except redis.RedisError:
             return False
 
-    def recover(self, company: str, history: LazyHistory) -> list[str]:
-        """Nothing to put back: a field is deleted by one atomic script, never half."""
-        return []
-
     # ---------------------------------------------------------------- checked delete
-
-    def changed(self, deletion: Deletion) -> str | None:
-        """Why the field's value is no longer the one planned (its digest differs), or None. Raise
-        FileNotFoundError if it is gone, OSError if the server cannot be asked."""
-        return raised(self.changed_many([deletion])[0])
-
-    def delete_unless_changed(self, deletion: Deletion) -> str | None:
-        """Delete the field if its value is still the one planned; else keep it and return why.
-        Raise FileNotFoundError if it is gone, OSError if it cannot be deleted."""
-        return raised(self.delete_many([deletion])[0])
 
     def changed_many(self, deletions: Sequence[Deletion]) -> list[KeyOutcome]:
         """`changed` of each deletion, asked in one Lua call. Raise StoreUnavailable if the server
