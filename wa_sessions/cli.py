@@ -314,7 +314,8 @@ def explain(
     """Read only: why a file is kept or deleted: its category, the rule and guard that decide it,
     and whether cleanup and emergency-cleanup would delete it now, with the reason a run records.
     Each PATH is a file in a tenant folder under root, or COMPANY/NAME (company id or folder name);
-    with --store, INSTANCE/FIELD (the field, or the file name it is shown as)."""
+    with --store, INSTANCE/FIELD for Redis, SESSION/ID for MySQL (the key, or the file name it is
+    shown as)."""
     from wa_sessions.actions.explain import run_explain
 
     def body(settings: Settings, style: output.Style) -> int:
@@ -352,8 +353,8 @@ def history_command(
     verbose: UnusedVerboseOption = False,
 ) -> None:
     """Read only: what was deleted, when, by which command and why, newest first (from the
-    history in the state dir; with --store, --company takes instance ids and the store is not
-    contacted)."""
+    history in the state dir; with --store, --company takes instance ids or session names and the
+    store is not contacted)."""
     from wa_sessions.actions.history_query import run_history
 
     def body(settings: Settings, style: output.Style) -> int:

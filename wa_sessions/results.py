@@ -9,7 +9,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from wa_sessions import layout
 from wa_sessions.rules import Deletion
@@ -29,12 +29,14 @@ class DiskUsage:
 
 @dataclass(frozen=True, slots=True)
 class StoreMemory:
-    """The memory of the server holding a store (Redis INFO memory): what free disk and inodes
-    are for folders. `max_bytes` 0: no limit set (`maxmemory 0`)."""
+    """The memory of the server holding a store (Redis INFO memory) or, `kind` "table", the size
+    of the store's table (MySQL): what free disk and inodes are for folders. `max_bytes` 0: no
+    limit set (`maxmemory 0`; a table has none)."""
 
     server: str
     used_bytes: int
     max_bytes: int
+    kind: Literal["memory", "table"] = "memory"
 
 
 @dataclass(slots=True)

@@ -183,13 +183,13 @@ _cleanup.plan_tenant = _hooked_plan
 
 CHANGE_AFTER_CHECK = """
 from wa_sessions.stores import mysql as _store
-_real_changed = _store.MySQLKeys.changed
-def _changed(self, deletion):
-    why = _real_changed(self, deletion)  # the value checked: still the one planned
-    if deletion.entry.name == "session-15550000001.0.json":
+_real_changed = _store.MySQLKeys.changed_many
+def _changed(self, deletions):
+    why = _real_changed(self, deletions)  # the values checked: still the ones planned
+    if any(d.entry.name == "session-15550000001.0.json" for d in deletions):
         {rewrite}
     return why
-_store.MySQLKeys.changed = _changed
+_store.MySQLKeys.changed_many = _changed
 """
 
 
@@ -224,14 +224,14 @@ def test_a_value_written_after_the_plan_is_kept(
 
 LOSE_LOCK = """
 from wa_sessions.stores import mysql as _store
-_real_changed = _store.MySQLKeys.changed
+_real_changed = _store.MySQLKeys.changed_many
 _killed = []
-def _changed(self, deletion):
+def _changed(self, deletions):
     if not _killed:  # the lock connection dies (killed by an operator, a network cut)
         _killed.append(self.lock_id)
         _sql("KILL CONNECTION %s", (self.lock_id,))
-    return _real_changed(self, deletion)
-_store.MySQLKeys.changed = _changed
+    return _real_changed(self, deletions)
+_store.MySQLKeys.changed_many = _changed
 """
 
 
@@ -339,46 +339,64 @@ def test_store_from_the_environment(mariadb: MariaDB, mysql_fleet: str, state_ro
     assert not seen_table_exists(mariadb, mysql_fleet)
 
 
-def test_a_batch_is_deleted_in_one_statement_telling_deleted_changed_and_gone_apart(
+def test_a_batch_is_checked_in_one_select_and_deleted_in_one_statement(
     mariadb: MariaDB, mysql_fleet: str, state_root: Path
 ) -> None:
     from wa_sessions.config import load_settings
     from wa_sessions.stores.mysql import open_mysql_store
 
     settings = load_settings(None, {"store": mariadb.url(mysql_fleet), "root": str(state_root)})
+    statements: list[str] = []
+    real_execute = pymysql.cursors.Cursor.execute
+
+    def counted(cursor: Any, statement: str, arguments: Any = None) -> int:
+        statements.append(statement)
+        return real_execute(cursor, statement, arguments)
+
     with open_mysql_store(settings) as store:
-        assert (store.table_bytes() or 0) > sum(
-            len(value) for value in keys_of(mariadb, mysql_fleet).values()
-        )
         [tenant] = store.tenants([SESSION])
         with store.open(tenant) as keys, keys.lock(0):
             plan = plan_tenant(keys.scan(time.time(), None).entries, settings.rules, Creds("ok"), time.time())
-            batch = [deletion for deletion in plan.deletions][:5]
-            assert len(batch) == 5
-            with (
-                contextlib.closing(mariadb.connect(mysql_fleet)) as connection,
-                connection.cursor() as cursor,
-            ):
-                cursor.execute(
-                    "UPDATE auth SET value = '{}' WHERE session = %s AND id = %s", (SESSION, key_id(batch[0]))
-                )
-                cursor.execute("DELETE FROM auth WHERE session = %s AND id = %s", (SESSION, key_id(batch[1])))
-            statements: list[str] = []
-            real_execute = pymysql.cursors.Cursor.execute
-
-            def counted(cursor: Any, statement: str, arguments: Any = None) -> int:
-                statements.append(statement)
-                return real_execute(cursor, statement, arguments)
-
+            batch = [deletion for deletion in plan.deletions][:6]
+            assert len(batch) == 6
+            query(
+                mariadb,
+                mysql_fleet,
+                "UPDATE auth SET value = '{}' WHERE session = %s AND id = %s",
+                (SESSION, key_id(batch[0])),
+            )
+            query(
+                mariadb,
+                mysql_fleet,
+                "DELETE FROM auth WHERE session = %s AND id = %s",
+                (SESSION, key_id(batch[1])),
+            )
             with pytest.MonkeyPatch.context() as patch:
                 patch.setattr(pymysql.cursors.Cursor, "execute", counted)
-                outcomes = keys.delete_many_unless_changed(batch)
-    assert outcomes[0] == "modified since the plan"
-    assert isinstance(outcomes[1], FileNotFoundError)
-    assert outcomes[2:] == [None, None, None]
-    assert sum(statement.startswith("DELETE FROM `auth`") for statement in statements) == 1
+                checked = keys.changed_many(batch)
+            assert checked[0] == "modified since the plan"
+            assert isinstance(checked[1], FileNotFoundError)
+            assert checked[2:] == [None] * 4
+            assert len(statements) == 1 and statements[0].startswith("SELECT")
+            # between the check and the DELETE: only the DELETE's SHA1(value) comparison keeps it
+            query(
+                mariadb,
+                mysql_fleet,
+                "UPDATE auth SET value = '{}' WHERE session = %s AND id = %s",
+                (SESSION, key_id(batch[2])),
+            )
+            statements.clear()
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(pymysql.cursors.Cursor, "execute", counted)
+                deleted = keys.delete_many(batch[2:])
+            assert deleted == ["modified since the plan", None, None, None]
+            # one DELETE; as it left a row, one SELECT of what is left tells kept from gone
+            assert [statement.split()[0] for statement in statements] == ["DELETE", "SELECT"]
+            [again] = keys.delete_many(batch[3:4])  # deleted already: gone
+            assert isinstance(again, FileNotFoundError)
     left = keys_of(mariadb, mysql_fleet)
-    assert key_id(batch[0]) in left and not {key_id(deletion) for deletion in batch[1:]} & set(left)
+    assert key_id(batch[0]) in left and key_id(batch[2]) in left
+    assert not {key_id(deletion) for deletion in batch[3:]} & set(left)
 
 
 def key_id(deletion: Deletion) -> str:

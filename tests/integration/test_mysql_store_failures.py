@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from .auth_state import AGED, ALL_KEYS, CAPPED, PRE_KEYS, file_names
-from .helpers import Run, run_cli, tenant_doc
+from .helpers import Run, history_lines, run_cli, tenant_doc
 from .mariadb_server import (
     MariaDB,
     create_table,
@@ -197,22 +197,27 @@ def test_a_session_deleted_mid_run_is_reported_and_the_others_cleaned(
     assert "Traceback" not in run.stderr.decode()
 
 
-KILL_SERVER_MID_DELETE = """
-import os, signal, time
+# The first batch's DELETE done, the server is killed (batches of 3: the plan takes several).
+KILL_SERVER_AFTER_FIRST_BATCH = """
+import os, signal
+import pymysql as _pymysql
 from wa_sessions.stores import mysql as _store
-_real_delete = _store.MySQLKeys.delete_unless_changed
-_calls = []
-def _delete(self, deletion):
-    _calls.append(deletion)
-    if len(_calls) == 4:
+_real_init = _store.MySQLKeys.__init__
+def _init(self, *args):
+    _real_init(self, *args)
+    self.batch_size = 3
+_store.MySQLKeys.__init__ = _init
+_real_execute = _pymysql.cursors.Cursor.execute
+def _execute(cursor, statement, arguments=None):
+    done = _real_execute(cursor, statement, arguments)
+    if statement.startswith(("DELETE FROM `auth`", "DELETE a FROM `auth`")):
         os.kill({pid}, signal.SIGKILL)
-        time.sleep(0.5)
-    return _real_delete(self, deletion)
-_store.MySQLKeys.delete_unless_changed = _delete
+    return done
+_pymysql.cursors.Cursor.execute = _execute
 """
 
 
-def test_the_server_killed_mid_cleanup_leaves_nothing_unplanned_deleted_and_the_next_run_finishes(
+def test_the_server_killed_mid_cleanup_is_one_line_and_the_next_run_finishes(
     state_root: Path,
 ) -> None:
     server = start_mariadb()
@@ -223,15 +228,21 @@ def test_the_server_killed_mid_cleanup_leaves_nothing_unplanned_deleted_and_the_
             write_standard_session(connection, SESSION)
         assert wa(server, database, state_root, "cleanup", "--company", SESSION).returncode == 0
         backdate(server, database, 20)
-        prelude = KILL_SERVER_MID_DELETE.format(pid=server.process.pid)
-        killed = wa(server, database, state_root, "cleanup", "--company", SESSION, prelude=prelude)
+        history = state_root / ".wa-sessions"
+        recorded_before = len(history_lines(history))
+        prelude = KILL_SERVER_AFTER_FIRST_BATCH.format(pid=server.process.pid)
+        killed = wa(server, database, state_root, "cleanup", "--json", "--company", SESSION, prelude=prelude)
         assert killed.returncode == 1, killed.describe()
-        assert "Traceback" not in killed.stderr.decode() and server.password not in killed.stderr.decode()
-        assert not server.alive()
+        stderr = one_line_without_secret(killed, server.password)
+        assert f"127.0.0.1:{server.port}" in stderr
+        [error] = killed.doc["errors"]  # the --json document still ends: the run stopped, as if killed
+        assert error.startswith(f"lost MySQL at 127.0.0.1:{server.port}"), error
+        server.process.wait(timeout=10)
         restart(server)
         left = set(keys_of(server, database))
         assert left >= ALL_KEYS - CAPPED - AGED  # nothing deleted that was not planned
-        assert len(left) == len(ALL_KEYS) - len(CAPPED) - 3  # three deleted before the kill
+        assert len(left) == len(ALL_KEYS) - len(CAPPED) - 3  # exactly the first batch
+        assert len(history_lines(history)) == recorded_before + 3  # the batch not tried: not recorded
         again = wa(server, database, state_root, "cleanup", "--json", "--company", SESSION)
         assert again.returncode == 0, again.describe()
         assert set(keys_of(server, database)) == ALL_KEYS - CAPPED - AGED

@@ -72,13 +72,16 @@ def run_explain(settings: Settings, paths: Sequence[str]) -> Result:
 def _locate(settings: Settings, store: Store, argument: str) -> tuple[Tenant, str]:
     """The tenant and file name an argument names: `COMPANY/NAME` when its first part names a
     tenant (by id or folder name), else a path whose folder is a tenant folder under root. With a
-    store: `INSTANCE/KEY` only (a field may hold a `/`)."""
+    store: `INSTANCE/FIELD` (Redis) or `SESSION/ID` (MySQL) only (a key may hold a `/`)."""
     if settings.store is not None:
         company, slash, name = argument.partition("/")
         if not slash or not name or not layout.is_valid_company_argument(company):
-            raise UsageError(
-                f"{argument!r} names no key: with --store write INSTANCE/FIELD, e.g. <instance id>/pre-key-1"
+            form = (
+                "SESSION/ID, e.g. <session>"
+                if settings.store.lower().startswith("mysql")
+                else ("INSTANCE/FIELD, e.g. <instance id>")
             )
+            raise UsageError(f"{argument!r} names no key: with --store write {form}/pre-key-1")
         return _one(store.tenants([company]), argument), name
     parts = argument.split("/")
     if not os.path.isabs(argument) and len(parts) == 2 and layout.is_valid_company_argument(parts[0]):

@@ -35,7 +35,8 @@ def run_history(
     """Given filters (companies by id or folder name, an age, a file-name glob), return the
     matching deletions of the history, newest first. Raise UsageError for a bad company, age or
     root (exit 2). A company with no folder is no error: a purged tenant still has a history.
-    With a store, the companies are instance ids, and the store is not contacted."""
+    With a store, the companies are instance ids or session names, and the store is not
+    contacted."""
     validate_companies(companies)
     oldest = None
     if since is not None:
@@ -47,7 +48,7 @@ def run_history(
         with open_store(settings):  # the root must be there (exit 2), as for every command
             pass
         wanted = {layout.company_id(company, settings.tenant_pattern) for company in companies}
-    else:  # the history is local: the store is not asked (it may be down); instance ids as given
+    else:  # the history is local: the store is not asked (it may be down); ids as given
         wanted = set(companies)
     result = Result(COMMAND, settings.shown_store or str(settings.root), iso_datetime(utc_now()))
     records = paired(read_both_generations(settings.effective_state_dir))

@@ -84,13 +84,14 @@ class _ReportCollector:
             ):
                 yield _family(name, "gauge", help_text, (), [((), value)])
         memory = result.memory
-        if memory is not None:  # a store: its server's memory instead of a filesystem
+        if memory is not None:  # a store: its server's memory (or table) instead of a filesystem
+            used_help = (
+                "The size of the store's table (MySQL data and index length)."
+                if memory.kind == "table"
+                else "Memory the store's server uses (Redis used_memory)."
+            )
             for name, help_text, value in (
-                (
-                    "store_memory_used_bytes",
-                    "Memory the store's server uses (Redis used_memory).",
-                    memory.used_bytes,
-                ),
+                ("store_memory_used_bytes", used_help, memory.used_bytes),
                 (
                     "store_memory_max_bytes",
                     "The store's server memory limit (Redis maxmemory; 0: none).",

@@ -64,7 +64,11 @@ def report_sections(result: Result) -> list[tuple[str, list[str], list[list[str]
         ]
         sections.append(("Disk under root", ["", "total", "free", "used %"], rows))
     memory = result.memory
-    if memory is not None:  # a store: its server's memory instead of a filesystem
+    if memory is not None and memory.kind == "table":  # a store's table instead of a filesystem
+        sections.append(
+            ("Store table size", ["server", "size"], [[memory.server, human_bytes(memory.used_bytes)]])
+        )
+    elif memory is not None:  # a store: its server's memory instead of a filesystem
         limit = human_bytes(memory.max_bytes) if memory.max_bytes else "none"
         used = (
             _percent_used(memory.max_bytes, memory.max_bytes - memory.used_bytes) if memory.max_bytes else "-"

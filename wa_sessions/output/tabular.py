@@ -120,7 +120,10 @@ def _rich_table(
 
 
 def memory_line(memory: StoreMemory) -> str:
-    """A store's server memory on one line (what the disk line is for folders)."""
+    """A store's server memory, or its table's size, on one line (what the disk line is for
+    folders)."""
+    if memory.kind == "table":
+        return f"table size of {memory.server}: {human_bytes(memory.used_bytes)}"
     if not memory.max_bytes:
         return f"memory of {memory.server}: {human_bytes(memory.used_bytes)} used, no maxmemory set"
     share = memory.used_bytes * 100 // memory.max_bytes

@@ -7,10 +7,15 @@ from __future__ import annotations
 import errno
 import stat
 from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from wa_sessions.errors import UsageError
 from wa_sessions.listing import ListedEntry
-from wa_sessions.stores import Tenant
+from wa_sessions.stores import KeyOutcome, Tenant
+
+if TYPE_CHECKING:
+    from wa_sessions.history import LazyHistory
+    from wa_sessions.rules import Deletion
 
 # A key is listed as a regular file readable by its owner only (what the scan expects of a key).
 KEY_MODE = stat.S_IFREG | 0o600
@@ -51,13 +56,42 @@ def key_listing(rows: Iterable[KeyRow], moment: int) -> tuple[list[ListedEntry],
     return listed, planned
 
 
-def planned_key(planned: Planned, name: str) -> tuple[bytes, bytes]:
-    """The raw name and planned digest of the key listed as `name`. Raise OSError (ENOENT) for a
-    name the last scan did not list."""
-    try:
-        return planned[name]
-    except KeyError:
-        raise OSError(errno.ENOENT, "not a key of the last scan") from None
+# What a batched check or delete says of a key the last scan did not list.
+NOT_SCANNED = FileNotFoundError(errno.ENOENT, "not a key of the last scan")
+
+
+def raised(outcome: KeyOutcome) -> str | None:
+    """A key's outcome (stores.KeyOutcome) as `Keys.changed` and `Keys.delete_unless_changed`
+    give it: raised if an error, else returned."""
+    if isinstance(outcome, OSError):
+        raise outcome
+    return outcome
+
+
+class OneKeyOfABatch:
+    """A database store's per-key `Keys` methods: a batch of one (stores.BatchedKeys), and nothing
+    to recover (a key is deleted by one atomic step, never half)."""
+
+    def changed_many(self, deletions: Sequence[Deletion]) -> list[KeyOutcome]:
+        raise NotImplementedError
+
+    def delete_many(self, deletions: Sequence[Deletion]) -> list[KeyOutcome]:
+        raise NotImplementedError
+
+    def changed(self, deletion: Deletion) -> str | None:
+        """Why the key's value is no longer the one planned (its digest differs), or None. Raise
+        FileNotFoundError if it is gone, OSError if the server cannot be asked."""
+        return raised(self.changed_many([deletion])[0])
+
+    def delete_unless_changed(self, deletion: Deletion) -> str | None:
+        """Delete the key if its value is still the one planned; else keep it and return why.
+        Raise FileNotFoundError if it is gone, OSError if it cannot be deleted (the tenant lock
+        was lost)."""
+        return raised(self.delete_many([deletion])[0])
+
+    def recover(self, company: str, history: LazyHistory) -> list[str]:
+        """Nothing to put back: a key is deleted by one atomic step, never half."""
+        return []
 
 
 def chosen_tenants(

@@ -13,197 +13,37 @@ and written only under the tenant lock (a real cleanup), read by every other com
 exists. Lengths and SHA-1 digests are computed by the server (values never cross the network),
 and the listing is streamed. A key never seen has age 0.
 
-Deletion is compare-and-delete: `DELETE … WHERE session = ? AND (id, SHA1(value)) IN (…) AND
-IS_USED_LOCK(<tenant lock>) <=> <our lock connection>` — a row rewritten since the plan stays,
-and nothing is deleted once the lock is lost. The tenant lock is `GET_LOCK` on a connection of
-its own; the server frees it when that connection dies with its holder.
+Deletion is compare-and-delete (stores/mysql_keys.py): `DELETE … WHERE session = ? AND (id,
+SHA1(value)) IN (…) AND IS_USED_LOCK(<tenant lock>) <=> <our lock connection>`, one statement per
+batch — a row rewritten since the plan stays, our own sender key stays with a rewritten
+sender-key-memory, and nothing is deleted once the lock is lost. The tenant lock and
+multitenant-cleanup's run lock are `GET_LOCK` on a connection of its own; the server frees them
+when that connection dies with its holder. A server that goes away mid-run stops the run
+(StoreUnavailable). `scan` and `report` show the table's size where folders show free disk.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
-import time
-from collections.abc import Container, Iterator, Sequence, Set
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from wa_sessions import layout
 from wa_sessions.config import Settings
-from wa_sessions.creds import CREDS_MAX_BYTES, parse_creds
 from wa_sessions.errors import StoreUnavailable, UsageError
-from wa_sessions.history import LazyHistory
-from wa_sessions.layout import Creds
-from wa_sessions.results import DiskUsage
-from wa_sessions.rules import Deletion
-from wa_sessions.scan import TenantScan, scan_listing
+from wa_sessions.results import DiskUsage, StoreMemory
 from wa_sessions.store_url import MySQLAddress, parse_mysql_url
-from wa_sessions.stores import Tenant, TenantUnavailable
+from wa_sessions.stores import Tenant
 from wa_sessions.stores import mysql_wire as sql
-from wa_sessions.stores.key_names import Planned, chosen_tenants, key_listing, planned_key, text_of
+from wa_sessions.stores.key_names import chosen_tenants, text_of
+from wa_sessions.stores.mysql_keys import MySQLKeys
 
 if TYPE_CHECKING:
     import pymysql
 
-# Rows per batched delete.
-_BATCH = 500
-
-
-class MySQLKeys:
-    """One session's rows, with its seen record and its lock."""
-
-    def __init__(self, store: MySQLStore, tenant: Tenant):
-        self.store = store
-        self.connection = store.connection
-        self.session = tenant.name
-        self.table = store.address.table
-        self.lock_name = sql.lock_name(store.address.database, tenant.name)
-        self.lock_id: int | None = None  # our lock connection's id while the lock is held
-        self.planned: Planned = {}
-        self.deleted: list[bytes] = []  # ids deleted under the lock, whose seen rows go at release
-
-    def _run(self, statement: str, arguments: Sequence[Any] = ()) -> Any:
-        with self.connection.cursor() as cursor:
-            cursor.execute(statement.format(table=self.table), arguments)
-            return cursor.fetchall()
-
-    # ---------------------------------------------------------------- scan
-
-    def scan(self, now: float | None = None, keep: Container[str] | None = None) -> TenantScan:
-        """Count and classify the rows; under the lock (a real cleanup) record first-seen times of
-        values not seen before (also without it in a real run: every tenant it looks at, SPEC §10).
-        Raise TenantUnavailable."""
-        import pymysql
-
-        moment = int(time.time() if now is None else now)
-        try:
-            rows = sql.list_rows(self.connection, self.table, self.session, self.store.seen_table_exists())
-            if not rows:
-                raise TenantUnavailable(f"session {self.session!r} has no rows any more")
-            if self.lock_id is not None or self.store.record_seen:
-                self.store.create_seen_table()
-                rows = sql.record_seen(self.connection, self.table, self.session, rows, moment)
-            listed, self.planned = key_listing(rows, moment)
-
-            def creds_of(names: Set[str]) -> Creds:
-                return self._read_creds(names)
-
-            return scan_listing(listed, now, keep, creds_of)
-        except pymysql.MySQLError as error:
-            raise TenantUnavailable(
-                f"cannot read session {self.session!r}: {self.store.reason(error)}"
-            ) from None
-
-    def _read_creds(self, names: Set[str]) -> Creds:
-        if layout.CREDS_FILE not in names or self.planned[layout.CREDS_FILE][0] != b"creds":
-            return Creds("missing")
-        found = self._run(sql.CREDS, (CREDS_MAX_BYTES, self.session))
-        if not found or found[0][0] is None:  # gone since the listing, or NULL
-            return Creds("missing")
-        return parse_creds(bytes(found[0][0]), layout.CREDS_FILE)
-
-    # ---------------------------------------------------------------- lock
-
-    @contextlib.contextmanager
-    def lock(self, wait_seconds: float) -> Iterator[None]:
-        """Hold `GET_LOCK('wa-sessions:<db>:<session>')` on the store's lock connection (freed by
-        the server when that connection dies with its holder). Raise LockBusy when another run
-        holds it, LockUnsafe when the server cannot be asked. On release, forget the seen rows of
-        the keys deleted."""
-        import pymysql
-
-        self.lock_id = self.store.locks.take(self.lock_name, wait_seconds)
-        try:
-            yield
-        finally:
-            self.lock_id = None
-            with contextlib.suppress(pymysql.MySQLError), self.connection.cursor() as cursor:
-                sql.forget_seen(cursor, self.table, self.session, self.deleted)
-            self.deleted = []
-            self.store.locks.release(self.lock_name)
-
-    def lock_is_held(self) -> bool:
-        """Whether a run (another one, if we hold none) holds the tenant lock."""
-        import pymysql
-
-        try:
-            holder = self._run(sql.LOCK_HOLDER, (self.lock_name,))[0][0]
-        except pymysql.MySQLError:
-            return False
-        return holder is not None and holder != self.lock_id
-
-    def recover(self, company: str, history: LazyHistory) -> list[str]:
-        """Nothing to put back: a row is deleted by one statement, never half."""
-        return []
-
-    # ---------------------------------------------------------------- checked delete
-
-    def changed(self, deletion: Deletion) -> str | None:
-        """Why the row's value is no longer the one planned (its digest differs), or None. Raise
-        FileNotFoundError if it is gone, OSError if the server cannot be asked."""
-        import pymysql
-
-        row_id, digest = planned_key(self.planned, deletion.entry.name)
-        try:
-            found = self._run(sql.CURRENT_DIGEST, (self.session, row_id))
-        except pymysql.MySQLError as error:
-            raise OSError(errno.EIO, f"MySQL: {self.store.reason(error)}") from None
-        if not found:
-            raise FileNotFoundError(errno.ENOENT, "gone")
-        return None if found[0][0].encode() == digest else "modified since the plan"
-
-    def delete_unless_changed(self, deletion: Deletion) -> str | None:
-        """Delete the row if its value is still the one planned; else keep it and return why. Raise
-        FileNotFoundError if it is gone, OSError if it cannot be deleted (the server is gone, or
-        the tenant lock was lost)."""
-        outcome = self.delete_many_unless_changed([deletion])[0]
-        if isinstance(outcome, OSError):
-            raise outcome
-        return outcome
-
-    def delete_many_unless_changed(self, deletions: Sequence[Deletion]) -> list[str | OSError | None]:
-        """Delete the rows still as planned in one statement per batch of `_BATCH`; per deletion,
-        None (deleted), why it was kept, or the error (FileNotFoundError: gone)."""
-        outcomes: list[str | OSError | None] = []
-        for start in range(0, len(deletions), _BATCH):
-            outcomes += self._delete_batch(
-                [planned_key(self.planned, d.entry.name) for d in deletions[start : start + _BATCH]]
-            )
-        return outcomes
-
-    def _delete_batch(self, planned: list[tuple[bytes, bytes]]) -> list[str | OSError | None]:
-        """One DELETE for the batch. All deleted: done. Else the rows left tell kept from gone; for
-        more than one row, the rows there before the DELETE tell gone from deleted."""
-        import pymysql
-
-        if self.lock_id is None:
-            return [OSError(errno.ENOLCK, "the tenant lock is not held; nothing deleted")] * len(planned)
-        ids = [row_id for row_id, _ in planned]
-        pairs = [value for row_id, digest in planned for value in (row_id, digest.decode())]
-        try:
-            before = self._digests(ids) if len(ids) > 1 else None
-            with self.connection.cursor() as cursor:
-                cursor.execute(
-                    sql.DELETE_PLANNED.format(table=self.table, pairs=sql.placeholders(len(planned), 2)),
-                    (self.session, *pairs, self.lock_name, self.lock_id),
-                )
-                deleted = cursor.rowcount
-            after = {} if deleted == len(ids) else self._digests(ids)
-            if deleted:
-                self.deleted += [row_id for row_id in ids if row_id not in after]
-        except pymysql.MySQLError as error:
-            return [OSError(errno.EIO, f"MySQL: {self.store.reason(error)}")] * len(planned)
-        return [
-            sql.outcome(row_id, digest, before, after, deleted, self.lock_name) for row_id, digest in planned
-        ]
-
-    def _digests(self, ids: Sequence[bytes]) -> dict[bytes, bytes]:
-        """The current digest of each of these rows still there."""
-        found = self._run(
-            sql.REMAINING.format(table="{table}", ids=sql.placeholders(len(ids))), (self.session, *ids)
-        )
-        return {bytes(row_id): digest.encode() for row_id, digest in found}
+# A run lock is named as the tenant lock of a session `run:<command>`.
+RUN_LOCK_INFIX = "run:"
 
 
 class MySQLStore:
@@ -287,20 +127,39 @@ class MySQLStore:
         yield MySQLKeys(self, tenant)
 
     def table_bytes(self) -> int | None:
-        """The auth table's size on the server (data and indexes), if it says."""
+        """The auth table's size on the server (data and indexes), if it says. Raise
+        StoreUnavailable if the server is gone."""
         import pymysql
 
         try:
             with self.connection.cursor() as cursor:
                 cursor.execute(sql.TABLE_SIZE, (self.address.table,))
                 found = cursor.fetchone()
-        except pymysql.MySQLError:
+        except pymysql.MySQLError as error:
+            sql.unless_lost(error, self.address)
             return None
         return None if found is None else int(found[0])
 
     def disk(self) -> DiskUsage | None:
-        """No filesystem of ours: the keys live in the server's table (see `table_bytes`)."""
+        """No filesystem of ours: the keys live in the server's table (see `memory`)."""
         return None
+
+    def memory(self) -> StoreMemory | None:
+        """The auth table's size (what free disk and inodes are for folders; no limit to say), if
+        the server says. Raise StoreUnavailable if the server is gone."""
+        size = self.table_bytes()
+        return None if size is None else StoreMemory(self.address.shown, size, 0, kind="table")
+
+    @contextlib.contextmanager
+    def run_lock(self, command: str) -> Iterator[None]:
+        """Hold `GET_LOCK('wa-sessions:<db>:run:<command>')` on the lock connection, as tenant
+        locks are held (freed by the server when its holder dies). Raise LockBusy, LockUnsafe."""
+        name = sql.lock_name(self.address.database, f"{RUN_LOCK_INFIX}{command}")
+        self.locks.take(name, 0)
+        try:
+            yield
+        finally:
+            self.locks.release(name)
 
 
 @contextlib.contextmanager

@@ -10,7 +10,6 @@ auth table's name, checked by store_url (letters, digits, `_`, `$`, `-`), always
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import os
 from collections.abc import Sequence
@@ -61,6 +60,17 @@ DELETE_PLANNED = (
     f"DELETE FROM `{{table}}` WHERE session = %s AND (id, {DIGEST}) IN ({{pairs}})"
     " AND IS_USED_LOCK(%s) <=> %s"
 )
+# The same for a batch with a unit (SPEC §2): a row goes only if no row named before it in its unit
+# was rewritten since the plan (`{guards}`: (row, earlier row of its unit) pairs, `{earlier}`: those
+# earlier rows; a rewritten row is one not as planned among `{pairs}`). A multi-table DELETE joining the table to itself: MySQL
+# forbids a subquery on the table a DELETE deletes from, not a self-join.
+DELETE_PLANNED_UNITS = (
+    f"DELETE a FROM `{{table}}` a LEFT JOIN `{{table}}` m ON m.session = a.session AND m.id IN ({{earlier}})"
+    f" AND (CAST(a.id AS BINARY), CAST(m.id AS BINARY)) IN ({{guards}})"
+    f" AND (m.id, {DIGEST.replace('value', 'm.value')}) NOT IN ({{pairs}})"
+    f" WHERE a.session = %s AND (a.id, {DIGEST.replace('value', 'a.value')}) IN ({{pairs}})"
+    " AND m.session IS NULL AND IS_USED_LOCK(%s) <=> %s"
+)
 # What is left of those rows (to tell a changed one from a gone one).
 REMAINING = f"SELECT CAST(id AS BINARY), {DIGEST} FROM `{{table}}` WHERE session = %s AND id IN ({{ids}})"
 TABLE_SIZE = (
@@ -73,6 +83,9 @@ LOCK_HOLDER = "SELECT IS_USED_LOCK(%s)"
 
 # Rows per statement recording first sights.
 RECORD_BATCH = 500
+
+# Client errors that say the server is gone (can't connect, gone away, lost during a query).
+LOST_CONNECTION = frozenset({2003, 2006, 2013, 2055})
 
 # Server errors with a reason of their own (MySQL / MariaDB error numbers).
 ACCESS_DENIED = 1045
@@ -115,6 +128,15 @@ def reason_of(error: Exception, address: MySQLAddress) -> str:
     if address.password:
         text = text.replace(address.password, "***")
     return " ".join(text.split())
+
+
+def unless_lost(error: Exception, address: MySQLAddress) -> None:
+    """Raise StoreUnavailable (the run stops: exit 1, one line naming host:port) when `error` says
+    the server is gone (connection refused, lost or closed); return otherwise."""
+    import pymysql
+
+    if isinstance(error, pymysql.err.InterfaceError) or error_code(error) in LOST_CONNECTION:
+        raise StoreUnavailable(f"lost MySQL at {address.server}: {reason_of(error, address)}") from None
 
 
 def connect(address: MySQLAddress, read_timeout: float | None = 60) -> pymysql.connections.Connection[Any]:
@@ -236,20 +258,27 @@ def record_seen(
     return [(raw, size, digest, moment if first is None else first) for raw, size, digest, first in rows]
 
 
-def outcome(
-    row_id: bytes,
-    digest: bytes,
-    before: dict[bytes, bytes] | None,
-    after: dict[bytes, bytes],
-    deleted: int,
-    lock: str,
-) -> str | OSError | None:
-    """What became of one row of a compare-and-delete that deleted `deleted` rows, given the
-    batch's rows (id -> digest) `after` it and, for a batch of several, `before` it: None
-    (deleted), why it was kept, or the error (FileNotFoundError: gone)."""
-    if row_id not in after:
-        was_there = deleted > 0 if before is None else row_id in before
-        return None if was_there else FileNotFoundError(errno.ENOENT, "gone")
-    if after[row_id] != digest:
-        return "modified since the plan"
-    return OSError(errno.ENOLCK, f"lock {lock} was lost; nothing more deleted")
+def delete_statement(
+    table: str, session: str, planned: Sequence[tuple[bytes, bytes, str]], lock: str, lock_id: int
+) -> tuple[str, list[Any]]:
+    """The compare-and-delete of a batch of rows (id, digest planned, unit) and its arguments:
+    DELETE_PLANNED, or DELETE_PLANNED_UNITS when a row has a row of its unit before it."""
+    pairs = [value for row_id, digest, _ in planned for value in (row_id, digest.decode())]
+    guards: list[bytes] = []
+    before: dict[str, list[bytes]] = {}
+    for row_id, _, unit in planned:
+        for earlier in before.get(unit, []):
+            guards += [row_id, earlier]
+        if unit:
+            before.setdefault(unit, []).append(row_id)
+    statement = DELETE_PLANNED if not guards else DELETE_PLANNED_UNITS
+    statement = statement.format(
+        table=table,
+        pairs=placeholders(len(planned), 2),
+        guards=placeholders(len(guards) // 2, 2),
+        earlier=placeholders(len(guards) // 2),
+    )
+    arguments: list[Any] = [session, *pairs, lock, lock_id]
+    if guards:
+        arguments = [*guards[1::2], *guards, *pairs, *arguments]
+    return statement, arguments

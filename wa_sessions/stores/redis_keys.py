@@ -12,14 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 from wa_sessions import layout
 from wa_sessions.creds import CREDS_MAX_BYTES, parse_creds
-from wa_sessions.history import LazyHistory
 from wa_sessions.layout import Creds
 from wa_sessions.listing import ListedEntry
 from wa_sessions.rules import Deletion
 from wa_sessions.scan import TenantScan, scan_listing
 from wa_sessions.stores import KeyOutcome, Tenant, TenantUnavailable
 from wa_sessions.stores import redis_scripts as lua
-from wa_sessions.stores.key_names import key_listing, text_of
+from wa_sessions.stores.key_names import NOT_SCANNED, OneKeyOfABatch, key_listing, text_of
 from wa_sessions.stores.redis_lock import LockRenewal, held_lock
 from wa_sessions.stores.redis_wire import evolution_value, unless_lost, wire_name
 
@@ -32,7 +31,7 @@ LOCK_PREFIX = "wa-sessions:lock:"
 BATCH_SIZE = 500
 
 
-class RedisKeys:
+class RedisKeys(OneKeyOfABatch):
     """One instance's hash, with its seen record and its lock."""
 
     def __init__(self, store: RedisStore, tenant: Tenant):
@@ -129,21 +128,7 @@ class RedisKeys:
         except redis.RedisError:
             return False
 
-    def recover(self, company: str, history: LazyHistory) -> list[str]:
-        """Nothing to put back: a field is deleted by one atomic script, never half."""
-        return []
-
     # ---------------------------------------------------------------- checked delete
-
-    def changed(self, deletion: Deletion) -> str | None:
-        """Why the field's value is no longer the one planned (its digest differs), or None. Raise
-        FileNotFoundError if it is gone, OSError if the server cannot be asked."""
-        return _raised(self.changed_many([deletion])[0])
-
-    def delete_unless_changed(self, deletion: Deletion) -> str | None:
-        """Delete the field if its value is still the one planned; else keep it and return why.
-        Raise FileNotFoundError if it is gone, OSError if it cannot be deleted."""
-        return _raised(self.delete_many([deletion])[0])
 
     def changed_many(self, deletions: Sequence[Deletion]) -> list[KeyOutcome]:
         """`changed` of each deletion, asked in one Lua call. Raise StoreUnavailable if the server
@@ -157,11 +142,11 @@ class RedisKeys:
         except redis.RedisError as error:
             unless_lost(error, self.store.address)
             failure = OSError(errno.EIO, f"Redis: {self.store.reason(error)}")
-            return [failure if field else _NOT_SCANNED for field in fields]
+            return [failure if field else NOT_SCANNED for field in fields]
         outcomes: list[KeyOutcome] = []
         for field in fields:
             if field is None:
-                outcomes.append(_NOT_SCANNED)
+                outcomes.append(NOT_SCANNED)
                 continue
             current = next(digests)
             if not current:
@@ -192,25 +177,18 @@ class RedisKeys:
         except redis.RedisError as error:
             unless_lost(error, self.store.address)
             failure = OSError(errno.EIO, f"Redis: {self.store.reason(error)}")
-            return [failure if field else _NOT_SCANNED for field in fields]
+            return [failure if field else NOT_SCANNED for field in fields]
         if codes == lua.LOCK_LOST:
             renewal.lost = True
             lost = OSError(errno.ENOLCK, f"{self.lock_key} was lost; nothing more deleted")
             return [lost] * len(deletions)
         done = iter(codes)
-        return [_DELETE_OUTCOMES[next(done)] if field else _NOT_SCANNED for field in fields]
+        return [_DELETE_OUTCOMES[next(done)] if field else NOT_SCANNED for field in fields]
 
 
-_NOT_SCANNED = FileNotFoundError(errno.ENOENT, "not a key of the last scan")
 _DELETE_OUTCOMES: dict[int, KeyOutcome] = {
     lua.GONE: FileNotFoundError(errno.ENOENT, "gone"),
     lua.CHANGED: "modified since the plan",
     lua.HELD: "a key of its unit was modified since the plan",
     lua.DELETED: None,
 }
-
-
-def _raised(outcome: KeyOutcome) -> str | None:
-    if isinstance(outcome, OSError):
-        raise outcome
-    return outcome

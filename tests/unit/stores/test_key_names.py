@@ -8,7 +8,7 @@ import pytest
 
 from wa_sessions.errors import UsageError
 from wa_sessions.stores import Tenant
-from wa_sessions.stores.key_names import chosen_tenants, field_file_name, key_listing, planned_key
+from wa_sessions.stores.key_names import NOT_SCANNED, chosen_tenants, field_file_name, key_listing, raised
 
 
 def test_a_key_is_named_as_the_file_baileys_would_write() -> None:
@@ -25,8 +25,12 @@ def test_listing_ages_from_first_sight_and_keeps_two_keys_that_escape_alike_apar
         ("\udcff.json", 1, 500 * 10**9),
     ]
     assert planned["a-b"] == (b"a-b", b"d2")
-    with pytest.raises(OSError):
-        planned_key(planned, "never-listed.json")
+
+
+def test_raised_raises_an_error_outcome_and_returns_the_rest() -> None:
+    assert raised(None) is None and raised("modified since the plan") == "modified since the plan"
+    with pytest.raises(FileNotFoundError):
+        raised(NOT_SCANNED)
 
 
 def test_chosen_tenants_names_the_unknown_one() -> None:
