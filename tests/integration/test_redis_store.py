@@ -5,7 +5,6 @@ and bad input as one line with a SPEC §7 exit code."""
 from __future__ import annotations
 
 import json
-import shutil
 import signal
 import subprocess
 import sys
@@ -28,6 +27,7 @@ from .redis_fleet import (
     deleted_names,
     fields,
     file_names,
+    requires_redis,
     wa,
 )
 from .redis_server import (
@@ -41,10 +41,7 @@ from .redis_server import (
     start_redis,
 )
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("redis-server") is None,
-    reason="redis-server is not installed (Debian: apt-get install redis-server; .ci/run installs it)",
-)
+pytestmark = requires_redis
 
 
 def test_scan_counts_every_category_and_shows_the_store_without_password(
