@@ -1,0 +1,141 @@
+"""A synthetic fleet in Evolution API's Redis layout, for the store benchmark (bench/stores.py).
+
+Each instance gets the key mix of the folder benchmark's tenants (wa_sessions/demo.py: pre-keys
+in id batches, sessions and sender keys aged over weeks, protected keys, our own sender keys with
+their sender-key-memory partners), as Evolution API names and stores them: field `<type>-<id>`
+with Baileys' ids unescaped, the value the BufferJSON text stringified a second time. Values are
+of realistic size: a session 1-3 KB, a pre-key about 200 B, a sender key 0.4-1 KB, creds 1.5 KB.
+
+Age: Redis keeps none, so wa-sessions records when it first saw each value
+(`wa-sessions:seen:<id>`: field -> `<sha1> <epoch seconds>`). The fleet is written as if
+wa-sessions had been watching it: 90% of the keys get a seen record dated by the key's age in
+the demo mix (up to 40 days back), 10% none (keys written since the last run: age 0).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import multiprocessing
+import random
+from collections.abc import Iterator
+from typing import Any
+
+from wa_sessions.demo import tenant_files
+
+PREFIX = "evolution-cache"
+SEEN_PREFIX = "wa-sessions:seen:"
+SEEN_SHARE = 0.9
+_PIPELINE_INSTANCES = 20
+
+
+def instance_id(index: int) -> str:
+    """A UUID-shaped instance id, as Evolution API's."""
+    return f"{index:08x}-0b9d-4e61-9a51-{index:012x}"
+
+
+def field_of(file_name: str) -> str:
+    """The Evolution field of a key file name of the demo mix (the inverse of Baileys' escaping)."""
+    name = file_name.removesuffix(".json")
+    if name.startswith("sender-key-") and not name.startswith("sender-key-memory-"):
+        return name.replace("--", "::")
+    return name.replace("__", "/")
+
+
+def _buffer(rng: random.Random, size: int) -> dict[str, str]:
+    return {"type": "Buffer", "data": base64.b64encode(rng.randbytes(size)).decode()}
+
+
+def key_document(field: str, rng: random.Random, creds: Any) -> Any:
+    """A value of realistic size for the key `field` (BufferJSON form)."""
+    if field == "creds":
+        return {
+            **creds,
+            "signedIdentityKey": _buffer(rng, 64),
+            "signedPreKey": _buffer(rng, 96),
+            "advSecretKey": _buffer(rng, 32),
+            "account": _buffer(rng, 500),
+        }
+    if field.startswith("pre-key-"):
+        return {"private": _buffer(rng, 32), "public": _buffer(rng, 32)}
+    if field.startswith("session-"):
+        return {
+            "_sessions": {_buffer(rng, 33)["data"]: {"chain": _buffer(rng, rng.randrange(500, 1700))}},
+            "version": "v1",
+        }
+    if field.startswith("sender-key-memory-"):
+        return {f"{15550000001 + number}:0@s.whatsapp.net": True for number in range(rng.randrange(2, 8))}
+    if field.startswith("sender-key-"):
+        return [
+            {
+                "senderKeyId": rng.randrange(1 << 31),
+                "senderChainKey": _buffer(rng, 32),
+                "senderSigningKey": _buffer(rng, rng.randrange(200, 600)),
+            }
+        ]
+    if field.startswith("app-state-sync-version-"):
+        return {"version": rng.randrange(1000), "hash": _buffer(rng, 128), "indexValueMap": {}}
+    if field.startswith("lid-mapping-"):
+        return "100000000000001"
+    return {"key": _buffer(rng, 33)}
+
+
+def stored(document: Any) -> bytes:
+    """As Evolution API stores it: JSON text of the JSON text."""
+    return json.dumps(json.dumps(document, separators=(",", ":"))).encode()
+
+
+def instance_keys(
+    index: int, keys: int, now: float, seed: int = 1
+) -> Iterator[tuple[bytes, bytes, float | None]]:
+    """The fields of instance `index`: (field, stored value, first seen epoch seconds or None)."""
+    rng = random.Random(seed * 1_000_003 + index)
+    files = [
+        demo for demo in tenant_files(rng, now, keys + 1, pre_key_batches=3) if demo.name.endswith(".json")
+    ]
+    creds = json.loads(files[0].content)
+    for demo in files[:keys]:
+        field = field_of(demo.name)
+        value = stored(key_document(field, rng, creds))
+        first_seen = demo.mtime if rng.random() < SEEN_SHARE else None
+        yield field.encode(), value, first_seen
+
+
+def _write_instances(arguments: tuple[int, int, range, int, float]) -> tuple[int, int]:
+    """Write a range of instances into database `db`; return (keys, value bytes)."""
+    import redis
+
+    port, db, indexes, keys, now = arguments
+    client = redis.Redis(port=port, db=db)
+    written = size = 0
+    pipeline = client.pipeline(transaction=False)
+    for position, index in enumerate(indexes, 1):
+        instance = instance_id(index)
+        fields: dict[bytes, bytes] = {}
+        seen: dict[bytes, bytes] = {}
+        for field, value, first_seen in instance_keys(index, keys, now):
+            fields[field] = value
+            size += len(value)
+            if first_seen is not None:
+                seen[field] = f"{hashlib.sha1(value).hexdigest()} {int(first_seen)}".encode()
+        pipeline.hset(f"{PREFIX}:instance:{instance}", mapping=fields)  # type: ignore[arg-type]
+        if seen:
+            pipeline.hset(f"{SEEN_PREFIX}{instance}", mapping=seen)  # type: ignore[arg-type]
+        written += len(fields)
+        if position % _PIPELINE_INSTANCES == 0:
+            pipeline.execute()
+    pipeline.execute()
+    client.close()
+    return written, size
+
+
+def populate(
+    port: int, db: int, instances: int, keys_per_instance: int, now: float, jobs: int = 2
+) -> tuple[int, int]:
+    """Write the fleet into database `db` of the server on `port`, in `jobs` processes; return
+    (keys, value bytes)."""
+    chunks = [(port, db, range(start, instances, jobs), keys_per_instance, now) for start in range(jobs)]
+    with multiprocessing.get_context("fork").Pool(jobs) as pool:
+        results = pool.map(_write_instances, chunks)
+    return sum(keys for keys, _ in results), sum(size for _, size in results)

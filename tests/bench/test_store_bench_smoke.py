@@ -1,0 +1,48 @@
+"""The store benchmark runs end to end on a small fleet in a real redis-server it starts itself,
+and prints its ratios to the HGETALL floor (no timing assertion: `python -m bench.stores` at
+1,000,000 keys is the measurement)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+BENCH = [sys.executable, "-m", "bench.stores"]
+
+
+@pytest.mark.skipif(
+    shutil.which("redis-server") is None, reason="redis-server is not installed (.ci/run installs it)"
+)
+def test_store_benchmark_produces_its_ratios_on_a_small_fleet(tmp_path: Path) -> None:
+    results = tmp_path / "stores.json"
+    completed = subprocess.run(
+        [*BENCH, "--keys", "20000", "--runs", "1", "--workdir", str(tmp_path), "--json", str(results)],
+        cwd=REPOSITORY,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    report = completed.stdout
+    assert "20,000 keys over 100 instances" in report, report[:500]
+    for command in ("`scan --json`", "`cleanup --dry-run --json`", "`cleanup` (real)"):
+        (row,) = [line for line in report.splitlines() if line.startswith(f"| {command} |")]
+        assert re.search(r"\*\*\d+\.\d\dx\*\*", row), row  # the ratio to the floor
+    document = json.loads(results.read_text())
+    assert [row["name"] for row in document["rows"]] == ["scan", "dry-run", "cleanup"]
+    for row in document["rows"]:
+        assert row["ours_median"] > 0 and row["floor_median"] > 0 and row["client_peak_rss_mb"] > 0
+    checks = document["checks"]
+    assert checks["keys_written"] == checks["keys_in_store"] == checks["keys_seen_by_scan"] == 20000
+    # a realistic share is deleted, and the dry run said exactly what the cleanup did
+    assert 0.2 * 20000 < checks["keys_deleted_by_cleanup"] < 0.8 * 20000
+    assert checks["dry_run_matches_cleanup"] is True
+    assert list(tmp_path.iterdir()) == [results]  # the server's files are gone
