@@ -1,13 +1,13 @@
-"""A synthetic fleet in Evolution API's Redis layout, for the store benchmark (bench/stores.py).
+"""A synthetic fleet of Baileys auth state for the store benchmark (bench/stores.py; written into
+Redis by bench/store_redis.py, into MariaDB by bench/store_mysql.py).
 
 Each instance gets the key mix of the folder benchmark's tenants (wa_sessions/demo.py: pre-keys
 in id batches, sessions and sender keys aged over weeks, protected keys, our own sender keys with
-their sender-key-memory partners), as Evolution API names and stores them: field `<type>-<id>`
-with Baileys' ids unescaped, the value the BufferJSON text stringified a second time. Values are
+their sender-key-memory partners), as Evolution API and mysql-baileys name them: `<type>-<id>` with
+Baileys' ids unescaped, the value the BufferJSON text. Values are
 of realistic size: a session 1-3 KB, a pre-key about 200 B, a sender key 0.4-1 KB, creds 1.5 KB.
 
-Age: Redis keeps none, so wa-sessions records when it first saw each value
-(`wa-sessions:seen:<id>`: field -> `<sha1> <epoch seconds>`). The fleet is written as if
+Age: neither store keeps any, so wa-sessions records when it first saw each value (SPEC §10). The fleet is written as if
 wa-sessions had been watching it: 90% of the keys get a seen record dated by the key's age in
 the demo mix (up to 40 days back), 10% none (keys written since the last run: age 0).
 """
@@ -15,19 +15,15 @@ the demo mix (up to 40 days back), 10% none (keys written since the last run: ag
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import multiprocessing
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from wa_sessions.demo import tenant_files
 
-PREFIX = "evolution-cache"
-SEEN_PREFIX = "wa-sessions:seen:"
 SEEN_SHARE = 0.9
-_PIPELINE_INSTANCES = 20
 
 
 def instance_id(index: int) -> str:
@@ -81,15 +77,16 @@ def key_document(field: str, rng: random.Random, creds: Any) -> Any:
     return {"key": _buffer(rng, 33)}
 
 
-def stored(document: Any) -> bytes:
-    """As Evolution API stores it: JSON text of the JSON text."""
-    return json.dumps(json.dumps(document, separators=(",", ":"))).encode()
+def baileys_text(document: Any) -> str:
+    """`JSON.stringify(value, BufferJSON.replacer)`: what mysql-baileys stores."""
+    return json.dumps(document, separators=(",", ":"))
 
 
 def instance_keys(
     index: int, keys: int, now: float, seed: int = 1
-) -> Iterator[tuple[bytes, bytes, float | None]]:
-    """The fields of instance `index`: (field, stored value, first seen epoch seconds or None)."""
+) -> Iterator[tuple[str, str, float | None]]:
+    """The keys of instance `index`: (field or row id, BufferJSON text, first seen epoch seconds
+    or None)."""
     rng = random.Random(seed * 1_000_003 + index)
     files = [
         demo for demo in tenant_files(rng, now, keys + 1, pre_key_batches=3) if demo.name.endswith(".json")
@@ -97,45 +94,13 @@ def instance_keys(
     creds = json.loads(files[0].content)
     for demo in files[:keys]:
         field = field_of(demo.name)
-        value = stored(key_document(field, rng, creds))
         first_seen = demo.mtime if rng.random() < SEEN_SHARE else None
-        yield field.encode(), value, first_seen
+        yield field, baileys_text(key_document(field, rng, creds)), first_seen
 
 
-def _write_instances(arguments: tuple[int, int, range, int, float]) -> tuple[int, int]:
-    """Write a range of instances into database `db`; return (keys, value bytes)."""
-    import redis
-
-    port, db, indexes, keys, now = arguments
-    client = redis.Redis(port=port, db=db)
-    written = size = 0
-    pipeline = client.pipeline(transaction=False)
-    for position, index in enumerate(indexes, 1):
-        instance = instance_id(index)
-        fields: dict[bytes, bytes] = {}
-        seen: dict[bytes, bytes] = {}
-        for field, value, first_seen in instance_keys(index, keys, now):
-            fields[field] = value
-            size += len(value)
-            if first_seen is not None:
-                seen[field] = f"{hashlib.sha1(value).hexdigest()} {int(first_seen)}".encode()
-        pipeline.hset(f"{PREFIX}:instance:{instance}", mapping=fields)  # type: ignore[arg-type]
-        if seen:
-            pipeline.hset(f"{SEEN_PREFIX}{instance}", mapping=seen)  # type: ignore[arg-type]
-        written += len(fields)
-        if position % _PIPELINE_INSTANCES == 0:
-            pipeline.execute()
-    pipeline.execute()
-    client.close()
-    return written, size
-
-
-def populate(
-    port: int, db: int, instances: int, keys_per_instance: int, now: float, jobs: int = 2
-) -> tuple[int, int]:
-    """Write the fleet into database `db` of the server on `port`, in `jobs` processes; return
-    (keys, value bytes)."""
-    chunks = [(port, db, range(start, instances, jobs), keys_per_instance, now) for start in range(jobs)]
+def in_processes(write: Callable[[range], tuple[int, int]], instances: int, jobs: int = 2) -> tuple[int, int]:
+    """Call `write` on `jobs` shares of the instance indexes in forked processes; return the sums
+    of its (keys, value bytes)."""
     with multiprocessing.get_context("fork").Pool(jobs) as pool:
-        results = pool.map(_write_instances, chunks)
+        results = pool.map(write, [range(start, instances, jobs) for start in range(jobs)])
     return sum(keys for keys, _ in results), sum(size for _, size in results)

@@ -32,7 +32,7 @@ def test_store_benchmark_produces_its_ratios_on_a_small_fleet(tmp_path: Path) ->
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     report = completed.stdout
-    assert "20,000 keys over 100 instances" in report, report[:500]
+    assert "20,000 keys over 100 tenants" in report, report[:500]
     for command in ("`scan --json`", "`cleanup --dry-run --json`", "`cleanup` (real)"):
         (row,) = [line for line in report.splitlines() if line.startswith(f"| {command} |")]
         assert re.search(r"\*\*\d+\.\d\dx\*\*", row), row  # the ratio to the floor
