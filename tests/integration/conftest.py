@@ -43,3 +43,9 @@ def hold_lock() -> Iterator[type[LockHolder]]:
     yield _Tracked
     for holder in started:
         holder.close()
+
+
+# The MySQL store's server (started on first use, one per test session), a database per test, and
+# two sessions of mysql-baileys rows in it; `state_root` (only the state dir) for store tests.
+from .mariadb_server import mariadb, mysql_db  # noqa: E402, F401
+from .mysql_fleet import mysql_fleet, state_root  # noqa: E402, F401

@@ -9,8 +9,6 @@ JSON.stringify'ed again, into the field `<type>-<id>` (ids unescaped) of `<prefi
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import shutil
 import socket
@@ -21,6 +19,19 @@ from pathlib import Path
 from typing import Any
 
 import redis
+
+from .auth_state import (  # noqa: F401 (the test data, re-exported for the Redis tests)
+    GROUP,
+    OTHER_GROUP,
+    OWN_LID,
+    OWN_PHONE,
+    PRE_KEYS,
+    STANDARD_KEYS,
+    buffer,
+    creds_value,
+    digest,
+    standard_values,
+)
 
 PREFIX = "evolution-cache"
 
@@ -75,11 +86,6 @@ def start_redis(folder: Path, password: str | None = None) -> RedisServer:
             time.sleep(0.05)
 
 
-def buffer(data: bytes) -> dict[str, str]:
-    """A Buffer as BufferJSON.replacer writes it."""
-    return {"type": "Buffer", "data": base64.b64encode(data).decode()}
-
-
 def evolution_value(value: Any) -> bytes:
     """A value as Evolution API stores it: JSON text of the JSON text (stringified twice)."""
     return json.dumps(json.dumps(value, separators=(",", ":"))).encode()
@@ -93,50 +99,7 @@ def write_key(client: redis.Redis, instance: str, field: str, value: Any) -> Non
     client.hset(instance_key(instance), field, evolution_value(value))
 
 
-def digest(value: bytes) -> str:
-    return hashlib.sha1(value).hexdigest()
-
-
-OWN_PHONE = "15550000000"
-OWN_LID = "100000000000001"
-GROUP = "120363000000000000@g.us"
-OTHER_GROUP = "120363000000000001@g.us"
-
-# field -> category, as Evolution API names them (raw Baileys ids)
-STANDARD_KEYS = {
-    "creds": "creds",
-    "app-state-sync-key-AAAAAB/x": "app-state-sync-key",
-    "app-state-sync-version-regular_high": "app-state-sync-version",
-    "lid-mapping-17770000000": "lid-mapping",
-    "lid-mapping-200000000000000_reverse": "lid-mapping",
-    "session-15550000001.0": "session",
-    "session-100000000000002_1.0": "session",
-    f"sender-key-{GROUP}::{OWN_PHONE}::0": "sender-key",
-    f"sender-key-{OTHER_GROUP}::15550000002::0": "sender-key",
-    f"sender-key-memory-{GROUP}": "sender-key-memory",
-    "identity-key-15550000001.0": "identity-key",
-    "device-list-15550000001": "device-list",
-    "tctoken-15550000001@s.whatsapp.net": "tctoken",
-}
-PRE_KEYS = 60
-
-
-def creds_value(next_pre_key_id: int = PRE_KEYS + 1) -> dict[str, Any]:
-    return {
-        "noiseKey": {"private": buffer(b"n" * 32), "public": buffer(b"N" * 32)},
-        "registrationId": 1234,
-        "nextPreKeyId": next_pre_key_id,
-        "firstUnuploadedPreKeyId": next_pre_key_id,
-        "me": {"id": f"{OWN_PHONE}:3@s.whatsapp.net", "lid": f"{OWN_LID}:3@lid"},
-    }
-
-
 def write_standard_instance(client: redis.Redis, instance: str) -> None:
     """One instance with a key of every category and pre-keys 1..60 (nextPreKeyId 61)."""
-    for field in STANDARD_KEYS:
-        if field == "creds":
-            write_key(client, instance, field, creds_value())
-        else:
-            write_key(client, instance, field, {"key": buffer(field.encode()), "field": field})
-    for number in range(1, PRE_KEYS + 1):
-        write_key(client, instance, f"pre-key-{number}", {"public": buffer(bytes([number % 256]) * 33)})
+    for field, value in standard_values():
+        write_key(client, instance, field, value)

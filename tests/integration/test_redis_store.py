@@ -16,10 +16,9 @@ from pathlib import Path
 import pytest
 from support.env import clean_env
 
+from .auth_state import AGED, CAPPED, NEVER, file_names
 from .helpers import DAY, Run, run_cli, tenant_doc
 from .redis_server import (
-    GROUP,
-    OWN_PHONE,
     PRE_KEYS,
     STANDARD_KEYS,
     RedisServer,
@@ -40,19 +39,6 @@ INSTANCE = "4f7c1a2e-0b9d-4e61-9a51-3c2d8e7f6a10"
 OTHER = "9b1e5c3d-7a2f-4d80-b6e4-1f0a2c3d4e5f"
 SEEN = f"wa-sessions:seen:{INSTANCE}"
 LOCK = f"wa-sessions:lock:{INSTANCE}"
-OWN_SENDER_KEY = f"sender-key-{GROUP}::{OWN_PHONE}::0"
-AGED = {
-    "session-15550000001.0",
-    "session-100000000000002_1.0",
-    OWN_SENDER_KEY,
-    "sender-key-120363000000000001@g.us::15550000002::0",
-    f"sender-key-memory-{GROUP}",  # the partner of our own sender key (SPEC §2)
-}
-CAPPED = {f"pre-key-{number}" for number in range(1, PRE_KEYS - 50 + 1)}  # keep_newest 50
-NEVER = {"creds", "app-state-sync-key-AAAAAB/x", "app-state-sync-version-regular_high"} | {
-    "lid-mapping-17770000000",
-    "lid-mapping-200000000000000_reverse",
-}
 
 
 @pytest.fixture
@@ -60,14 +46,6 @@ def server(tmp_path: Path) -> Iterator[RedisServer]:
     started = start_redis(tmp_path / "redis")
     yield started
     started.stop()
-
-
-@pytest.fixture
-def state_root(tmp_path: Path) -> Path:
-    """`--root`: with a store, only where the state dir (history.jsonl) is."""
-    folder = tmp_path / "root"
-    folder.mkdir()
-    return folder
 
 
 @pytest.fixture
@@ -91,11 +69,6 @@ def fields(server: RedisServer, instance: str = INSTANCE) -> dict[str, bytes]:
 
 def deleted_names(run: Run, instance: str = INSTANCE) -> set[str]:
     return {item["file"] for item in tenant_doc(run.doc, instance)["deleted"]}
-
-
-def file_names(names: set[str]) -> set[str]:
-    """Field names as the store shows them: the file Baileys would write (`:` -> `-`, `/` -> `__`)."""
-    return {name.replace("/", "__").replace(":", "-") + ".json" for name in names}
 
 
 def backdate(server: RedisServer, days: float, instance: str = INSTANCE) -> None:
@@ -289,7 +262,7 @@ def test_the_lock_is_renewed_while_held_and_expires_when_its_holder_is_killed(
         "redis://:s3cr3t-pw@127.0.0.1:6379/not-a-db",
         "ftp://user:s3cr3t-pw@127.0.0.1/",
         "redis://:s3cr3t-pw@127.0.0.1:6379/0?table=auth",
-        "mysql://user:s3cr3t-pw@127.0.0.1:3306/baileys",
+        "mysql://user:s3cr3t-pw@127.0.0.1:3306",  # no database
         "",
     ],
 )

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from wa_sessions.config import ConfigError, load_settings
-from wa_sessions.store_url import RedisAddress, check_store_url, parse_redis_url, redact_store_url
+from wa_sessions.store_url import (
+    MySQLAddress,
+    RedisAddress,
+    check_store_url,
+    parse_mysql_url,
+    parse_redis_url,
+    redact_store_url,
+)
 
 
 def test_parse_redis_url_reads_server_database_prefix_and_credentials() -> None:
@@ -23,6 +30,22 @@ def test_parse_redis_url_defaults_to_port_6379_database_0_and_evolution_cache() 
 def test_redact_store_url_hides_all_user_info() -> None:
     assert redact_store_url("redis://u:secret@h:1/0?prefix=x") == "redis://***@h:1/0?prefix=x"
     assert redact_store_url("redis://h:1/0") == "redis://h:1/0"
+    # a password with an unescaped `/`, `?` or `@` is still hidden whole
+    assert redact_store_url("mysql://u:se/cr?et@h:1/db") == "mysql://***@h:1/db"
+    assert redact_store_url("mysql://u:se@cret@h:1/db?table=auth") == "mysql://***@h:1/db?table=auth"
+
+
+def test_parse_mysql_url_reads_server_database_table_and_credentials() -> None:
+    address = parse_mysql_url("mysql://baileys:p%40ss%2F1@db.internal:3307/wa?table=auth_2")
+    assert address == MySQLAddress("db.internal", 3307, "wa", "baileys", "auth_2", "p@ss/1")
+    assert address.shown == "mysql://db.internal:3307/wa?table=auth_2"
+    assert "p@ss" not in repr(address)
+
+
+def test_parse_mysql_url_defaults_to_port_3306_and_table_auth() -> None:
+    address = parse_mysql_url("mysql://root@[::1]/base")
+    assert (address.host, address.port, address.table, address.password) == ("::1", 3306, "auth", None)
+    assert address.shown == "mysql://[::1]:3306/base?table=auth"
 
 
 @pytest.mark.parametrize(
@@ -34,7 +57,18 @@ def test_redact_store_url_hides_all_user_info() -> None:
         ("redis://:secret@h:1/zero", "invalid database"),
         ("redis://:secret@h:1/0?db=1", "unknown parameter"),
         ("redis://:secret@h:1/0?prefix=a*b", "invalid prefix"),
-        ("mysql://u:secret@h/baileys", "not supported yet"),
+        ("mysql://u:secret@h:99999/baileys", "invalid port"),
+        ("mysql://u:secret@h:0/baileys", "invalid port 0"),
+        ("mysql://u:secret@h:x/baileys", "invalid port"),
+        ("mysql://u:secret@/baileys", "no host"),
+        ("mysql://:secret@h/baileys", "no user"),
+        ("mysql://u:secret@h:3306", "no database"),
+        ("mysql://u:secret@h:3306/", "no database"),
+        ("mysql://u:secret@h/a`b", "invalid database name"),
+        ("mysql://u:secret@h/db?prefix=x", "unknown parameter"),
+        ("mysql://u:secret@h/db?table=auth;drop", "invalid table name"),
+        ("mysql://u:secret/x@h/db", "invalid port or host"),
+        ("mysqlx://u:secret@h/db", "unsupported store"),
         ("postgres://u:secret@h/x", "unsupported store"),
         ("  ", "must not be empty"),
     ],

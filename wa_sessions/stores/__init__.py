@@ -3,7 +3,8 @@
 An action opens the store of its settings (`open_store`), lists its tenants, opens one at a time
 and talks to it only through `Keys`: scan, lock, put back what a killed run left, and the checked
 delete the deletion engine (apply.py) drives. The rules never see a store. The folder store
-(stores/folder.py) and Evolution API's Redis (stores/redis.py) implement the same two protocols;
+(stores/folder.py), Evolution API's Redis (stores/redis.py) and mysql-baileys' table
+(stores/mysql.py) implement the same two protocols;
 `open_store` picks one from `settings.store`.
 """
 
@@ -77,13 +78,17 @@ class Store(Protocol):
 
 
 def open_store(settings: Settings) -> AbstractContextManager[Store]:
-    """The store of these settings: Evolution API's Redis for a `redis://` store, else the folders
-    under `root`. Raise UsageError if it cannot be opened, StoreUnavailable if its server cannot
+    """The store of these settings: Evolution API's Redis for a `redis://` store, mysql-baileys'
+    table for a `mysql://` one, else the folders under `root`. Raise UsageError if it cannot be opened, StoreUnavailable if its server cannot
     be reached."""
     if settings.store is not None and settings.store.lower().startswith(("redis://", "rediss://")):
         from wa_sessions.stores.redis import open_redis_store
 
         return open_redis_store(settings)
+    if settings.store is not None and settings.store.lower().startswith("mysql://"):
+        from wa_sessions.stores.mysql import open_mysql_store
+
+        return open_mysql_store(settings)
     from wa_sessions.stores.folder import open_folder_store
 
     return open_folder_store(settings)

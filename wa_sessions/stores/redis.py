@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import secrets
-import stat
 import time
 from collections.abc import Container, Iterator, Sequence, Set
 from pathlib import Path
@@ -46,6 +45,7 @@ from wa_sessions.rules import Deletion
 from wa_sessions.scan import TenantScan, scan_listing
 from wa_sessions.store_url import RedisAddress, parse_redis_url
 from wa_sessions.stores import Tenant, TenantUnavailable
+from wa_sessions.stores.key_names import chosen_tenants, key_listing, planned_key, text_of
 from wa_sessions.stores.redis_wire import (
     DELETE_SCRIPT,
     DIGEST_SCRIPT,
@@ -55,9 +55,7 @@ from wa_sessions.stores.redis_wire import (
     LockRenewal,
     connect,
     evolution_value,
-    field_file_name,
     reason_of,
-    text_of,
 )
 
 if TYPE_CHECKING:
@@ -70,7 +68,6 @@ CREDS_FIELD = b"creds"
 LOCK_TTL_MS = 30_000
 _POLL_SECONDS = 0.05
 _SCAN_COUNT = 1000
-_KEY_MODE = stat.S_IFREG | 0o600
 
 
 class RedisKeys:
@@ -116,18 +113,16 @@ class RedisKeys:
 
     def _listed(self, rows: Sequence[Any], moment: int) -> list[ListedEntry]:
         """The fields as a listing (scan.py): each named as its file, age from its first sight."""
-        self.planned = {}
-        listed: list[ListedEntry] = []
-        for index in range(0, len(rows), 4):
-            field, size, digest, first = rows[index : index + 4]
-            name = field_file_name(text_of(field))
-            if name in self.planned:  # two fields that escape alike: the raw name, unknown, kept
-                name = text_of(field)
-            if name in self.planned:
-                continue
-            self.planned[name] = (field, digest)
-            first_seen = int(first) if first else moment
-            listed.append((name, _KEY_MODE, index // 4 + 1, int(size), first_seen * 1_000_000_000))
+        keys = (
+            (
+                rows[index],
+                int(rows[index + 1]),
+                rows[index + 2],
+                int(rows[index + 3]) if rows[index + 3] else None,
+            )
+            for index in range(0, len(rows), 4)
+        )
+        listed, self.planned = key_listing(keys, moment)
         return listed
 
     def _read_creds(self, names: Set[str]) -> Creds:
@@ -184,18 +179,12 @@ class RedisKeys:
 
     # ---------------------------------------------------------------- checked delete
 
-    def _planned_field(self, deletion: Deletion) -> tuple[bytes, bytes]:
-        try:
-            return self.planned[deletion.entry.name]
-        except KeyError:
-            raise OSError(errno.ENOENT, "not a key of the last scan") from None
-
     def changed(self, deletion: Deletion) -> str | None:
         """Why the field's value is no longer the one planned (its digest differs), or None. Raise
         FileNotFoundError if it is gone, OSError if the server cannot be asked."""
         import redis
 
-        field, digest = self._planned_field(deletion)
+        field, digest = planned_key(self.planned, deletion.entry.name)
         try:
             current = self.scripts["digest"](keys=[self.key], args=[field])
         except redis.RedisError as error:
@@ -210,7 +199,7 @@ class RedisKeys:
         (the server is gone, or the tenant lock was lost)."""
         import redis
 
-        field, digest = self._planned_field(deletion)
+        field, digest = planned_key(self.planned, deletion.entry.name)
         if self.renewal is not None and self.renewal.lost:
             raise OSError(errno.ENOLCK, f"{self.lock_key} was lost; nothing more deleted")
         try:
@@ -272,17 +261,12 @@ class RedisStore:
             if instance and kind == b"hash":
                 tenants.append(Tenant(instance, instance, Path(text_of(key))))
         tenants.sort(key=lambda tenant: tenant.company)
-        if not companies:
-            return tenants
-        known = {tenant.company: tenant for tenant in tenants}
-        chosen = {}
-        for company in companies:
-            if company not in known:
-                raise UsageError(
-                    f"no instance {company!r} ({text_of(prefix)}{company}) in {self.address.shown}"
-                )
-            chosen[company] = known[company]
-        return sorted(chosen.values(), key=lambda tenant: tenant.company)
+        shown = self.address.shown
+        return chosen_tenants(
+            tenants,
+            companies,
+            lambda company: f"no instance {company!r} ({text_of(prefix)}{company}) in {shown}",
+        )
 
     @contextlib.contextmanager
     def open(self, tenant: Tenant) -> Iterator[RedisKeys]:

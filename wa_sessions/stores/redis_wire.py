@@ -1,6 +1,6 @@
 """What wa-sessions keeps and runs in an Evolution API Redis: the Lua scripts (list with digests,
-digest, compare-and-delete, lock renewal and release), how a field is named and its value read,
-and the checked connection (errors name host:port, never the password).
+digest, compare-and-delete, lock renewal and release), how a value is read, and the checked
+connection (errors name host:port, never the password).
 """
 
 from __future__ import annotations
@@ -88,12 +88,6 @@ return 0
 """
 
 
-def field_file_name(field: str) -> str:
-    """The file Baileys' useMultiFileAuthState would write for a key named `field` (`:` -> `-`,
-    `/` -> `__`, then `.json`): what the one classifier (layout.classify_name) reads."""
-    return field.replace("/", "__").replace(":", "-") + ".json"
-
-
 def evolution_value(raw: bytes) -> bytes:
     """Given a field's value as Evolution API stores it, return the JSON document: a JSON string
     (Evolution stringifies twice) is unwrapped once; anything else is returned as it is."""
@@ -104,10 +98,6 @@ def evolution_value(raw: bytes) -> bytes:
     except (ValueError, RecursionError):
         return raw
     return inner.encode("utf-8", "surrogatepass") if isinstance(inner, str) else raw
-
-
-def text_of(value: bytes) -> str:
-    return value.decode("utf-8", "surrogateescape")
 
 
 def reason_of(error: Exception, address: RedisAddress) -> str:
