@@ -70,8 +70,11 @@ class StoreRow:
         return median_wall(self.ours) / median_wall(self.floor)
 
 
+JOBS: list[str] = []  # ["--jobs", N] when given
+
+
 def ours(url: str, state_root: Path, *arguments: str) -> list[str]:
-    return [sys.executable, "-m", "wa_sessions", *arguments, "--store", url, "--root", str(state_root)]
+    return [sys.executable, "-m", "wa_sessions", *arguments, "--store", url, "--root", str(state_root), *JOBS]
 
 
 def reset(backend: Backend, state_root: Path) -> None:
@@ -82,7 +85,10 @@ def reset(backend: Backend, state_root: Path) -> None:
 
 
 def _tenant_lines(command: list[str]) -> Iterator[dict[str, Any]]:
-    completed = subprocess.run(command, capture_output=True, check=True)
+    completed = subprocess.run(command, capture_output=True, check=False)
+    if completed.returncode != 0:
+        message = completed.stderr.decode(errors="replace")[-2000:]
+        raise RuntimeError(f"{' '.join(command[:5])} … exited {completed.returncode}: {message}")
     for line in completed.stdout.splitlines():
         if line.startswith(b'{"company"'):
             yield json.loads(line.rstrip(b","))
@@ -139,7 +145,7 @@ def report(
         f"wa-sessions store benchmark ({backend.name}), {datetime.date.today().isoformat()}: {keys:,} keys over"
         f" {instances:,} tenants, {value_bytes / 1e6:,.0f} MB of values; {backend.describe()}",
         f"machine: {machine()}",
-        f"median of {runs} interleaved runs after 1 warm-up; load average {load[0]:.2f} before, {load[1]:.2f} after",
+        f"wa-sessions {' '.join(JOBS) or 'with its default --jobs'}; median of {runs} interleaved runs after 1 warm-up; load average {load[0]:.2f} before, {load[1]:.2f} after",
         "",
         f"| command | ours (median s) | floor: {backend.floor_name} (median s) | ratio | target | CPU s ours / floor"
         " | client peak RSS all processes (PSS) | keys/s |",
@@ -182,12 +188,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--instances", type=int, default=0, help="instances (default: keys / 200)")
     parser.add_argument("--runs", type=int, default=5, help="timed runs per command (median; default 5)")
     parser.add_argument(
+        "--jobs", type=int, default=None, help="pass --jobs N to wa-sessions (default: its own)"
+    )
+    parser.add_argument(
         "--workdir", type=Path, default=None, help="where the state dir goes (default: a temp dir)"
     )
     parser.add_argument(
         "--json", type=Path, default=None, dest="json_path", help="also write the results here"
     )
     options = parser.parse_args(argv)
+    if options.jobs is not None:
+        JOBS[:] = ["--jobs", str(options.jobs)]
     instances = options.instances or max(options.keys // 200, 1)
     keys_per_instance = options.keys // instances
     if options.runs < 1 or keys_per_instance < 40:
