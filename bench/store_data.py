@@ -9,7 +9,9 @@ of realistic size: a session 1-3 KB, a pre-key about 200 B, a sender key 0.4-1 K
 
 Age: neither store keeps any, so wa-sessions records when it first saw each value (SPEC §10). The fleet is written as if
 wa-sessions had been watching it: 90% of the keys get a seen record dated by the key's age in
-the demo mix (up to 40 days back), 10% none (keys written since the last run: age 0).
+the demo mix (up to 40 days back; none within two hours of a rule's age, as in bench/generate.py,
+so the dry run and the cleanup minutes later judge every key alike), 10% none (keys written since
+the last run: age 0).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import random
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from bench.generate import clear_of_rule_ages
 from wa_sessions.demo import tenant_files
 
 SEEN_SHARE = 0.9
@@ -94,7 +97,7 @@ def instance_keys(
     creds = json.loads(files[0].content)
     for demo in files[:keys]:
         field = field_of(demo.name)
-        first_seen = demo.mtime if rng.random() < SEEN_SHARE else None
+        first_seen = clear_of_rule_ages(demo.mtime, now) if rng.random() < SEEN_SHARE else None
         yield field, baileys_text(key_document(field, rng, creds)), first_seen
 
 
