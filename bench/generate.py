@@ -15,11 +15,25 @@ from wa_sessions.demo import tenant_files
 
 FIRST_COMPANY = 100000
 PRE_KEY_BATCHES = 3
+# The default rules' ages (14 and 3 days): no file is written within two hours below or ten
+# minutes above them, so that find's whole-minute `-mmin` and wa-sessions' own clock, a few
+# seconds apart, judge every file alike for two hours after the tree is written (the benchmark
+# checks that the equivalent find pipeline deletes the same files as wa-sessions).
+RULE_AGES = (14 * 86400, 3 * 86400)
+BELOW, ABOVE = 7200, 600
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
 
 
 def tenant_name(index: int) -> str:
     return f"company_{FIRST_COMPANY + index}"
+
+
+def clear_of_rule_ages(mtime: float, now: float) -> float:
+    """`mtime`, moved older to ten minutes past a rule's age when it falls just around it."""
+    for age in RULE_AGES:
+        if age - BELOW < now - mtime < age + ABOVE:
+            return now - age - ABOVE
+    return mtime
 
 
 def write_tenant(root: Path, index: int, files: int, seed: int, now: float) -> int:
@@ -34,7 +48,7 @@ def write_tenant(root: Path, index: int, files: int, seed: int, now: float) -> i
             fd = os.open(demo_file.name, _CREATE, 0o600, dir_fd=folder_fd)
             try:
                 os.write(fd, demo_file.content.encode())
-                mtime_ns = int(demo_file.mtime * 1e9)
+                mtime_ns = int(clear_of_rule_ages(demo_file.mtime, now) * 1e9)
                 os.utime(fd, ns=(mtime_ns, mtime_ns))
             finally:
                 os.close(fd)
