@@ -17,10 +17,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from wa_sessions.stores.mysql_wire import CREATE_SEEN, SEEN_TABLE
-
 from bench import store_data
 from tests.integration import mariadb_server
+from wa_sessions.stores.mysql_wire import CREATE_SEEN, SEEN_TABLE
 
 DATABASE = "bench"
 TABLE = "auth"
