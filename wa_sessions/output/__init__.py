@@ -108,7 +108,9 @@ def render(result: Result, style: Style) -> None:
     if result.command == "scan":
         text.write_scan(result, style)
     elif result.command.startswith("config"):
-        text.write_config(result, style)
+        from wa_sessions.output.config import write_config
+
+        write_config(result, style)
     else:
         text.write_cleanup(result, style)
 
