@@ -1,18 +1,20 @@
 """Where the configuration comes from (SPEC §8): the YAML file, the environment (WA_SESSIONS_*,
-and the legacy BAILEYS_SESSIONS_PATH and NOTIFICATION_WEBHOOK), each normalised the same way
-(rule category keys spelled one way, bare-number durations as text) before config.py checks them.
+and the legacy BAILEYS_SESSIONS_PATH and NOTIFICATION_WEBHOOK) and the command line, each
+normalised the same way (rule category keys spelled one way, bare-number durations as text) and
+deep-merged in precedence order before config.py checks the result. Standard library only.
+
+The environment is read as pydantic-settings read it (this module replaces it, for start-up
+time): names without case, nested keys with `__`; a value for a table (`WA_SESSIONS_THRESHOLDS`)
+is JSON; below `rules`, and for a whole rule, a value is JSON when it parses as JSON.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
-from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
-
-from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from wa_sessions.errors import ConfigError
 
@@ -20,6 +22,31 @@ ENV_PREFIX = "WA_SESSIONS_"
 CONFIG_ENV = "WA_SESSIONS_CONFIG"
 LEGACY_ROOT_ENV = "BAILEYS_SESSIONS_PATH"
 LEGACY_WEBHOOK_ENV = "NOTIFICATION_WEBHOOK"
+_DELIMITER = "__"
+
+#: The settings' keys, in the order they are checked and shown.
+FIELDS = (
+    "root",
+    "tenant_pattern",
+    "state_dir",
+    "rules",
+    "emergency",
+    "thresholds",
+    "auto",
+    "locks",
+    "notify",
+    "store",
+)
+#: The keys that hold a table: their environment value is JSON, and they take nested names.
+_TABLES = frozenset({"rules", "emergency", "thresholds", "auto", "locks", "notify"})
+#: The keys of the fixed tables (a rule table takes any category).
+_TABLE_KEYS = {
+    "emergency": ("rules",),
+    "thresholds": ("warning", "critical", "trigger", "emergency", "danger"),
+    "auto": ("cooldown",),
+    "locks": ("wait",),
+    "notify": ("webhook_url", "timeout"),
+}
 
 
 def category_key(key: object) -> str:
@@ -29,7 +56,7 @@ def category_key(key: object) -> str:
 
 def normalise_rule_keys(values: dict[str, Any]) -> dict[str, Any]:
     """Spell the category keys of `rules` and `emergency.rules` one way in every source, so that
-    pydantic-settings merges WA_SESSIONS_RULES__SENDER_KEY__* with YAML's `sender-key`."""
+    WA_SESSIONS_RULES__SENDER_KEY__* merges with YAML's `sender-key`."""
     values = dict(values)
     if isinstance(values.get("rules"), Mapping):
         values["rules"] = {category_key(key): rule for key, rule in values["rules"].items()}
@@ -55,51 +82,121 @@ def bare_numbers_as_text(value: Any, key: str = "") -> Any:
     return value
 
 
-yaml_file: ContextVar[Path | None] = ContextVar("wa_sessions_yaml_file", default=None)
+def normalised(values: dict[str, Any]) -> dict[str, Any]:
+    """A source's values with category keys spelled one way and bare-number durations as text."""
+    return bare_numbers_as_text(normalise_rule_keys(values))  # type: ignore[no-any-return]
 
 
-class Normalised(PydanticBaseSettingsSource):
-    """Another source, with rule category keys spelled one way and bare-number durations as text."""
-
-    def __init__(self, settings_cls: type[BaseSettings], inner: PydanticBaseSettingsSource):
-        super().__init__(settings_cls)
-        self.inner = inner
-
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        return self.inner.get_field_value(field, field_name)
-
-    def __call__(self) -> dict[str, Any]:
-        return bare_numbers_as_text(normalise_rule_keys(self.inner()))  # type: ignore[no-any-return]
+def deep_update(base: dict[Any, Any], *updates: Mapping[Any, Any]) -> dict[Any, Any]:
+    """`base` with each of `updates` laid over it in turn, nested mappings merged key by key."""
+    merged = dict(base)
+    for update in updates:
+        for key, value in update.items():
+            if key in merged and isinstance(merged[key], dict) and isinstance(value, dict):
+                merged[key] = deep_update(merged[key], value)
+            else:
+                merged[key] = value
+    return merged
 
 
-class YamlSource(PydanticBaseSettingsSource):
-    """The YAML file named by `--config` or WA_SESSIONS_CONFIG."""
-
-    def __init__(self, settings_cls: type[BaseSettings], path: Path | None):
-        super().__init__(settings_cls)
-        raw = read_yaml(path) if path is not None else {}
-        self.values: dict[str, Any] = bare_numbers_as_text(normalise_rule_keys(raw))
-
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        return self.values.get(field_name), field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        return dict(self.values)
+def _json_or_text(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
-class LegacyEnvironmentSource(PydanticBaseSettingsSource):
+def _variable(field: str, keys: list[str]) -> str:
+    return _DELIMITER.join([(ENV_PREFIX + field).upper(), *(key.upper() for key in keys)])
+
+
+def _nested_value(field: str, keys: list[str], last: str, text: str, errors: list[str]) -> tuple[bool, Any]:
+    """A nested variable's value: JSON when it parses for anything below `rules` and for a whole
+    rule of `emergency.rules`, JSON or an error for `emergency.rules` itself, text otherwise.
+    Return (False, None) after recording an error."""
+    if not text:
+        return True, text
+    if field == "rules" or (field == "emergency" and keys == ["rules"]):
+        return True, _json_or_text(text)
+    if field == "emergency" and not keys and last == "rules":
+        try:
+            return True, json.loads(text)
+        except ValueError:
+            errors.append(f"emergency.rules: {_variable(field, [last])} is not valid JSON")
+            return False, None
+    return True, text
+
+
+def _nested(field: str, variables: Mapping[str, str], errors: list[str]) -> dict[str, Any]:
+    """The WA_SESSIONS_<FIELD>__A__B variables of one table as a nested mapping {a: {b: value}}."""
+    prefix = f"{ENV_PREFIX.lower()}{field}{_DELIMITER}"
+    result: dict[str, Any] = {}
+    for name, text in variables.items():
+        if not name.startswith(prefix):
+            continue
+        *keys, last = name[len(prefix) :].split(_DELIMITER)
+        read, value = _nested_value(field, keys, last, text, errors)
+        target: Any = result
+        for key in keys:
+            if isinstance(target, dict):
+                target = target.setdefault(key, {})
+        if read and isinstance(target, dict):
+            target[last] = value
+    return result
+
+
+def environment_values(environ: Mapping[str, str], errors: list[str]) -> dict[str, Any]:
+    """The settings the WA_SESSIONS_* variables give (names without case; unknown top-level names
+    ignored). A table's value that is not JSON is recorded in `errors` and ignored."""
+    variables = {name.lower(): text for name, text in environ.items()}
+    values: dict[str, Any] = {}
+    for field in FIELDS:
+        text = variables.get(f"{ENV_PREFIX.lower()}{field}")
+        if field not in _TABLES:
+            if text is not None:
+                values[field] = text
+            continue
+        nested = _nested(field, variables, errors)
+        if text is None:
+            if nested:
+                values[field] = nested
+            continue
+        try:
+            value = json.loads(text)
+        except ValueError:
+            errors.append(f"{field}: {_variable(field, [])} is not valid JSON")
+            continue
+        if value is not None:  # `null`: as if unset (the nested names are not read either)
+            values[field] = deep_update(value, nested) if isinstance(value, dict) else value
+    return normalised({field: _known_case(field, value) for field, value in values.items()})
+
+
+def _known_case(field: str, value: Any) -> Any:
+    """A fixed table's keys from the environment matched without case (`{"Warning": 1}`)."""
+    if field not in _TABLE_KEYS or not isinstance(value, dict):
+        return value
+    known = {key.lower(): key for key in _TABLE_KEYS[field]}
+    return {known.get(str(key).lower(), key): item for key, item in value.items()}
+
+
+def legacy_values(environ: Mapping[str, str]) -> dict[str, Any]:
     """BAILEYS_SESSIONS_PATH (root) and NOTIFICATION_WEBHOOK (notify.webhook_url)."""
+    values: dict[str, Any] = {}
+    if LEGACY_ROOT_ENV in environ:  # set but empty is an error, as WA_SESSIONS_ROOT= is
+        values["root"] = environ[LEGACY_ROOT_ENV]
+    if environ.get(LEGACY_WEBHOOK_ENV):
+        values["notify"] = {"webhook_url": environ[LEGACY_WEBHOOK_ENV]}
+    return values
 
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        return None, field_name, False
 
-    def __call__(self) -> dict[str, Any]:
-        values: dict[str, Any] = {}
-        if LEGACY_ROOT_ENV in os.environ:  # set but empty is an error, as WA_SESSIONS_ROOT= is
-            values["root"] = os.environ[LEGACY_ROOT_ENV]
-        if os.environ.get(LEGACY_WEBHOOK_ENV):
-            values["notify"] = {"webhook_url": os.environ[LEGACY_WEBHOOK_ENV]}
-        return values
+def merged_sources(
+    config_file: Path | None, cli_values: Mapping[str, Any], errors: list[str]
+) -> dict[str, Any]:
+    """Command line > environment > legacy variables > YAML file, deep-merged (defaults are laid
+    under this by config.py). Raise ConfigError when the YAML file cannot be read."""
+    yaml_values = normalised(read_yaml(config_file)) if config_file is not None else {}
+    environment = environment_values(os.environ, errors)
+    return deep_update(yaml_values, legacy_values(os.environ), environment, dict(cli_values))
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
@@ -121,6 +218,5 @@ def read_yaml(path: Path) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a mapping of keys, not {type(data).__name__}")
-    # A top-level key that is not text (`1: x`, `null: x`) is named like any unknown key, never
-    # passed on as a keyword (a TypeError).
+    # A top-level key that is not text (`1: x`, `null: x`) is named like any unknown key.
     return {str(key): value for key, value in data.items()}

@@ -236,7 +236,7 @@ def test_config_example_documents_the_defaults() -> None:
     example = Path(__file__).resolve().parents[2] / "config.example.yaml"
     from_example = load_settings(example)
     defaults = load_settings(None, {"root": "/opt/ai-admin/baileys_sessions"})
-    assert from_example.model_dump() == defaults.model_dump()
+    assert from_example == defaults
 
 
 def test_every_command_has_help_text() -> None:

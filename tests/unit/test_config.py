@@ -61,7 +61,7 @@ def write_yaml(tmp_path: Path) -> WriteYaml:
 
 
 def dumped(settings: Settings) -> dict[str, Any]:
-    return settings.model_dump(mode="json")
+    return settings.as_json()
 
 
 def config_error(config_file: Path | None = None, cli_values: dict[str, Any] | None = None) -> str:

@@ -98,7 +98,7 @@ def _source(path: tuple[str, ...], cli_values: Mapping[str, Any], yaml_values: M
 
 def explain(settings: Settings, config_file: Path | None, cli_values: Mapping[str, Any]) -> list[ConfigValue]:
     """Given effective settings and what they were loaded from, return every leaf with its source."""
-    effective = dict(settings.model_dump(mode="json"))
+    effective = settings.as_json()
     effective["state_dir"] = str(settings.state_dir) if settings.state_dir is not None else None
     yaml_values = read_yaml(config_file) if config_file is not None else {}
     values = []

@@ -11,6 +11,7 @@ at the end). A dry run takes no lock and changes neither files nor state.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -137,7 +138,7 @@ def _clean_fleet(
     tenants = store.tenants([])
     processes = effective_jobs(jobs, len(tenants))
     # Busy tenants are skipped at once, whatever `locks.wait` says for the commands that name them.
-    no_wait = settings.model_copy(update={"locks": Locks(wait=0)})
+    no_wait = dataclasses.replace(settings, locks=Locks(wait=0))
     now = time.time()
 
     def surveyed(tenant: Tenant) -> TenantState | TenantUnavailable:
