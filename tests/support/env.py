@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-#: Read by wa-sessions besides WA_SESSIONS_* (any case: pydantic-settings is case-insensitive).
+#: Read by wa-sessions besides WA_SESSIONS_* (those are read in any case: config_sources.py).
 LEGACY_VARIABLES = ("BAILEYS_SESSIONS_PATH", "NOTIFICATION_WEBHOOK")
 #: Change the text output: Rich tables on a terminal; no time on error lines into the journal.
 OUTPUT_VARIABLES = ("NO_COLOR", "JOURNAL_STREAM")
