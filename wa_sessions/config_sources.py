@@ -193,10 +193,22 @@ def merged_sources(
     config_file: Path | None, cli_values: Mapping[str, Any], errors: list[str]
 ) -> dict[str, Any]:
     """Command line > environment > legacy variables > YAML file, deep-merged (defaults are laid
-    under this by config.py). Raise ConfigError when the YAML file cannot be read."""
+    under this by config.py). Raise ConfigError when the YAML file cannot be read.
+
+    Each source is laid under what the sources above it give together, as pydantic-settings did:
+    a table in the YAML file keeps its other keys under a table from the command line even when
+    the environment gave no table for it (`WA_SESSIONS_RULES=190`, itself overridden)."""
     yaml_values = normalised(read_yaml(config_file)) if config_file is not None else {}
-    environment = environment_values(os.environ, errors)
-    return deep_update(yaml_values, legacy_values(os.environ), environment, dict(cli_values))
+    sources = (
+        dict(cli_values),
+        environment_values(os.environ, errors),
+        legacy_values(os.environ),
+        yaml_values,
+    )
+    merged: dict[str, Any] = {}
+    for values in sources:
+        merged = deep_update(values, merged)
+    return merged
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
