@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
 
@@ -79,8 +78,8 @@ _TOO_BIG = "Unable to parse input string as an integer, exceeded maximum size"
 
 
 def _integer(value: object) -> int:
-    """An int as pydantic's lax mode reads one: an int (a bool too), an integral float or
-    Decimal, text of digits (surrounding white space, a sign, `_` between digits and `.0` allowed)."""
+    """An int as pydantic's lax mode read one: an int (a bool too), an integral float, text of
+    digits (surrounding white space, a sign, `_` between digits and `.0` allowed)."""
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
     if isinstance(value, int):
@@ -92,12 +91,12 @@ def _integer(value: object) -> int:
         if len(text) > 4300:
             raise ValueError(_TOO_BIG)
         return int(text.partition(".")[0])
-    if isinstance(value, float | Decimal):
+    if isinstance(value, float):
         if not math.isfinite(value):
             raise ValueError("Input should be a finite number")
         if value != int(value):
             raise ValueError(f"{_INVALID_INTEGER}, got a number with a fractional part")
-        if isinstance(value, float) and abs(value) >= 2**63:
+        if abs(value) >= 2**63:
             raise ValueError(_TOO_BIG)
         return int(value)
     raise ValueError(_INVALID_INTEGER)
