@@ -156,8 +156,8 @@ def environment_values(environ: Mapping[str, str], errors: list[str]) -> dict[st
             if text is not None:
                 values[field] = text
             continue
-        nested = _nested(field, variables, errors)
         if text is None:
+            nested = _nested(field, variables, errors)
             if nested:
                 values[field] = nested
             continue
@@ -166,8 +166,11 @@ def environment_values(environ: Mapping[str, str], errors: list[str]) -> dict[st
         except ValueError:
             errors.append(f"{field}: {_variable(field, [])} is not valid JSON")
             continue
-        if value is not None:  # `null`: as if unset (the nested names are not read either)
-            values[field] = deep_update(value, nested) if isinstance(value, dict) else value
+        # The nested names count only under a JSON object (`null` is as if unset).
+        if isinstance(value, dict):
+            values[field] = deep_update(value, _nested(field, variables, errors))
+        elif value is not None:
+            values[field] = value
     return normalised({field: _known_case(field, value) for field, value in values.items()})
 
 
