@@ -196,11 +196,6 @@ def _store(value: object) -> str:
     return check_store_url(text(value))
 
 
-_DURATION_KEYS = {
-    "auto": ("cooldown", COOLDOWN_BOUNDS),
-    "locks": ("wait", LOCK_WAIT_BOUNDS),
-    "notify": ("timeout", NOTIFY_TIMEOUT_BOUNDS),
-}
 _CHECKS: dict[str, Check] = {
     "root": _root,
     "tenant_pattern": checked(_pattern),
