@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -363,13 +365,32 @@ def history_command(
     execute(root, store, config, style_of(json_output, quiet, verbose), body)
 
 
+def app_for(args: Sequence[str]) -> typer.Typer:
+    """The app, with only the command `args` name when they name one (start-up: Typer reads the
+    signature and type hints of every command it turns into a click command, about 25 ms for all
+    of them); the whole app for anything else (`--help`, `--version`, a misspelt command, shell
+    completion), so every message is the one the whole app gives."""
+    named = [info for info in app.registered_commands if _command_name(info) == (args[0] if args else None)]
+    if not named or any(variable.startswith("_WA_SESSIONS_COMPLETE") for variable in os.environ):
+        return app
+    narrow = copy.copy(app)
+    narrow.registered_commands = named
+    narrow.registered_groups = []
+    return narrow
+
+
+def _command_name(info: typer.models.CommandInfo) -> str | None:
+    if info.name is not None:
+        return info.name
+    return None if info.callback is None else typer.main.get_command_name(info.callback.__name__)
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code. Usage errors are one line, never a traceback."""
-    command = typer.main.get_command(app)
+    args = list(argv) if argv is not None else sys.argv[1:]
+    command = typer.main.get_command(app_for(args))
     try:
-        result = command.main(
-            args=list(argv) if argv is not None else None, prog_name="wa-sessions", standalone_mode=False
-        )
+        result = command.main(args=args, prog_name="wa-sessions", standalone_mode=False)
     except KeyboardInterrupt:
         output.error_line("interrupted")
         return 130

@@ -178,3 +178,45 @@ def test_every_dry_run_option_has_n() -> None:
         for parameter in command.params:
             if "--dry-run" in parameter.opts:
                 assert "-n" in parameter.opts, words
+
+
+# --- start-up: `run` turns only the named command into a click command ---------------------------
+
+TOP_LEVEL = sorted({words[0] for words in COMMANDS})
+
+
+def _run_with(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], whole: bool, args: list[str]
+) -> tuple[int, str, str]:
+    if whole:
+        monkeypatch.setattr(cli, "app_for", lambda _args: cli.app)
+    code = cli.run(args)
+    captured = capsys.readouterr()
+    monkeypatch.undo()
+    # the error lines carry the time of day (off a terminal): only the second may differ
+    return code, captured.out, re.sub(r"\d\d:\d\d:\d\dZ", "T", captured.err)
+
+
+@pytest.mark.parametrize("command", TOP_LEVEL)
+@pytest.mark.parametrize("rest", [["--help"], ["--no-such-option"], ["--jobs", "x"], ["extra", "words"]])
+def test_a_command_alone_says_what_the_whole_app_says(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: str, rest: list[str]
+) -> None:
+    args = [command, *rest]
+    assert _run_with(monkeypatch, capsys, False, args) == _run_with(monkeypatch, capsys, True, args)
+
+
+@pytest.mark.parametrize("command", [c for c in TOP_LEVEL if c != "config"])
+def test_run_builds_only_the_named_command(command: str) -> None:
+    narrow = cli.app_for([command, "--help"])
+    assert [
+        typer.main.get_command_name(info.callback.__name__)
+        if info.name is None and info.callback
+        else info.name
+        for info in narrow.registered_commands
+    ] == [command]
+    assert narrow.registered_groups == []
+    assert cli.app_for([]) is cli.app
+    assert cli.app_for(["--help"]) is cli.app
+    assert cli.app_for(["scna"]) is cli.app
+    assert len(cli.app.registered_commands) > 1  # the app itself untouched
