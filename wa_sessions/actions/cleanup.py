@@ -143,7 +143,7 @@ def _clean_open_tenant(
     now = time.time()
     scanned = keys.scan(now, judged_categories(rules))
     before = tenant_state(tenant, scanned, settings)
-    plan = plan_tenant(scanned.entries, rules, scanned.creds, now)
+    plan = plan_tenant(scanned.columns, rules, scanned.creds, now)
     outcome = Outcome(before, action, dry_run, notes=[*recovered, *plan.notes])
     if dry_run or not plan.deletions:
         outcome.deleted = list(plan.deletions)
