@@ -13,7 +13,6 @@ import os
 import stat
 from collections.abc import Callable, Container, Iterable, Set
 from dataclasses import dataclass
-from stat import S_ISREG
 
 from wa_sessions import layout
 from wa_sessions.key_groups import Columns
@@ -113,11 +112,12 @@ def _tally_listing(listed: Iterable[ListedEntry], tally: _Tally, keep_all: bool)
     column_of = tally.columns.by_category.get
     grouped = tally.columns.grouped
     creds_names = tally.creds_names
+    classified = layout.CLASSIFIED.get  # names met before: a dictionary lookup
     classify = layout.classify_name_cached
     # Entry(...) without its Python-level __new__: a C call, no frame (the field count is the
     # literal's below, checked by the tests)
     new = tuple.__new__
-    is_regular = S_ISREG
+    file_type, regular_file = 0o170000, stat.S_IFREG  # the mask of stat.S_IFMT, and a regular file's type
     watched = CREDS_NAMES
     creds = layout.CREDS
     unknown = layout.UNKNOWN
@@ -130,30 +130,34 @@ def _tally_listing(listed: Iterable[ListedEntry], tally: _Tally, keep_all: bool)
             tally.unreadable.append(f"cannot stat {layout.display_name(name)}: {error}")
             continue
         total += size
-        if is_regular(mode):
-            category, key_name, pre_key_id = classify(name)
-            counts[category] += 1
+        if mode & file_type == regular_file:  # S_ISREG, without a call
+            category, key_name, pre_key_id = classified(name) or classify(name)
             if category == creds and name in watched:
                 creds_names.add(name)
             if size == 0 or mtime_ns > future_ns or category == unknown:
                 tally.note(name, category, "file", size, mtime_ns)
             column = column_of(category)
-            if column is not None:
-                column.append(
-                    new(Entry, (name, category, key_name, True, "file", inode, size, mtime_ns, pre_key_id))
-                )
-                if key_name != name:  # a companion: its category's keys are grouped by the planner
-                    grouped.add(category)
+            if column is None:
+                counts[category] += 1  # (a column's entries are counted at the end)
+                continue
+            column.append(
+                new(Entry, (name, category, key_name, True, "file", inode, size, mtime_ns, pre_key_id))
+            )
+            if key_name != name:  # a companion: its category's keys are grouped by the planner
+                grouped.add(category)
         else:
             if name in watched:
                 creds_names.add(name)
             kind = _kind(mode)
-            counts[unknown] += 1
             tally.note(name, unknown, kind, size, mtime_ns)
             if keep_all:
                 tally.columns.by_category[unknown].append(
                     Entry(name, unknown, name, False, kind, inode, size, mtime_ns, None)
                 )
+            else:
+                counts[unknown] += 1
+    for category, column in tally.columns.by_category.items():
+        counts[category] += len(column)
     tally.total_bytes = total
 
 

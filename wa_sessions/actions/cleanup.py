@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol, TypeVar
@@ -102,7 +103,7 @@ def clean_tenant(
 ) -> Outcome:
     """Given a store and one of its tenants, plan with `rules` and apply unless `dry_run`."""
     try:
-        with store.open(tenant) as keys:
+        with collector_paused(), store.open(tenant) as keys:
             if dry_run:
                 return _clean_open_tenant(settings, tenant, keys, rules, action, True, history)
             try:
@@ -121,6 +122,23 @@ def clean_tenant(
         raise  # the server is gone: the run stops there, as if killed (exit 1, one line)
     except Exception as error:
         return failed(settings, tenant, error, dry_run)
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Around one tenant's work: no cyclic garbage collection. What a tenant makes per file (the
+    listing's tuples, its Entries, its Deletions) holds no cycle and is freed by reference count
+    when the tenant is done; meanwhile the collector would only walk it again and again (a young
+    collection every 700 tuples, each tuple promoted and walked again: about a tenth of a dry
+    run's CPU). Collection resumes after, as it was."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _counted(settings: Settings, tenant: Tenant, keys: Keys) -> TenantState:
