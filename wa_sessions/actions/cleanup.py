@@ -64,26 +64,37 @@ def streamed(
     if stream is None:
         yield from ordered_map(function, items, jobs)
         return
+
+    def done(item: Item) -> tuple[Outcome, str]:
+        """The tenant's tally and text: the outcome itself is gone when this returns."""
+        outcome = function(item)
+        text = stream.render(outcome)
+        return outcome.compacted(), text
+
+    def rendered(item: Item) -> tuple[Outcome, str]:
+        with collector_paused():  # until the tenant's objects are gone (no yield in here)
+            return done(item)
+
     if not forks(jobs, items):
-        for outcome in map(function, items):
-            stream.write(stream.render(outcome))
-            yield outcome.compacted()
+        for item in items:
+            tally, text = rendered(item)
+            stream.write(text)
+            yield tally
         return
     try:
         spool: Spool | None = stream.spool()
     except OSError:  # no temporary file to be had: the text comes through the pipe
         spool = None
 
-    def rendered(item: Item) -> tuple[Outcome, Piece | str]:
-        outcome = function(item)
-        text = stream.render(outcome)
+    def spooled(item: Item) -> tuple[Outcome, Piece | str]:
+        tally, text = rendered(item)
         if spool is not None:
             with contextlib.suppress(OSError):  # its disk full: through the pipe instead
-                return outcome.compacted(), spool.put(text)
-        return outcome.compacted(), text
+                return tally, spool.put(text)
+        return tally, text
 
     with spool if spool is not None else contextlib.nullcontext():
-        for outcome, piece in ordered_map(rendered, items, jobs):
+        for outcome, piece in ordered_map(spooled, items, jobs):
             if isinstance(piece, str):
                 stream.write(piece)
             elif spool is not None:  # a Piece comes only from a spool
@@ -129,8 +140,9 @@ def collector_paused() -> Iterator[None]:
     """Around one tenant's work: no cyclic garbage collection. What a tenant makes per file (the
     listing's tuples, its Entries, its Deletions) holds no cycle and is freed by reference count
     when the tenant is done; meanwhile the collector would only walk it again and again (a young
-    collection every 700 tuples, each tuple promoted and walked again: about a tenth of a dry
-    run's CPU). Collection resumes after, as it was."""
+    collection every 700 new objects, the survivors walked again when older). Collection resumes
+    after, as it was: best once the tenant's objects are gone (`streamed` pauses it around the
+    whole tenant, its rendering included), or its first collection walks them all."""
     if not gc.isenabled():
         yield
         return
