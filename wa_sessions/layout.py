@@ -117,10 +117,12 @@ CLASSIFIED_KEPT = 16384
 
 
 def classify_name_cached(name: str) -> tuple[str, str, int | None]:
-    """classify_name, remembered in CLASSIFIED."""
-    if len(CLASSIFIED) >= CLASSIFIED_KEPT:
-        CLASSIFIED.clear()
-    classified = CLASSIFIED[name] = classify_name(name)
+    """classify_name, remembered in CLASSIFIED (the scan calls it only for a name not there)."""
+    classified = CLASSIFIED.get(name)
+    if classified is None:
+        if len(CLASSIFIED) >= CLASSIFIED_KEPT:
+            CLASSIFIED.clear()
+        classified = CLASSIFIED[name] = classify_name(name)
     return classified
 
 
