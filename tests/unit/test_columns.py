@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wa_sessions import layout, rules
+from wa_sessions import layout, verdicts
 from wa_sessions.actions.cleanup import collector_paused
 from wa_sessions.durations import format_age
 from wa_sessions.key_groups import Columns, Key
@@ -102,8 +102,8 @@ def test_columns_group_only_a_category_with_a_companion() -> None:
 def test_age_reasons_are_worded_by_the_hour_and_their_cache_is_bounded(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(rules, "_AGE_REASONS", {})
-    monkeypatch.setattr(rules, "_AGE_REASONS_KEPT", 4)
+    monkeypatch.setattr(verdicts, "_AGE_REASONS", {})
+    monkeypatch.setattr(verdicts, "_AGE_REASONS_KEPT", 4)
     ages = [20 * DAY + hour * HOUR + 59 * 60 for hour in range(10)] + [5 * HOUR + 7 * 60, 14 * DAY + 1]
     entries = [entry(f"session-{n}.0.json", age) for n, age in enumerate(ages)]
     for _ in range(2):  # the second time from the cache
@@ -112,9 +112,11 @@ def test_age_reasons_are_worded_by_the_hour_and_their_cache_is_bounded(
             item.name: f"older than 1h: last used {format_age(age)} ago"
             for item, age in zip(entries, ages, strict=True)
         }
-    assert len(rules._AGE_REASONS[HOUR]) == 11  # more than kept: the next judgement starts again
+    assert len(verdicts._AGE_REASONS[HOUR]) == 11  # more than kept: the next judgement starts again
     plan_tenant(entries[:1], {"session": Rule(max_age=HOUR)}, creds_ok(), NOW)
-    assert list(rules._AGE_REASONS[HOUR].values()) == [f"older than 1h: last used {format_age(ages[0])} ago"]
+    assert list(verdicts._AGE_REASONS[HOUR].values()) == [
+        f"older than 1h: last used {format_age(ages[0])} ago"
+    ]
 
 
 def test_the_collector_is_paused_inside_and_resumes_as_it_was() -> None:
