@@ -1,12 +1,14 @@
-"""The entries of a tenant that rules.py judges, grouped by key file (pure).
+"""The entries of a tenant that rules.py judges, per category and grouped by key file (pure).
 
 A key file and its `.bak`/`.tmp` companions form one key. Nearly every key is one file: such a
 key is its own Entry (no object per file beyond the scan's); a key with companions is a Key.
+The scan hands the planner its entries as Columns: one list per category, in listing order, and
+the categories where a companion was met (only those need grouping).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
 from wa_sessions import layout
@@ -64,6 +66,47 @@ def group_keys(entries: Iterable[Entry]) -> dict[str, KeyLike]:
             group[0].pre_key_id,
         )
     return keys
+
+
+class Columns:
+    """A tenant's entries per category, each list in listing order, and the categories in which
+    some entry is a companion (`<key file>.bak`/`.tmp`): a category without one is its own list
+    of keys, nothing grouped. Only regular entries are ever in a plannable category's list."""
+
+    __slots__ = ("by_category", "grouped")
+
+    def __init__(self, by_category: dict[str, list[Entry]], grouped: set[str]):
+        self.by_category = by_category
+        self.grouped = grouped
+
+    @classmethod
+    def of(cls, entries: Iterable[Entry]) -> Columns:
+        """The plannable entries (regular, neither protected nor unknown) of a list, per category."""
+        by_category: dict[str, list[Entry]] = {}
+        grouped: set[str] = set()
+        never = _NEVER_PLANNED
+        for entry in entries:
+            category = entry.category
+            if not entry.regular or category in never:
+                continue
+            by_category.setdefault(category, []).append(entry)
+            if entry.name != entry.key_name:
+                grouped.add(category)
+        return cls(by_category, grouped)
+
+    def entries(self) -> list[Entry]:
+        """Every entry, category after category."""
+        return [entry for column in self.by_category.values() for entry in column]
+
+    def keys(self, category: str) -> Sequence[KeyLike]:
+        """The keys of a category, first met first (group_keys' order): the list itself when no
+        entry of it is a companion (nearly always)."""
+        column = self.by_category.get(category)
+        if not column:
+            return ()
+        if category not in self.grouped:
+            return column
+        return list(group_keys(column).values())
 
 
 def entries_of(key: KeyLike) -> tuple[Entry, ...]:

@@ -6,7 +6,6 @@ Everything here is pure: names in, answers out. Nothing touches the disk or the 
 from __future__ import annotations
 
 import fnmatch
-import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -108,11 +107,23 @@ def classify_name(
     return CATEGORY_OF_GROUP[group], key_name, None
 
 
-#: classify_name remembered for the names seen last: the scan's way to it. A fleet's names repeat
-#: from tenant to tenant (pre-key ids start at 1 in every folder, the same contacts and groups);
-#: a name met again costs a dictionary lookup instead of a regular expression. Bounded: at most
-#: a few MB per process, whatever the fleet.
-classify_name_cached = functools.lru_cache(maxsize=16384)(classify_name)
+#: classify_name remembered for the names met: the scan's way to it. A fleet's names repeat from
+#: tenant to tenant (pre-key ids start at 1 in every folder, the same contacts and groups); a
+#: name met again costs a dictionary lookup (`CLASSIFIED.get(name)`, no function call) instead of
+#: a regular expression. Bounded: emptied when it holds CLASSIFIED_KEPT names (a few MB at most
+#: per process, whatever the fleet).
+CLASSIFIED: dict[str, tuple[str, str, int | None]] = {}
+CLASSIFIED_KEPT = 16384
+
+
+def classify_name_cached(name: str) -> tuple[str, str, int | None]:
+    """classify_name, remembered in CLASSIFIED (the scan calls it only for a name not there)."""
+    classified = CLASSIFIED.get(name)
+    if classified is None:
+        if len(CLASSIFIED) >= CLASSIFIED_KEPT:
+            CLASSIFIED.clear()
+        classified = CLASSIFIED[name] = classify_name(name)
+    return classified
 
 
 def classify(name: str, *, regular: bool = True) -> str:

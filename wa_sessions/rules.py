@@ -6,15 +6,19 @@ newest mtime) and a deletion takes all of its entries together (SPEC §2).
 
 from __future__ import annotations
 
-from collections import defaultdict
+import bisect
+import operator
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from typing import NamedTuple
 
 from wa_sessions import layout
-from wa_sessions.durations import format_age, format_duration
-from wa_sessions.key_groups import Key, KeyLike, entries_of, group_keys
+from wa_sessions.key_groups import Columns, Key, KeyLike, entries_of
 from wa_sessions.layout import Creds, Entry
+from wa_sessions.verdicts import age_verdicts, newest_verdicts
+
+_NEVER_PLANNED = layout.PROTECTED | {layout.UNKNOWN}
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,43 +55,10 @@ def age_seconds(mtime_ns: int, now: float) -> float:
     return age if age > 0.0 else 0.0
 
 
-def _age_verdicts(keys: Sequence[KeyLike], max_age: int, now: float) -> dict[str, str]:
-    prefix = f"older than {format_duration(max_age)}: last used "  # worded once per rule and tenant
-    # Older than max_age <=> mtime before `now - max_age`: one comparison per key (with a
-    # millisecond of slack for float rounding; age_seconds decides), and the age is worked out
-    # (and worded) only for the keys that go.
-    oldest_kept_ns = (now - max_age) * 1e9 + 1e6
-    verdicts = {}
-    for key in keys:
-        if key.mtime_ns < oldest_kept_ns:
-            age = age_seconds(key.mtime_ns, now)
-            if age > max_age:
-                verdicts[key.name] = prefix + format_age(age) + " ago"
-    return verdicts
-
-
-def _newest_verdicts(keys: Sequence[KeyLike], keep_newest: int) -> dict[str, str]:
-    if len(keys) <= keep_newest:
-        return {}
-    if keys[0].category == layout.PRE_KEY:
-        ordered = sorted(keys, key=lambda key: key.pre_key_id or 0, reverse=True)
-        kept = ordered[:keep_newest]
-        kept_ids = f"ids {kept[-1].pre_key_id}–{kept[0].pre_key_id} kept" if kept else "none kept"
-        return {
-            key.name: f"pre-key id {key.pre_key_id} beyond the newest {keep_newest} ({kept_ids})"
-            for key in ordered[keep_newest:]
-        }
-    ordered = sorted(keys, key=lambda key: (key.mtime_ns, key.name), reverse=True)
-    return {
-        key.name: f"beyond the newest {keep_newest} {key.category} files by last use"
-        for key in ordered[keep_newest:]
-    }
-
-
 def _rule_verdicts(keys: Sequence[KeyLike], rule: Rule, now: float) -> dict[str, str]:
     """Keys the rule deletes, with the reason. Both parts of a rule must allow a deletion."""
-    by_age = _age_verdicts(keys, rule.max_age, now) if rule.max_age is not None else None
-    by_count = _newest_verdicts(keys, rule.keep_newest) if rule.keep_newest is not None else None
+    by_age = age_verdicts(keys, rule.max_age, now) if rule.max_age is not None else None
+    by_count = newest_verdicts(keys, rule.keep_newest) if rule.keep_newest is not None else None
     if by_age is not None and by_count is not None:
         return {name: f"{by_age[name]}, and {by_count[name]}" for name in by_age if name in by_count}
     return by_age if by_age is not None else by_count or {}
@@ -103,73 +74,97 @@ def _pre_key_guard(creds: Creds) -> int | None:
     return min(bounds) if bounds else None
 
 
-def plan_tenant(entries: Iterable[Entry], rules: Mapping[str, Rule], creds: Creds, now: float) -> Plan:
-    """Given a tenant's entries, the rules per category, its creds.json and `now` (epoch seconds),
-    return the plan of what to delete.
+def plan_tenant(
+    entries: Iterable[Entry] | Columns, rules: Mapping[str, Rule], creds: Creds, now: float
+) -> Plan:
+    """Given a tenant's entries (or the scan's Columns of them), the rules per category, its
+    creds.json and `now` (epoch seconds), return the plan of what to delete.
 
     Protected categories, unknown entries and non-regular entries are never planned.
     """
-    keys = group_keys(entries)
-    by_category: dict[str, list[KeyLike]] = defaultdict(list)
-    for key in keys.values():
-        by_category[key.category].append(key)
-
+    columns = entries if isinstance(entries, Columns) else Columns.of(entries)
     notes: list[str] = []
     verdicts: dict[str, str] = {}
+    keys: dict[str, KeyLike] = {}  # the keys of the categories that delete something, by name
+    own_candidates: dict[str, str] = {}  # the sender keys a rule deletes (our own among them)
+    grouped = False  # whether a key with companions may be among the deleted
     for category, rule in rules.items():
-        if category in layout.PROTECTED or not by_category.get(category):
+        if category in _NEVER_PLANNED:
             continue
-        candidates = by_category[category]
-        if category == layout.PRE_KEY:
-            if not creds.readable:
-                notes.append(f"pre-keys not pruned: creds.json is {creds.state}")
+        candidates = columns.keys(category)
+        if not candidates:
+            continue
+        if category == layout.PRE_KEY and not creds.readable:
+            notes.append(f"pre-keys not pruned: creds.json is {creds.state}")
+            continue
+        found = _rule_verdicts(candidates, rule, now)
+        if category == layout.SENDER_KEY:
+            if not creds.own_users:
+                if found:
+                    notes.append(
+                        f"sender keys not deleted: creds.json is {creds.state} and names no account, "
+                        "so our own sender keys cannot be told apart"
+                    )
                 continue
-            verdicts.update(_guarded(_rule_verdicts(candidates, rule, now), keys, _pre_key_guard(creds)))
-        elif category == layout.SENDER_KEY and not creds.own_users:
-            if _rule_verdicts(candidates, rule, now):
-                notes.append(
-                    f"sender keys not deleted: creds.json is {creds.state} and names no account, "
-                    "so our own sender keys cannot be told apart"
-                )
-        else:
-            verdicts.update(_rule_verdicts(candidates, rule, now))
+            own_candidates = found
+        if not found:
+            continue
+        named = {key[0]: key for key in candidates}
+        if category == layout.PRE_KEY:
+            found = _guarded(found, named, _pre_key_guard(creds))
+        keys.update(named)
+        verdicts.update(found)
+        grouped = grouped or category in columns.grouped
 
-    own = _own_sender_keys(verdicts, keys, creds)
-    partners = _memory_partners(verdicts, keys, own)
-    verdicts.update(partners)
-    return Plan(_deletions(verdicts, keys, _units(verdicts, partners, own)), tuple(notes))
+    own = _own_sender_keys(own_candidates, creds)
+    moved: dict[str, str] = {}  # our own sender keys that go in their memory file's unit
+    if own:
+        keys.update({key[0]: key for key in columns.keys(layout.SENDER_KEY_MEMORY)})
+        partners = _memory_partners(verdicts, keys, own)
+        verdicts.update(partners)
+        moved = _moved(verdicts, own)
+    return Plan(_deletions(verdicts, keys, moved, grouped), tuple(notes))
 
 
 def _deletions(
-    verdicts: Mapping[str, str], keys: Mapping[str, KeyLike], units: Mapping[str, str]
+    verdicts: Mapping[str, str], keys: Mapping[str, KeyLike], moved: Mapping[str, str], grouped: bool
 ) -> tuple[Deletion, ...]:
-    """The Deletions of the planned keys in _apply_order: units by name; a unit of one key file
-    alone (nearly every unit) is one Deletion, no sort key worked out; a larger unit has its
-    entries ordered by _apply_order."""
-    alone: dict[str, str] = {}  # unit -> its one key (nearly every unit: a key file's own name)
-    shared: dict[str, list[str]] = {}  # unit -> its keys (our own sender keys with their memory)
-    for key_name, unit in units.items():
-        if unit in shared:
-            shared[unit].append(key_name)
-        elif unit in alone:
-            shared[unit] = [alone.pop(unit), key_name]
-        else:
-            alone[unit] = key_name
-    make = Deletion._make  # Deletion(...) without its Python-level __new__ (the field count is checked)
-    deletions: list[Deletion] = []
-    for unit in sorted([*alone, *shared]):
-        one = alone.get(unit)
-        if one is not None and type(key := keys[one]) is not Key:
-            deletions.append(make((key, verdicts[one], unit)))
-            continue
+    """The Deletions of the planned keys in _apply_order: units by name. A key file alone in its
+    unit (nearly every unit) is one Deletion, made straight from the sorted verdicts; the few
+    larger units (a key with companions; our own sender keys of a group with its memory file,
+    `moved` there) have their entries ordered by _apply_order and put in their place by name."""
+    if not moved and not grouped:  # nearly every plan
+        return tuple(_alone(verdicts, keys, sorted(verdicts)))
+    units: dict[str, list[str]] = {}  # the larger units: unit -> its keys
+    for name, unit in moved.items():
+        units.setdefault(unit, [unit]).append(name)
+    if grouped:
+        for name in verdicts:
+            if name not in moved and type(keys[name]) is Key:
+                units.setdefault(name, [name])
+    special = units.keys() | moved.keys()
+    deletions = _alone(verdicts, keys, [name for name in sorted(verdicts) if name not in special])
+    for unit in sorted(units):
         group = [
-            make((entry, _reason(verdicts[name], name, entry.name), unit))
-            for name in (shared[unit] if one is None else [one])
+            Deletion(entry, _reason(verdicts[name], name, entry.name), unit)
+            for name in units[unit]
             for entry in entries_of(keys[name])
         ]
         group.sort(key=_apply_order)
-        deletions.extend(group)
+        at = bisect.bisect_left(deletions, unit, key=_unit_of)
+        deletions[at:at] = group
     return tuple(deletions)
+
+
+_unit_of = operator.itemgetter(2)
+
+
+def _alone(verdicts: Mapping[str, str], keys: Mapping[str, KeyLike], names: list[str]) -> list[Deletion]:
+    """The Deletions of keys without companions, each its own unit, in the order of `names`:
+    made in C (no bytecode per file; tuple.__new__ is Deletion(...) without its Python-level
+    __new__)."""
+    fields = zip(map(keys.__getitem__, names), map(verdicts.__getitem__, names), names, strict=True)
+    return list(map(tuple.__new__, repeat(Deletion), fields))
 
 
 def _reason(verdict: str, key_name: str, name: str) -> str:
@@ -177,20 +172,16 @@ def _reason(verdict: str, key_name: str, name: str) -> str:
     return verdict if name == key_name else f"{verdict} (with {key_name})"
 
 
-def _own_sender_keys(
-    verdicts: Mapping[str, str], keys: Mapping[str, KeyLike], creds: Creds
-) -> dict[str, str]:
-    """Our own sender keys (sender = the account of creds.json) among the planned keys, each
-    with its group's sender-key-memory file name."""
+def _own_sender_keys(sender_verdicts: Mapping[str, str], creds: Creds) -> dict[str, str]:
+    """Our own sender keys (sender = the account of creds.json) among the sender keys a rule
+    deletes, each with its group's sender-key-memory file name."""
     own: dict[str, str] = {}
     # `<group>--<user>--<device>`: a name without `--<user>--` for any of ours is not ours, and
     # needs no parsing (nearly every sender key is another participant's).
     marks = tuple(f"--{user}--" for user in creds.own_users)
-    if not marks:
+    if not marks or not sender_verdicts:
         return own
-    for name in verdicts:
-        if keys[name].category != layout.SENDER_KEY:
-            continue
+    for name in sender_verdicts:
         for mark in marks:
             if mark in name:
                 break
@@ -202,16 +193,14 @@ def _own_sender_keys(
     return own
 
 
-def _units(
-    verdicts: Mapping[str, str], partners: Mapping[str, str], own: Mapping[str, str]
-) -> dict[str, str]:
-    """Each planned key's unit: its own name, or for our own sender keys of a group whose
-    sender-key-memory goes with them, the memory file's name."""
-    units = {key_name: key_name for key_name in verdicts}
-    for key_name, memory in own.items():
-        if memory in partners or memory in verdicts:  # a rule on sender-key-memory too (SPEC §2)
-            units[key_name] = memory
-    return units
+def _moved(verdicts: Mapping[str, str], own: Mapping[str, str]) -> dict[str, str]:
+    """Our own sender keys that go in the unit of their group's sender-key-memory file (named by
+    it), when that file goes too; every other planned key is its own unit."""
+    return {
+        key_name: memory
+        for key_name, memory in own.items()
+        if memory in verdicts  # a partner, or a rule on sender-key-memory too (SPEC §2)
+    }
 
 
 def _apply_order(deletion: Deletion) -> tuple[str, int, str]:

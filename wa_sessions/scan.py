@@ -13,9 +13,9 @@ import os
 import stat
 from collections.abc import Callable, Container, Iterable, Set
 from dataclasses import dataclass
-from stat import S_ISREG
 
 from wa_sessions import layout
+from wa_sessions.key_groups import Columns
 from wa_sessions.layout import Creds, Entry
 from wa_sessions.listing import ListedEntry
 
@@ -25,14 +25,19 @@ CREDS_NAMES = frozenset({layout.CREDS_FILE, layout.CREDS_FILE + ".bak"})  # what
 
 @dataclass(slots=True)
 class TenantScan:
-    """Everything one pass over a tenant's keys saw: the entries asked for, what creds.json says,
-    the problems seen, the counts per category and the bytes."""
+    """Everything one pass over a tenant's keys saw: the entries asked for (per category), what
+    creds.json says, the problems seen, the counts per category and the bytes."""
 
-    entries: list[Entry]
+    columns: Columns
     creds: Creds
     problems: list[str]
     counts: dict[str, int]
     bytes: int
+
+    @property
+    def entries(self) -> list[Entry]:
+        """The entries asked for, category after category (each in listing order)."""
+        return self.columns.entries()
 
     @property
     def files(self) -> int:
@@ -45,12 +50,13 @@ class TenantScan:
 class _Tally:
     """What one pass over a listing adds up: counts, bytes, problems, the entries kept."""
 
-    __slots__ = ("counts", "creds_names", "entries", "future_after", "noted", "total_bytes", "unreadable")
+    __slots__ = ("columns", "counts", "creds_names", "future_after", "noted", "total_bytes", "unreadable")
 
-    def __init__(self, now: float | None):
+    def __init__(self, now: float | None, keep: Container[str] | None):
         self.counts = dict.fromkeys(layout.CATEGORIES, 0)
         self.total_bytes = 0
-        self.entries: list[Entry] = []
+        kept = layout.CATEGORIES if keep is None else [c for c in layout.CATEGORIES if c in keep]
+        self.columns = Columns({category: [] for category in kept}, set())
         self.creds_names: set[str] = set()
         self.unreadable: list[str] = []
         self.noted: dict[str, list[str]] = {}
@@ -89,32 +95,34 @@ def scan_listing(
     whatever its type; an empty set: none, for a scan that only counts). `now` (epoch seconds) is
     only used to report mtimes in the future. Raise OSError if the listing fails part-way.
     """
-    tally = _Tally(now)
-    _tally_listing(listed, tally, keep)
+    tally = _Tally(now, keep)
+    _tally_listing(listed, tally, keep is None)
     creds = read_creds(tally.creds_names)
     problems = tally.problems()
     if creds.state != "ok":
         problems.append(f"creds.json is {creds.state}")
-    return TenantScan(tally.entries, creds, problems, tally.counts, tally.total_bytes)
+    return TenantScan(tally.columns, creds, problems, tally.counts, tally.total_bytes)
 
 
-def _tally_listing(listed: Iterable[ListedEntry], tally: _Tally, keep: Container[str] | None) -> None:
-    """One pass: classify each listed entry, count it, note its problems, keep it if asked. The
-    loop every command runs over millions of files: locals only, and nothing per entry that is
-    not needed."""
+def _tally_listing(listed: Iterable[ListedEntry], tally: _Tally, keep_all: bool) -> None:
+    """One pass: classify each listed entry, count it, note its problems, keep it in its
+    category's column if asked. The loop every command runs over millions of files: locals only,
+    and nothing per entry that is not needed."""
     counts = tally.counts
-    entries = tally.entries
+    column_of = tally.columns.by_category.get
+    grouped = tally.columns.grouped
     creds_names = tally.creds_names
+    classified = layout.CLASSIFIED.get  # names met before: a dictionary lookup
     classify = layout.classify_name_cached
-    make = Entry._make  # Entry(...) without its Python-level __new__ (the field count is checked)
-    is_regular = S_ISREG
+    # Entry(...) without its Python-level __new__: a C call, no frame (the field count is the
+    # literal's below, checked by the tests)
+    new = tuple.__new__
+    file_type, regular_file = 0o170000, stat.S_IFREG  # the mask of stat.S_IFMT, and a regular file's type
     watched = CREDS_NAMES
+    creds = layout.CREDS
     unknown = layout.UNKNOWN
     # note() decides exactly; this only lets through what may be a problem (with a second of slack).
     future_ns = (tally.future_after - 1) * 1e9
-    keep_all = keep is None
-    kept: Container[str] = () if keep is None else keep
-    keep_none = keep is not None and not keep
     total = 0
     for name, mode, inode, size, mtime_ns in listed:
         if mode < 0:
@@ -122,22 +130,34 @@ def _tally_listing(listed: Iterable[ListedEntry], tally: _Tally, keep: Container
             tally.unreadable.append(f"cannot stat {layout.display_name(name)}: {error}")
             continue
         total += size
-        if name in watched:
-            creds_names.add(name)
-        if is_regular(mode):
-            category, key_name, pre_key_id = classify(name)
-            counts[category] += 1
+        if mode & file_type == regular_file:  # S_ISREG, without a call
+            category, key_name, pre_key_id = classified(name) or classify(name)
+            if category == creds and name in watched:
+                creds_names.add(name)
             if size == 0 or mtime_ns > future_ns or category == unknown:
                 tally.note(name, category, "file", size, mtime_ns)
-            if keep_none or not (keep_all or category in kept):
+            column = column_of(category)
+            if column is None:
+                counts[category] += 1  # (a column's entries are counted at the end)
                 continue
-            entries.append(make((name, category, key_name, True, "file", inode, size, mtime_ns, pre_key_id)))
+            column.append(
+                new(Entry, (name, category, key_name, True, "file", inode, size, mtime_ns, pre_key_id))
+            )
+            if key_name != name:  # a companion: its category's keys are grouped by the planner
+                grouped.add(category)
         else:
+            if name in watched:
+                creds_names.add(name)
             kind = _kind(mode)
-            counts[unknown] += 1
             tally.note(name, unknown, kind, size, mtime_ns)
             if keep_all:
-                entries.append(Entry(name, unknown, name, False, kind, inode, size, mtime_ns, None))
+                tally.columns.by_category[unknown].append(
+                    Entry(name, unknown, name, False, kind, inode, size, mtime_ns, None)
+                )
+            else:
+                counts[unknown] += 1
+    for category, column in tally.columns.by_category.items():
+        counts[category] += len(column)
     tally.total_bytes = total
 
 

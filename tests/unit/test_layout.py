@@ -370,3 +370,14 @@ def test_creds_is_readable_only_when_it_parsed() -> None:
 def test_the_cached_classifier_answers_as_the_classifier_does(names: list[str]) -> None:
     for name in names + names:  # the second time from the cache
         assert layout.classify_name_cached(name) == layout.classify_name(name)
+        assert layout.CLASSIFIED[name] == layout.classify_name(name)
+
+
+def test_the_classifier_cache_is_emptied_when_full(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(layout, "CLASSIFIED", {})
+    monkeypatch.setattr(layout, "CLASSIFIED_KEPT", 3)
+    for pre_key_id in range(3):
+        layout.classify_name_cached(f"pre-key-{pre_key_id}.json")
+    assert len(layout.CLASSIFIED) == 3
+    assert layout.classify_name_cached("session-1.0.json") == (layout.SESSION, "session-1.0.json", None)
+    assert list(layout.CLASSIFIED) == ["session-1.0.json"]

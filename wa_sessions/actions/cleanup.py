@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol, TypeVar
@@ -63,26 +64,37 @@ def streamed(
     if stream is None:
         yield from ordered_map(function, items, jobs)
         return
+
+    def done(item: Item) -> tuple[Outcome, str]:
+        """The tenant's tally and text: the outcome itself is gone when this returns."""
+        outcome = function(item)
+        text = stream.render(outcome)
+        return outcome.compacted(), text
+
+    def rendered(item: Item) -> tuple[Outcome, str]:
+        with collector_paused():  # until the tenant's objects are gone (no yield in here)
+            return done(item)
+
     if not forks(jobs, items):
-        for outcome in map(function, items):
-            stream.write(stream.render(outcome))
-            yield outcome.compacted()
+        for item in items:
+            tally, text = rendered(item)
+            stream.write(text)
+            yield tally
         return
     try:
         spool: Spool | None = stream.spool()
     except OSError:  # no temporary file to be had: the text comes through the pipe
         spool = None
 
-    def rendered(item: Item) -> tuple[Outcome, Piece | str]:
-        outcome = function(item)
-        text = stream.render(outcome)
+    def spooled(item: Item) -> tuple[Outcome, Piece | str]:
+        tally, text = rendered(item)
         if spool is not None:
             with contextlib.suppress(OSError):  # its disk full: through the pipe instead
-                return outcome.compacted(), spool.put(text)
-        return outcome.compacted(), text
+                return tally, spool.put(text)
+        return tally, text
 
     with spool if spool is not None else contextlib.nullcontext():
-        for outcome, piece in ordered_map(rendered, items, jobs):
+        for outcome, piece in ordered_map(spooled, items, jobs):
             if isinstance(piece, str):
                 stream.write(piece)
             elif spool is not None:  # a Piece comes only from a spool
@@ -102,7 +114,7 @@ def clean_tenant(
 ) -> Outcome:
     """Given a store and one of its tenants, plan with `rules` and apply unless `dry_run`."""
     try:
-        with store.open(tenant) as keys:
+        with collector_paused(), store.open(tenant) as keys:
             if dry_run:
                 return _clean_open_tenant(settings, tenant, keys, rules, action, True, history)
             try:
@@ -121,6 +133,24 @@ def clean_tenant(
         raise  # the server is gone: the run stops there, as if killed (exit 1, one line)
     except Exception as error:
         return failed(settings, tenant, error, dry_run)
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Around one tenant's work: no cyclic garbage collection. What a tenant makes per file (the
+    listing's tuples, its Entries, its Deletions) holds no cycle and is freed by reference count
+    when the tenant is done; meanwhile the collector would only walk it again and again (a young
+    collection every 700 new objects, the survivors walked again when older). Collection resumes
+    after, as it was: best once the tenant's objects are gone (`streamed` pauses it around the
+    whole tenant, its rendering included), or its first collection walks them all."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _counted(settings: Settings, tenant: Tenant, keys: Keys) -> TenantState:
@@ -143,7 +173,7 @@ def _clean_open_tenant(
     now = time.time()
     scanned = keys.scan(now, judged_categories(rules))
     before = tenant_state(tenant, scanned, settings)
-    plan = plan_tenant(scanned.entries, rules, scanned.creds, now)
+    plan = plan_tenant(scanned.columns, rules, scanned.creds, now)
     outcome = Outcome(before, action, dry_run, notes=[*recovered, *plan.notes])
     if dry_run or not plan.deletions:
         outcome.deleted = list(plan.deletions)

@@ -50,11 +50,15 @@ def _deleted(outcome: Outcome) -> str:
     """The `deleted` list written straight from the plan, not through a dict per file: a dry run
     of a fleet lists every file it would delete. The text json.dumps would write."""
     display = layout.display_name
+    categories = _CATEGORY_STRINGS
+    # A list, not a generator (join makes one anyway); an entry's fields by index: 0 name,
+    # 1 category, 6 size (layout.Entry).
     return ", ".join(
-        f'{{"file": {_string(name if (name := deletion.entry.name).isascii() else display(name))}, '
-        f'"category": {_CATEGORY_STRINGS[deletion.entry.category]}, "reason": {_string(deletion.reason)}, '
-        f'"bytes": {deletion.entry.size}}}'
-        for deletion in outcome.deleted
+        [
+            f'{{"file": {_string(name if (name := entry[0]).isascii() else display(name))}, '
+            f'"category": {categories[entry[1]]}, "reason": {_string(reason)}, "bytes": {entry[6]}}}'
+            for entry, reason, _ in outcome.deleted
+        ]
     )
 
 

@@ -10,6 +10,7 @@ from wa_sessions import layout
 from wa_sessions.actions.common import failed, tenant_state, unavailable, validate_companies
 from wa_sessions.config import load_settings
 from wa_sessions.errors import UsageError
+from wa_sessions.key_groups import Columns
 from wa_sessions.layout import Creds
 from wa_sessions.scan import TenantScan
 from wa_sessions.stores import Tenant, TenantUnavailable
@@ -19,7 +20,7 @@ TENANT = Tenant("962302", "company_962302", Path("/srv/sessions/company_962302")
 
 def test_the_state_of_a_scanned_tenant_has_its_status_from_the_thresholds() -> None:
     counts = dict.fromkeys(layout.CATEGORIES, 0) | {"pre-key": 176}
-    scan = TenantScan([], Creds("ok"), ["a problem"], counts, 1760)
+    scan = TenantScan(Columns({}, set()), Creds("ok"), ["a problem"], counts, 1760)
     state = tenant_state(TENANT, scan, load_settings(None, {"root": "/srv/sessions"}))
     assert (state.company, state.files, state.bytes, state.status) == ("962302", 176, 1760, "trigger")
     assert state.problems == ["a problem"] and state.categories["pre-key"] == 176
