@@ -14,7 +14,6 @@ one atomic call; what becomes of each key is handled, reported and recorded exac
 from __future__ import annotations
 
 import contextlib
-import functools
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -59,30 +58,34 @@ def apply_plan(
     """
     applied = Applied()
     held: set[str] = set()  # units of which an entry stays: the rest of the unit stays too
-    pending = _checks(keys, plan.deletions)
-    while applied.stopped is None and (batch := _checked_batch(pending, keys, applied, held, stop_on_change)):
+    # Asked once per plan, not per batch: isinstance of a runtime-checkable Protocol that does not
+    # match looks at every one of its members.
+    batched = keys if isinstance(keys, BatchedKeys) else None
+    size = HISTORY_BATCH if batched is None else batched.batch_size
+    pending = _checks(keys, batched, plan.deletions)
+    while applied.stopped is None and (batch := _checked_batch(pending, size, applied, held, stop_on_change)):
         recorded = _Recorded(company, datetime.now(UTC), history)
         lines = deleted_lines(company, batch, recorded.time, history.command)
         try:
             history.write_lines(lines)
         except PartialWrite as error:
-            _unlink_batch(batch[: error.complete], recorded, keys, applied, held, stop_on_change)
+            _unlink_batch(batch[: error.complete], recorded, keys, batched, applied, held, stop_on_change)
             applied.errors.append(
                 (layout.display_name(batch[error.complete].entry.name), f"not deleted: {error}")
             )
             applied.stopped = applied.stopped or f"history not written: {error}"
             break
-        _unlink_batch(batch, recorded, keys, applied, held, stop_on_change)
+        _unlink_batch(batch, recorded, keys, batched, applied, held, stop_on_change)
     return applied
 
 
-# A key's check (Keys.changed) or delete (Keys.delete_unless_changed), to be called when its turn
-# comes: the store's own call, or the outcome of a batched call made for it.
-_Step = Callable[[], str | None]
+# A key's check (Keys.changed) or delete (Keys.delete_unless_changed), called with its deletion
+# when its turn comes: the store's own method, or the outcome of a batched call made for it.
+_Step = Callable[[Deletion], str | None]
 
 
 def _outcome(outcome: KeyOutcome) -> _Step:
-    def step() -> str | None:
+    def step(deletion: Deletion) -> str | None:
         if isinstance(outcome, OSError):
             raise outcome.with_traceback(None)
         return outcome
@@ -90,55 +93,62 @@ def _outcome(outcome: KeyOutcome) -> _Step:
     return step
 
 
-def _checks(keys: Keys, deletions: Iterable[Deletion]) -> Iterator[tuple[Deletion, _Step]]:
-    """Each deletion with its check: `keys.changed` when it comes, or for a batched store the
-    outcome of one `changed_many` per `batch_size` deletions."""
-    if not isinstance(keys, BatchedKeys):
-        for deletion in deletions:
-            yield deletion, functools.partial(keys.changed, deletion)
-        return
+def _checks(
+    keys: Keys, batched: BatchedKeys | None, deletions: Iterable[Deletion]
+) -> Iterator[tuple[Deletion, _Step]]:
+    """Each deletion with its check: `keys.changed` (the same bound method for every deletion),
+    or for a batched store the outcome of one `changed_many` per `batch_size` deletions."""
+    if batched is None:
+        return zip(deletions, itertools.repeat(keys.changed))
+    return _batched_checks(batched, deletions)
+
+
+def _batched_checks(keys: BatchedKeys, deletions: Iterable[Deletion]) -> Iterator[tuple[Deletion, _Step]]:
     remaining = iter(deletions)
     while chunk := tuple(itertools.islice(remaining, keys.batch_size)):
         for deletion, outcome in zip(chunk, keys.changed_many(chunk), strict=True):
             yield deletion, _outcome(outcome)
 
 
-def _deletes(keys: Keys, batch: Sequence[Deletion], held: set[str], stopped: bool) -> list[_Step]:
+def _deletes(
+    keys: Keys, batched: BatchedKeys | None, batch: Sequence[Deletion], held: set[str], stopped: bool
+) -> list[_Step]:
     """Each deletion's delete: `keys.delete_unless_changed` when it comes, or for a batched store
     the outcome of one `delete_many` of the batch (without the deletions already kept with
     their unit, or any once a purge stopped; the store keeps a unit whose key changed in it)."""
-    if not isinstance(keys, BatchedKeys):
-        return [functools.partial(keys.delete_unless_changed, deletion) for deletion in batch]
+    if batched is None:
+        return [keys.delete_unless_changed] * len(batch)
     sent = [] if stopped else [d for d in batch if not (d.unit and d.unit in held)]
-    done = dict(zip(map(id, sent), keys.delete_many(sent), strict=True)) if sent else {}
+    done = dict(zip(map(id, sent), batched.delete_many(sent), strict=True)) if sent else {}
     return [_outcome(done.get(id(deletion), "kept with its unit")) for deletion in batch]
 
 
 def _checked_batch(
     pending: Iterator[tuple[Deletion, _Step]],
-    keys: Keys,
+    size: int,
     applied: Applied,
     held: set[str],
     stop_on_change: bool,
 ) -> list[Deletion]:
-    """The next deletions (up to HISTORY_BATCH, or the store's batch size) that are still the
-    files the plan judged; the others are counted as vanished, kept or failed on the way. With
+    """The next deletions (up to `size`: HISTORY_BATCH, or the store's batch size) that are still
+    the files the plan judged; the others are counted as vanished, kept or failed on the way. With
     `stop_on_change`, a file that is not as planned stops the plan and the batch is dropped
     unrecorded."""
-    size = keys.batch_size if isinstance(keys, BatchedKeys) else HISTORY_BATCH
     batch: list[Deletion] = []
     for deletion, check in pending:
-        shown = layout.display_name(deletion.entry.name)
-        if deletion.unit and deletion.unit in held:
-            applied.kept.append(f"{shown}: kept with {layout.display_name(deletion.unit)}")
+        unit = deletion.unit
+        if unit and unit in held:
+            shown = layout.display_name(deletion.entry.name)
+            applied.kept.append(f"{shown}: kept with {layout.display_name(unit)}")
             continue
         try:
-            changed = check()
+            changed = check(deletion)
         except FileNotFoundError:
             applied.vanished += 1
             continue
         except OSError as error:
-            held.add(deletion.unit)
+            shown = layout.display_name(deletion.entry.name)
+            held.add(unit)
             applied.errors.append((shown, f"cannot stat: {error.strerror}"))
             changed = f"cannot stat: {error.strerror}"
             if stop_on_change:
@@ -146,7 +156,8 @@ def _checked_batch(
                 return []
             continue
         if changed is not None:
-            held.add(deletion.unit)
+            shown = layout.display_name(deletion.entry.name)
+            held.add(unit)
             applied.kept.append(f"{shown}: {changed}; kept")
             if stop_on_change:
                 applied.stopped = f"{shown}: {changed}"
@@ -170,43 +181,47 @@ def _unlink_batch(
     batch: Sequence[Deletion],
     recorded: _Recorded,
     keys: Keys,
+    batched: BatchedKeys | None,
     applied: Applied,
     held: set[str],
     stop_on_change: bool = False,
 ) -> None:
     """Unlink the files of a recorded batch; a file that stays gets a `failed` line."""
-    deletes = _deletes(keys, batch, held, applied.stopped is not None)
+    deletes = _deletes(keys, batched, batch, held, applied.stopped is not None)
+    deleted = applied.deleted
     for deletion, delete in zip(batch, deletes, strict=True):
-        shown = layout.display_name(deletion.entry.name)
         if applied.stopped is not None:  # a purge that stopped: the rest of the batch stays
             _record_failure(recorded, deletion, f"kept: {applied.stopped}")
             continue
-        if deletion.unit and deletion.unit in held:  # another file of its unit stayed in this batch
-            why = f"kept with {layout.display_name(deletion.unit)}"
-            applied.kept.append(f"{shown}: {why}")
+        unit = deletion.unit
+        if unit and unit in held:  # another file of its unit stayed in this batch
+            why = f"kept with {layout.display_name(unit)}"
+            applied.kept.append(f"{layout.display_name(deletion.entry.name)}: {why}")
             _record_failure(recorded, deletion, why)
             continue
         try:
-            changed = delete()
+            changed = delete(deletion)
         except FileNotFoundError:
             applied.vanished += 1
             _record_failure(recorded, deletion, "already gone")
             continue
         except OSError as error:
-            held.add(deletion.unit)
+            shown = layout.display_name(deletion.entry.name)
+            held.add(unit)
             applied.errors.append((shown, f"cannot delete: {error.strerror or error}"))
             _record_failure(recorded, deletion, error.strerror or str(error))
             if stop_on_change:
                 applied.stopped = f"{shown}: cannot delete ({error.strerror or error})"
             continue
         if changed is not None:
-            held.add(deletion.unit)
+            shown = layout.display_name(deletion.entry.name)
+            held.add(unit)
             applied.kept.append(f"{shown}: {changed} while being deleted; kept")
             _record_failure(recorded, deletion, f"kept: {changed} while being deleted")
             if stop_on_change:
                 applied.stopped = f"{shown}: {changed} while being deleted"
             continue
-        applied.deleted.append(deletion)
+        deleted.append(deletion)
 
 
 def _record_failure(recorded: _Recorded, deletion: Deletion, error: str) -> None:

@@ -32,18 +32,28 @@ def _iso_day(day: int) -> str:
     return datetime.fromordinal(day + _EPOCH_DAY).date().isoformat()
 
 
+# The time of day as text, worked out once: "T03:12:" for each minute of the day, "28Z" for each
+# second of a minute. A cleanup writes a time per deleted file (its mtime in the history line).
+_CLOCK = tuple(f"T{hour:02d}:{minute:02d}:" for hour in range(24) for minute in range(60))
+_SECONDS = tuple(f"{second:02d}Z" for second in range(60))
+
+
 def iso_second(epoch_second: float) -> str:
     """Epoch seconds as `2026-11-22T03:12:28Z` (UTC). A cleanup writes one per file: the date is
-    worked out once per day, the time of day by arithmetic."""
+    worked out once per day, the time of day looked up."""
     day, second = divmod(clamp_second(epoch_second), 86400)
-    hour, second = divmod(second, 3600)
     minute, second = divmod(second, 60)
-    return f"{_iso_day(day)}T{hour:02d}:{minute:02d}:{second:02d}Z"
+    return _iso_day(day) + _CLOCK[minute] + _SECONDS[second]
 
 
 def iso_ns(epoch_ns: int) -> str:
     """Epoch nanoseconds (an st_mtime_ns) as `iso_second` shows them."""
-    return iso_second(epoch_ns // 1_000_000_000)
+    second = epoch_ns // 1_000_000_000
+    if not _MIN_SECOND < second < _MAX_SECOND:  # an int in range needs no clamping
+        second = clamp_second(second)
+    day, second = divmod(second, 86400)
+    minute, second = divmod(second, 60)
+    return _iso_day(day) + _CLOCK[minute] + _SECONDS[second]
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
