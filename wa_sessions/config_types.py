@@ -197,7 +197,7 @@ def _check_category(category: str) -> None:
     if category in layout.PROTECTED:
         raise ValueError(f"{category!r} is protected and can have no rule")
     if category not in layout.CATEGORIES or category == layout.UNKNOWN:
-        known = ", ".join(c for c in layout.CATEGORIES if c not in layout.PROTECTED | {layout.UNKNOWN})
+        known = ", ".join(c for c in layout.CATEGORIES if c not in layout.NEVER_PLANNED)
         raise ValueError(f"unknown category {category!r} (one of: {known})")
 
 

@@ -26,9 +26,6 @@ class Key(NamedTuple):
     pre_key_id: int | None
 
 
-_NEVER_PLANNED = layout.PROTECTED | {layout.UNKNOWN}
-
-
 #: A key to judge: the Entry of a key file without companions (most keys: no new object), or a
 #: Key grouping a key file with its companions.
 KeyLike = Entry | Key
@@ -40,7 +37,7 @@ def group_keys(entries: Iterable[Entry]) -> dict[str, KeyLike]:
     mtime."""
     keys: dict[str, KeyLike] = {}
     groups: dict[str, list[Entry]] = {}
-    never = _NEVER_PLANNED
+    never = layout.NEVER_PLANNED
     for entry in entries:
         if not entry.regular or entry.category in never:
             continue
@@ -84,7 +81,7 @@ class Columns:
         """The plannable entries (regular, neither protected nor unknown) of a list, per category."""
         by_category: dict[str, list[Entry]] = {}
         grouped: set[str] = set()
-        never = _NEVER_PLANNED
+        never = layout.NEVER_PLANNED
         for entry in entries:
             category = entry.category
             if not entry.regular or category in never:

@@ -40,6 +40,8 @@ CATEGORIES: tuple[str, ...] = (
 )
 
 PROTECTED: frozenset[str] = frozenset({CREDS, APP_STATE_SYNC_KEY, APP_STATE_SYNC_VERSION, LID_MAPPING})
+#: The categories no rule ever plans: the protected ones and unknown files.
+NEVER_PLANNED: frozenset[str] = PROTECTED | {UNKNOWN}
 
 # Key-file prefixes, longest first so that `sender-key-memory-` wins over `sender-key-`.
 _KEY_PREFIXES: tuple[tuple[str, str], ...] = tuple(

@@ -18,8 +18,6 @@ from wa_sessions.key_groups import Columns, Key, KeyLike, entries_of
 from wa_sessions.layout import Creds, Entry
 from wa_sessions.verdicts import age_verdicts, newest_verdicts
 
-_NEVER_PLANNED = layout.PROTECTED | {layout.UNKNOWN}
-
 
 @dataclass(frozen=True, slots=True)
 class Rule:
@@ -89,7 +87,7 @@ def plan_tenant(
     own_candidates: dict[str, str] = {}  # the sender keys a rule deletes (our own among them)
     grouped = False  # whether a key with companions may be among the deleted
     for category, rule in rules.items():
-        if category in _NEVER_PLANNED:
+        if category in layout.NEVER_PLANNED:
             continue
         candidates = columns.keys(category)
         if not candidates:

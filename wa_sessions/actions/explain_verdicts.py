@@ -117,12 +117,9 @@ def _verdict(view: TenantView, profile: _Profile, entry: Entry) -> Verdict:
     if deletion is not None:
         return Verdict(True, deletion.reason)
     reason = _kept(view, profile, entry)
-    if entry.regular and entry.name != entry.key_name and entry.category not in _NEVER:
+    if entry.regular and entry.name != entry.key_name and entry.category not in layout.NEVER_PLANNED:
         reason = f"companion of {layout.display_name(entry.key_name)}, judged with it: {reason}"
     return Verdict(False, f"kept: {reason}")
-
-
-_NEVER = layout.PROTECTED | {layout.UNKNOWN}
 
 
 def _kept(view: TenantView, profile: _Profile, entry: Entry) -> str:
