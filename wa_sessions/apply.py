@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import NamedTuple
 
 from wa_sessions import layout
-from wa_sessions.history import History, PartialWrite, deleted_lines, failed_line
+from wa_sessions.history import HISTORY_FILE, History, PartialWrite, deleted_lines, failed_line
 from wa_sessions.rules import Deletion, Plan
 from wa_sessions.state import StateError
 from wa_sessions.stores import BatchedKeys, KeyOutcome, Keys
@@ -70,9 +70,12 @@ def apply_plan(
             history.write_lines(lines)
         except PartialWrite as error:
             _unlink_batch(batch[: error.complete], recorded, keys, batched, applied, held, stop_on_change)
-            applied.errors.append(
-                (layout.display_name(batch[error.complete].entry.name), f"not deleted: {error}")
-            )
+            if error.complete < len(batch):
+                applied.errors.append(
+                    (layout.display_name(batch[error.complete].entry.name), f"not deleted: {error}")
+                )
+            else:  # every line whole, only the last newline cut: the next batch is not tried
+                applied.errors.append((HISTORY_FILE, f"the rest not deleted: {error}"))
             applied.stopped = applied.stopped or f"history not written: {error}"
             break
         _unlink_batch(batch, recorded, keys, batched, applied, held, stop_on_change)

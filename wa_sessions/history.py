@@ -52,6 +52,7 @@ class History:
         except OSError as error:
             raise StateError(f"cannot open {path}: {error.strerror}") from None
         self.path = path
+        self._cut = False  # a write of this run was cut short: the file may end inside a line
         self._repair_last_line()
 
     def _repair_last_line(self) -> None:
@@ -78,14 +79,24 @@ class History:
 
     def write_lines(self, lines: Sequence[str]) -> None:
         """Append encoded records (one JSON object each, no newline) in one write. Raise
-        PartialWrite, saying how many of them are in the file whole, if not all could be written."""
+        PartialWrite, saying how many of them are in the file whole, if not all could be written.
+
+        A line written but for its newline is whole: it reads back as a record once ended (by
+        the next write of this run, or the next run), so the caller deletes its file as it says."""
+        if self._cut:  # an earlier write of this run was cut short: end its line first
+            try:
+                self._repair_last_line()
+            except StateError as error:
+                raise PartialWrite(str(error), 0) from None
+            self._cut = False
         data = ("\n".join(lines) + "\n").encode("utf-8", "backslashreplace")
         view = memoryview(data)
         try:
             while view:
                 view = view[os.write(self._fd, view) :]
         except OSError as error:
-            complete = data.count(b"\n", 0, len(data) - len(view))
+            self._cut = True
+            complete = data.count(b"\n", 0, len(data) - len(view) + 1)
             raise PartialWrite(f"cannot write {self.path}: {error.strerror}", complete) from None
 
     def close(self) -> None:

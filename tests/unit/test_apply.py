@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -112,38 +113,66 @@ def test_write_lines_appends_the_batch_in_one_write(tmp_path: Path, monkeypatch:
     assert [record["file"] for record in records] == [f"session-{index}.json" for index in range(5)]
 
 
-@pytest.mark.parametrize("cut", [0, 1, 40, 41, 95])
+_LINE = len(_records(1)[0])  # each record of _records(3) is this long (one-digit indexes)
+
+
+def _filling_write(history: History, budget: list[int]) -> Callable[[int, bytes | memoryview], int]:
+    """os.write, with the history's file full after `budget[0]` more bytes (ENOSPC)."""
+    real_write = os.write
+
+    def filling_write(fd: int, data: bytes | memoryview) -> int:
+        if fd != history._fd:
+            return real_write(fd, data)
+        if budget[0] == 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        written = real_write(fd, bytes(data[: budget[0]]))
+        budget[0] -= written
+        return written
+
+    return filling_write
+
+
+@pytest.mark.parametrize(
+    "cut", [0, 1, 40, _LINE - 1, _LINE, _LINE + 1, 2 * _LINE + 1, 3 * _LINE + 1, 3 * _LINE + 2]
+)
 def test_write_lines_cut_short_says_how_many_lines_are_whole(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cut: int
 ) -> None:
-    """The disk fills after `cut` bytes: PartialWrite counts the lines written whole."""
-    real_write = os.write
-    budget = [cut]
-
+    """The disk fills after `cut` bytes: PartialWrite counts the lines written whole, that is the
+    records the history holds once the next run has ended its last line (a line written but for
+    its newline is one: the apply step deletes its file, as the record says)."""
     lines = _records(3)
     with open_history(tmp_path) as history:
-
-        def filling_write(fd: int, data: bytes | memoryview) -> int:
-            if fd != history._fd:
-                return real_write(fd, data)
-            if budget[0] == 0:
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-            written = real_write(fd, bytes(data[: budget[0]]))
-            budget[0] -= written
-            return written
-
-        monkeypatch.setattr(os, "write", filling_write)
+        monkeypatch.setattr(os, "write", _filling_write(history, [cut]))
         with pytest.raises(PartialWrite) as raised:
             history.write_lines(lines)
         monkeypatch.undo()
     data = (tmp_path / HISTORY_FILE).read_bytes()
     assert len(data) == cut
-    assert raised.value.complete == data.count(b"\n")
-    assert (
-        data.split(b"\n")[: raised.value.complete]
-        == [line.encode() for line in lines][: raised.value.complete]
-    )
+    with open_history(tmp_path):  # the next run: ends a line cut before its newline
+        pass
+    records = [record["file"] for record in read_history(tmp_path)]
+    assert raised.value.complete == len(records)
+    assert records == [json.loads(line)["file"] for line in lines][: raised.value.complete]
     assert "No space left" in str(raised.value)
+
+
+@pytest.mark.parametrize("cut", [_LINE - 5, _LINE])
+def test_a_write_after_one_cut_short_starts_on_its_own_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cut: int
+) -> None:
+    """Space comes back within the run: the next batch does not join the line the cut one left
+    unended (its first record would be lost while its file is deleted)."""
+    budget = [cut]
+    with open_history(tmp_path) as history:
+        monkeypatch.setattr(os, "write", _filling_write(history, budget))
+        with pytest.raises(PartialWrite) as raised:
+            history.write_lines(_records(2))
+        budget[0] = 10_000
+        history.write_lines([json.dumps({"event": "deleted", "file": "session-later.json"})])
+        monkeypatch.undo()
+    files = [record["file"] for record in read_history(tmp_path)]
+    assert files == [*["session-0.json"][: raised.value.complete], "session-later.json"]
 
 
 class _FailingHistory(History):
@@ -175,10 +204,12 @@ def _folder_with_sessions(folder: Path, count: int) -> tuple[int, Plan]:
     return os.open(folder, os.O_RDONLY | os.O_DIRECTORY), Plan(tuple(deletions))
 
 
-def test_a_batch_cut_short_deletes_exactly_the_recorded_files(tmp_path: Path) -> None:
+@pytest.mark.parametrize("complete", [10, HISTORY_BATCH])
+def test_a_batch_cut_short_deletes_exactly_the_recorded_files(tmp_path: Path, complete: int) -> None:
+    """`complete` of the second batch's lines whole (all of them: only its last newline cut)."""
     count = 3 * HISTORY_BATCH
     fd, plan = _folder_with_sessions(tmp_path / "company_1", count)
-    history = _FailingHistory(tmp_path / "state", fail_at=2, complete=10)
+    history = _FailingHistory(tmp_path / "state", fail_at=2, complete=complete)
     try:
         applied = apply_plan(FolderKeys(fd), "1", plan, history)
     finally:
@@ -187,11 +218,15 @@ def test_a_batch_cut_short_deletes_exactly_the_recorded_files(tmp_path: Path) ->
 
     recorded = [record["file"] for record in read_history(tmp_path / "state")]
     deleted = [deletion.entry.name for deletion in applied.deleted]
-    assert len(recorded) == HISTORY_BATCH + 10
+    assert len(recorded) == HISTORY_BATCH + complete
     assert deleted == recorded
     assert set(os.listdir(tmp_path / "company_1")) == {d.entry.name for d in plan.deletions} - set(deleted)
     [(file, error)] = applied.errors
-    assert file == plan.deletions[HISTORY_BATCH + 10].entry.name and "No space left" in error
+    if complete < HISTORY_BATCH:
+        assert file == plan.deletions[HISTORY_BATCH + complete].entry.name
+    else:  # nothing of the batch stays: the run stops before the next one
+        assert file == "history.jsonl" and "the rest not deleted" in error
+    assert "No space left" in error
 
 
 def test_a_full_plan_goes_in_batches_each_recorded_before_its_unlinks(
