@@ -10,6 +10,7 @@ then fails appends an `"event": "failed"` line taking it back.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 from collections.abc import Iterator, Sequence
@@ -55,19 +56,31 @@ class History:
         self._cut = False  # a write of this run was cut short: the file may end inside a line
         self._repair_last_line()
 
+    @contextlib.contextmanager
+    def _appending(self) -> Iterator[None]:
+        """Our processes' appends one at a time (`flock` on the file): a write of several pages
+        grows the file page by page, and another run looking at its last byte meanwhile would
+        take it for a line cut short and end it, leaving an empty line once the write is done."""
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
     def _repair_last_line(self) -> None:
         """A run killed mid-write leaves a line without its newline: end it so ours start clean."""
         try:
-            size = os.fstat(self._fd).st_size
-            if size == 0:
-                return
-            reader = open_state_file(self.path, os.O_RDONLY)
-            try:
-                last = os.pread(reader, 1, size - 1)
-            finally:
-                os.close(reader)
-            if last != b"\n":
-                self._write_bytes(b"\n")
+            with self._appending():
+                size = os.fstat(self._fd).st_size
+                if size == 0:
+                    return
+                reader = open_state_file(self.path, os.O_RDONLY)
+                try:
+                    last = os.pread(reader, 1, size - 1)
+                finally:
+                    os.close(reader)
+                if last != b"\n":
+                    self._write_bytes(b"\n")
         except OSError as error:
             raise StateError(f"cannot write {self.path}: {error.strerror}") from None
 
@@ -92,8 +105,9 @@ class History:
         data = ("\n".join(lines) + "\n").encode("utf-8", "backslashreplace")
         view = memoryview(data)
         try:
-            while view:
-                view = view[os.write(self._fd, view) :]
+            with self._appending():
+                while view:
+                    view = view[os.write(self._fd, view) :]
         except OSError as error:
             self._cut = True
             complete = data.count(b"\n", 0, len(data) - len(view) + 1)

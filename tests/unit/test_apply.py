@@ -7,6 +7,8 @@ from __future__ import annotations
 import errno
 import json
 import os
+import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -252,3 +254,36 @@ def test_a_full_plan_goes_in_batches_each_recorded_before_its_unlinks(
     assert len(applied.deleted) == count and applied.errors == []
     assert seen == [(0, count), (HISTORY_BATCH, count - HISTORY_BATCH), (2 * HISTORY_BATCH, 5)]
     assert os.listdir(folder) == []
+
+
+def test_a_run_opening_the_history_waits_for_a_write_in_progress(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another run opening the history while a write is half done (a large batch grows the file
+    page by page) does not take it for a line cut short: no newline lands inside the batch."""
+    real_write = os.write
+    half_written = threading.Event()
+    lines = _records(3)
+    with open_history(tmp_path) as history:
+
+        def slow_write(fd: int, data: bytes | memoryview) -> int:
+            if fd != history._fd or half_written.is_set():
+                return real_write(fd, data)
+            written = real_write(fd, bytes(data[:20]))  # mid-line
+            half_written.set()
+            time.sleep(0.3)  # the other run looks now
+            return written
+
+        def other_run() -> None:
+            half_written.wait(5)
+            with open_history(tmp_path):
+                pass
+
+        monkeypatch.setattr(os, "write", slow_write)
+        other = threading.Thread(target=other_run)
+        other.start()
+        history.write_lines(lines)
+        other.join()
+        monkeypatch.undo()
+    data = (tmp_path / HISTORY_FILE).read_bytes()
+    assert data.split(b"\n") == [line.encode() for line in lines] + [b""]
